@@ -1,0 +1,1 @@
+"""Alembic revisions: the only place the archive's schema changes."""

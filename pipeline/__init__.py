@@ -1,0 +1,1 @@
+"""Clean, dedupe and archive what the spiders fetch, into a versioned SQL archive."""

@@ -1,0 +1,99 @@
+"""Archive stage: writes items in batches, one transaction per batch.
+
+A batch either lands whole or not at all, so a kill mid-crawl leaves the
+archive consistent and the next run simply fetches the lost tail again.
+"""
+from __future__ import annotations
+
+import logging
+
+from scrapy.exceptions import NotConfigured
+
+from pipeline.db import make_engine, session_factory
+from pipeline.records import CleanArticle, Rejected
+from pipeline.versions import record_article, record_fetch_failure, record_gone, record_quarantine
+from spiders.items import ArticleGone, FetchFailed
+
+log = logging.getLogger(__name__)
+
+
+class ArchiveStage:
+    def __init__(self, db_url: str, run_id: int, batch_size: int, takedown_confirmations: int, crawler):
+        self.db_url = db_url
+        self.run_id = run_id
+        self.batch_size = batch_size
+        self.confirmations = takedown_confirmations
+        self.crawler = crawler
+        self.stats = crawler.stats
+        self.buffer: list = []
+        self.failed: str | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        s = crawler.settings
+        if not s.get("PORTAL_ARCHIVE_DB") or not s.getint("PORTAL_ARCHIVE_RUN_ID"):
+            raise NotConfigured("the archive stage needs PORTAL_ARCHIVE_DB and PORTAL_ARCHIVE_RUN_ID")
+        return cls(s["PORTAL_ARCHIVE_DB"], s.getint("PORTAL_ARCHIVE_RUN_ID"),
+                   s.getint("PORTAL_ARCHIVE_BATCH_SIZE", 200),
+                   s.getint("PORTAL_ARCHIVE_TAKEDOWN_CONFIRMATIONS", 1), crawler)
+
+    def open_spider(self):
+        self.engine = make_engine(self.db_url)
+        self.session = session_factory(self.engine)()
+
+    def close_spider(self):
+        try:
+            self.flush()
+        finally:
+            self.session.close()
+            self.engine.dispose()
+
+    def process_item(self, item):
+        if self.failed:
+            return item
+        self.buffer.append(item)
+        if len(self.buffer) >= self.batch_size:
+            self.flush()
+        return item
+
+    def flush(self) -> None:
+        if not self.buffer or self.failed:
+            return
+        batch, self.buffer = self.buffer, []
+        outcomes = []
+        try:
+            for item in batch:
+                outcomes.append(self._record(item))
+            self.session.commit()
+        except Exception as exc:
+            self.session.rollback()
+            self.failed = f"archive write failed: {type(exc).__name__}: {exc}"
+            log.error(self.failed)
+            self.crawler.stats.set_value("archive/error", self.failed)
+            self._stop_crawl("archive_error")
+            return
+        for outcome in outcomes:
+            self.stats.inc_value(f"archive/{outcome}")
+
+    def _stop_crawl(self, reason: str) -> None:
+        engine = self.crawler.engine
+        if hasattr(engine, "close_spider_async"):  # Scrapy >= 2.14
+            engine.close_spider_async(reason=reason)
+        else:
+            engine.close_spider(self.crawler.spider, reason)
+
+    def _record(self, item) -> str:
+        if isinstance(item, CleanArticle):
+            outcome, linked = record_article(self.session, self.run_id, item)
+            if linked:
+                self.stats.inc_value("archive/duplicates")
+            return outcome
+        if isinstance(item, ArticleGone):
+            return record_gone(self.session, self.run_id, item, self.confirmations)
+        if isinstance(item, Rejected):
+            record_quarantine(self.session, self.run_id, item)
+            return "quarantined"
+        if isinstance(item, FetchFailed):
+            record_fetch_failure(self.session, self.run_id, item)
+            return "fetch_failed"
+        raise TypeError(f"the archive does not know {type(item).__name__}")

@@ -1,0 +1,103 @@
+"""One settings object: defaults that work offline, a TOML file, then PORTAL_ARCHIVE_* variables.
+
+Secrets (passwords inside database or Redis URLs) only ever come from the
+environment or the file; `redacted()` is what may be printed or logged.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+DEFAULT_DB_PATH = Path("var") / "archive.sqlite"
+ENV_PREFIX = "PORTAL_ARCHIVE_"
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    db: str = f"sqlite:///{DEFAULT_DB_PATH}"
+    # The replica's default address: the tool works offline out of the box.
+    base_url: str = "http://127.0.0.1:8000"
+    profile: str = "cpsia"
+    user_agent: str = "portal-archive/0.1 (+archival crawler; contact: archive operators)"
+    concurrent_requests: int = 32
+    download_delay: float = 0.0
+    download_timeout: float = 30.0
+    retry_times: int = 3
+    obey_robots: bool = True
+    batch_size: int = 200
+    # How many separate runs an article must answer 404/410 (or redirect to its
+    # channel) before it is recorded as taken down.
+    takedown_confirmations: int = 1
+    log_level: str = "INFO"
+    extra: dict = field(default_factory=dict)
+
+    def replace(self, **changes) -> "Settings":
+        changes = {k: v for k, v in changes.items() if v is not None}
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def is_default_db(self) -> bool:
+        return self.db == Settings.db
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced, safe to print."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable database URL>"
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def _coerce(name: str, value):
+    default = _FIELDS[name].default
+    kind = type(default) if default is not dataclasses.MISSING else dict
+    try:
+        if kind is bool and isinstance(value, str):
+            if value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if value.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        return kind(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"setting {name!r} expects {kind.__name__}, got {value!r}") from None
+
+
+def load_settings(config_file: str | os.PathLike | None = None, environ=None) -> Settings:
+    """Defaults, then the TOML file (if any), then the environment."""
+    environ = os.environ if environ is None else environ
+    values: dict = {}
+    path = config_file or environ.get(ENV_PREFIX + "CONFIG")
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        section = data.get("archive", data)
+        for key, value in section.items():
+            if isinstance(value, dict):
+                continue  # other sections (the daemon's schedule) are read by their owners
+            if key not in _FIELDS or key == "extra":
+                raise ConfigError(f"unknown setting {key!r} in {path}")
+            values[key] = _coerce(key, value)
+        values["extra"] = {k: v for k, v in data.items() if isinstance(v, dict)}
+    for name in _FIELDS:
+        env_value = environ.get(ENV_PREFIX + name.upper())
+        if env_value is not None and name != "extra":
+            values[name] = _coerce(name, env_value)
+    return Settings(**values)

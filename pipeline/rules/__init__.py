@@ -1,0 +1,1 @@
+"""The cleaning and dedupe rules as plain functions: value in, value out."""

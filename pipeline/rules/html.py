@@ -1,0 +1,75 @@
+"""Body HTML: boilerplate out, an allow-list of safe markup kept, paragraphs read from it."""
+from __future__ import annotations
+
+import re
+
+import nh3
+from parsel import Selector
+
+from pipeline.rules.text import ZERO_WIDTH, normalize_inline
+
+# Things that sit inside some CMS body containers but are not the article.
+BODY_BOILERPLATE = (
+    "script", "style", "iframe", ".share", ".boxoff", ".related", ".footer", ".info",
+    ".handle", ".editor", ".source", ".tags",
+)
+ALLOWED_TAGS = {
+    "p", "br", "b", "strong", "i", "em", "u", "s", "sub", "sup", "span", "a", "img",
+    "ul", "ol", "li", "blockquote", "h1", "h2", "h3", "h4", "h5", "h6",
+    "table", "thead", "tbody", "tr", "th", "td", "figure", "figcaption", "div",
+}
+ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title"}, "td": {"colspan", "rowspan"}}
+BLOCK = r"(?:p|div|li|h[1-6]|td|th|blockquote|figcaption)"
+PARAGRAPH_XPATH = ".//p | .//li | .//h1 | .//h2 | .//h3 | .//h4 | .//h5 | .//h6 | .//blockquote | .//figcaption"
+
+
+def strip_boilerplate(body_html: str) -> Selector:
+    doc = Selector(text=f"<div id='body-root'>{body_html}</div>")
+    root = doc.css("#body-root")[0]
+    for css in BODY_BOILERPLATE:
+        for node in root.css(css):
+            node.drop()
+    return root
+
+
+def body_paragraphs(root: Selector) -> list[str]:
+    """Paragraph texts in reading order; text outside any paragraph counts as its own paragraph."""
+    blocks = root.xpath(PARAGRAPH_XPATH)
+    if not blocks:
+        text = "\n".join(root.xpath(".//text()").getall())
+        return [p for p in (normalize_inline(line) for line in re.split(r"\n+", text)) if p]
+    out = []
+    for block in blocks:
+        # Nested blocks (a <p> inside <li>) are read once, at the innermost level.
+        if block.xpath(PARAGRAPH_XPATH):
+            continue
+        text = normalize_inline("".join(block.xpath(".//text()").getall()))
+        if text:
+            out.append(text)
+    return out
+
+
+def sanitize_body_html(html: str) -> str:
+    """Safe, whitespace-normalized HTML: no scripts, handlers, frames or javascript: URLs."""
+    clean = nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        strip_comments=True,
+        link_rel="noopener noreferrer nofollow",
+    )
+    clean = clean.translate(ZERO_WIDTH).replace("&nbsp;", " ").replace("\u00a0", " ")
+    clean = re.sub(rf"(<{BLOCK}\b[^>]*>)[\s\u3000]+", r"\1", clean)
+    clean = re.sub(rf"[\s\u3000]+(</{BLOCK}>)", r"\1", clean)
+    clean = re.sub(rf"<({BLOCK})\b[^>]*>\s*</\1>", "", clean)
+    clean = re.sub(r"\s*\n\s*", "\n", clean)
+    return clean.strip()
+
+
+def clean_body(body_html: str) -> tuple[str, str]:
+    """(sanitized body HTML, plain text with paragraphs joined by newlines)."""
+    root = strip_boilerplate(body_html)
+    paragraphs = body_paragraphs(root)
+    inner = "".join(root.xpath("node()").getall())
+    return sanitize_body_html(inner), "\n".join(paragraphs)

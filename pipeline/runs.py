@@ -1,0 +1,50 @@
+"""The crawl-runs table: a run is opened before the crawl and closed with its counts."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy.engine import Engine
+
+from pipeline.db import session_scope
+from pipeline.models import CrawlRun
+
+# Crawler stats keys → crawl_runs columns.
+COUNTED = {
+    "archive/new": "articles_new",
+    "archive/unchanged": "unchanged",
+    "archive/taken_down": "taken_down",
+    "archive/restored": "restored",
+    "archive/duplicates": "duplicates",
+    "archive/quarantined": "quarantined",
+    "archive/fetch_failed": "fetch_failures",
+    "downloader/response_count": "pages_fetched",
+}
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def start_run(engine: Engine, kind: str, base_url: str, options: dict) -> int:
+    with session_scope(engine) as session:
+        run = CrawlRun(kind=kind, status="running", started_at=now(), base_url=base_url,
+                       options=options, stats={})
+        session.add(run)
+        session.flush()
+        return run.id
+
+
+def finish_run(engine: Engine, run_id: int, status: str, stats: dict, error: str | None = None) -> CrawlRun:
+    with session_scope(engine) as session:
+        run = session.get(CrawlRun, run_id)
+        run.status = status
+        run.finished_at = now()
+        run.error = error
+        for key, column in COUNTED.items():
+            setattr(run, column, int(stats.get(key, 0)))
+        run.articles_seen = sum(int(stats.get(f"archive/{k}", 0))
+                                for k in ("new", "edited", "restored", "unchanged"))
+        run.versions_written = sum(int(stats.get(f"archive/{k}", 0))
+                                   for k in ("new", "edited", "taken_down", "restored"))
+        run.stats = {k: v if isinstance(v, (int, float, str)) else str(v) for k, v in stats.items()}
+        return run

@@ -1,0 +1,1 @@
+"""Fetch and parse the portal. Nothing here touches the database."""

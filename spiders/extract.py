@@ -1,0 +1,112 @@
+"""Read an article page's fields with the profile's selectors.
+
+The values stay as the page shows them (labels, indents, markup); turning
+them into archive values is the cleaning stage's job, so a cleaning fix can
+be replayed over stored pages without re-reading the portal.
+"""
+from __future__ import annotations
+
+from urllib.parse import urljoin
+
+from parsel import Selector
+
+from spiders.profile import Profile
+
+VISIBLE_TEXT = ".//text()[not(ancestor::script)][not(ancestor::style)]"
+
+
+def visible_text(node) -> str:
+    return "".join(node.xpath(VISIBLE_TEXT).getall())
+
+
+def first_text(doc: Selector, selectors: list[str] | str) -> str | None:
+    """Visible text of the first selector that matches something non-blank."""
+    for css in [selectors] if isinstance(selectors, str) else selectors:
+        for node in doc.css(css):
+            text = visible_text(node)
+            if text.strip():
+                return text
+    return None
+
+
+def first_node(doc: Selector, selectors: list[str]):
+    for css in selectors:
+        found = doc.css(css)
+        if found:
+            return found[0]
+    return None
+
+
+def inner_html(node) -> str:
+    return "".join(node.xpath("node()").getall())
+
+
+def extract_article(profile: Profile, text: str, url: str) -> dict:
+    """The article page's raw fields, keyed as the cleaning stage expects."""
+    doc = Selector(text=text)
+    rules = profile.article
+    body = first_node(doc, rules["body"])
+    canonical = doc.css(rules["canonical"]).get()
+    return {
+        "title": first_text(doc, rules["title"]),
+        "head_title": first_text(doc, rules["head_title"]),
+        "published": first_text(doc, rules["published"]),
+        "lede": first_text(doc, rules["lede"]),
+        "body_html": inner_html(body) if body is not None else None,
+        "editor": first_text(doc, rules["editor"]),
+        "source": first_text(doc, rules["source"]),
+        "tags": _tags(doc, rules["tags"]),
+        "channel": first_text(doc, rules["breadcrumb_channel"]),
+        "canonical": urljoin(url, canonical.strip()) if canonical else None,
+        "context": _context(doc, rules["context_links"], url),
+        "related": _related(doc, rules, url),
+    }
+
+
+def _tags(doc: Selector, selectors: list[str]) -> list[str] | str | None:
+    """Tag link texts when the tags are links, else the container's text (label and all)."""
+    links, container = selectors[0], selectors[1]
+    found = [visible_text(a) for a in doc.css(links)]
+    if found:
+        return found
+    return first_text(doc, container)
+
+
+def _context(doc: Selector, css: str, url: str) -> dict:
+    """上一篇 / 下一篇 links: the chain through the archive."""
+    out = {"prev": None, "next": None}
+    for li in doc.css(css):
+        text = visible_text(li)
+        key = "prev" if "上一篇" in text else "next" if "下一篇" in text else None
+        href = li.css("a::attr(href)").get()
+        if key and href:
+            out[key] = {"url": urljoin(url, href.strip()), "title": visible_text(li.css("a")[0]).strip()}
+    return out
+
+
+def _related(doc: Selector, rules: dict, url: str) -> list[dict]:
+    out = []
+    for li in doc.css(rules["related_items"]):
+        href = li.css(rules["related_link"]).get()
+        if not href:
+            continue
+        title = li.css(rules["related_title"])
+        summary = li.css(rules["related_summary"])
+        out.append({
+            "url": urljoin(url, href.strip()),
+            "title": visible_text(title[0]).strip() if title else None,
+            "summary": visible_text(summary[0]).strip() if summary else None,
+        })
+    return out
+
+
+def extract_list(profile: Profile, doc: Selector, url: str) -> tuple[list[str], str | None]:
+    """(article URLs on a channel list page, the next page's URL or None)."""
+    rules = profile.list
+    links = [urljoin(url, h.strip()) for h in doc.css(rules["item"]).css(rules["item_link"]).getall()]
+    next_href = None
+    for css in rules["next_page"]:
+        next_href = doc.css(css).get()
+        if next_href:
+            break
+    return links, urljoin(url, next_href.strip()) if next_href else None

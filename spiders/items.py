@@ -1,0 +1,47 @@
+"""What the spider hands to the pipeline: one item per fetched article URL outcome."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass
+class ArticlePage:
+    """An article page that answered 200, with the fields as found on the page."""
+
+    url: str  # the URL requested (already cleaned of tracking parameters)
+    aid: int
+    http_status: int
+    fetched_at: datetime
+    raw: bytes
+    headers: dict
+    encoding: str | None = None
+    # Raw field values as the page shows them (labels, indents and all); None
+    # when the selector found nothing. Empty when the page could not be decoded.
+    fields: dict = field(default_factory=dict)
+    # Why the page could not be read at all (undecodable bytes, ...), if so.
+    problem: str | None = None
+
+
+@dataclass
+class ArticleGone:
+    """An article URL that answered 404/410 or redirected to its channel."""
+
+    url: str
+    aid: int
+    http_status: int
+    fetched_at: datetime
+    reason: str
+    raw: bytes = b""
+    headers: dict = field(default_factory=dict)
+
+
+@dataclass
+class FetchFailed:
+    """A request that still failed after retries (timeout, 5xx, reset): never a takedown."""
+
+    url: str
+    aid: int | None
+    reason: str
+    http_status: int | None
+    fetched_at: datetime

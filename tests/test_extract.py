@@ -1,0 +1,113 @@
+"""Extraction and cleaning of the recorded reference pages, checked against the real capture."""
+from pathlib import Path
+
+import pytest
+from parsel import Selector
+
+from pipeline.clean import RejectPage, clean_article
+from spiders.decode import UndecodablePage, decode_page
+from spiders.extract import extract_article, extract_list
+from spiders.items import ArticlePage
+
+FILES = Path(__file__).parent / "files"
+URL = "http://portal.test/news/djyd/2025/0507/12873.html"
+
+
+def page_from(raw: bytes, profile, url=URL, fetched_at=None):
+    from datetime import datetime, timezone
+
+    page = ArticlePage(url, profile.aid_of(url), 200, fetched_at or datetime(2026, 2, 12, tzinfo=timezone.utc),
+                       raw, {"Content-Type": "text/html; charset=gb2312"})
+    try:
+        text, page.encoding = decode_page(raw, page.headers["Content-Type"], profile.gb_family)
+    except UndecodablePage as exc:
+        page.problem = f"undecodable page: {exc}"
+        return page
+    page.fields = extract_article(profile, text, url)
+    return page
+
+
+@pytest.fixture
+def reference(profile):
+    return clean_article(profile, page_from((FILES / "article-12873.html").read_bytes(), profile))
+
+
+@pytest.fixture
+def captured():
+    return (FILES / "article-12873.captured.txt").read_text(encoding="utf-8").split("\n")
+
+
+def test_reference_fields_match_the_capture(reference, captured):
+    assert reference.title == captured[0]
+    assert reference.published_at.isoformat() == "2025-05-07T00:00:00+08:00"
+    assert reference.lede == captured[3].removeprefix("导语:")
+    assert reference.body_text == "\n".join(captured[4:11])
+    assert reference.editor == "中国电源产业网"
+    assert reference.source == "电源协会行业党支部"
+    assert reference.origin_source == "“识政”微信公众号"
+    assert reference.tags == []
+    assert reference.channel == "党建园地"
+    assert reference.url == URL
+    assert reference.aid == 12873
+
+
+def test_boilerplate_never_leaks_into_fields(reference):
+    everything = " ".join(str(v) for v in (reference.title, reference.lede, reference.body_text,
+                                           reference.body_html, reference.editor, reference.source))
+    for leak in ("count.php", "点击", "分享到", "分隔线", "相关信息", "网友交流群", "MORE", "<script"):
+        assert leak not in everything
+
+
+def test_related_and_context_are_kept_apart_from_the_body(reference):
+    assert len(reference.related) == 6
+    assert reference.related[0]["title"] == "抓住“为民”“实干”两个关键词"
+    assert reference.context == {"prev": None, "next": None}
+    assert "抓住“为民”" not in reference.body_text
+
+
+def test_body_html_is_sanitized_and_unindented(reference):
+    assert reference.body_html.startswith("<p>5月6日下午")
+    assert "\u3000" not in reference.body_html
+    assert reference.body_html.count("<p>") == 7
+
+
+def test_title_falls_back_to_head_title_without_suffix(profile):
+    raw = (FILES / "article-12873.html").read_bytes().replace(b"<h2>", b"<h3>").replace(b"</h2>", b"</h3>")
+    clean = clean_article(profile, page_from(raw, profile))
+    assert clean.title.startswith("部市共建") and not clean.title.endswith("中国电源产业网")
+
+
+def test_missing_body_is_rejected_with_its_reason(profile):
+    raw = (FILES / "article-12873.html").read_bytes().replace(b'id="article-content"', b'id="x"') \
+        .replace(b'class="content"', b'class="x"')
+    with pytest.raises(RejectPage, match="missing body"):
+        clean_article(profile, page_from(raw, profile))
+
+
+def test_broken_bytes_are_rejected_never_mojibake(profile):
+    raw = (FILES / "article-12873.html").read_bytes().replace("尹力感谢".encode("gb18030"), b"\x81\x20\xff")
+    page = page_from(raw, profile)
+    with pytest.raises(RejectPage, match="undecodable"):
+        clean_article(profile, page)
+
+
+def test_gb2312_declaration_decodes_as_gb18030(profile):
+    raw = (FILES / "article-12873.html").read_bytes()
+    # Python's strict gb2312 turns the portal's U+2014 into U+2015: silently wrong.
+    assert "—" not in raw.decode("gb2312", errors="replace")
+    text, encoding = decode_page(raw, "text/html; charset=gb2312", profile.gb_family)
+    assert encoding == "gb18030" and "—" in text
+
+
+def test_utf8_page_under_a_gb_label_is_not_mojibake(profile):
+    raw = (FILES / "article-12873.html").read_bytes().decode("gb18030").encode("utf-8")
+    text, encoding = decode_page(raw, "text/html; charset=gb2312", profile.gb_family)
+    assert encoding == "utf-8" and "部市共建" in text
+
+
+def test_list_page_links_and_pager(profile):
+    doc = Selector(text=(FILES / "list-djyd-1.html").read_bytes().decode("gb18030"))
+    links, next_url = extract_list(profile, doc, "http://portal.test/news/djyd/")
+    assert len(links) == 6
+    assert links[0] == "http://portal.test/news/djyd/2026/0212/14871.html"
+    assert next_url == "http://portal.test/news/djyd/list_3_2.html"
