@@ -205,9 +205,9 @@ def demo(articles, seed, db):
 
 
 def _attach_replica():
-    from replica.cli import replica
+    from replica.cli import cli as replica
 
-    main.add_command(replica)
+    main.add_command(replica, name="replica")
 
 
 _attach_replica()

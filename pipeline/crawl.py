@@ -54,9 +54,15 @@ def scrapy_settings(settings: Settings, run_id: int) -> dict:
         "RETRY_TIMES": settings.retry_times,
         "RETRY_HTTP_CODES": [500, 502, 503, 504, 522, 524, 408, 429],
         "COOKIES_ENABLED": False,
-        # No control surface on the network: the telnet console is off, explicitly.
+        # No control surface on the network: the telnet console and the remote
+        # control HTTP server that Scrapy 2.19 starts by default are off, explicitly.
         "TELNETCONSOLE_ENABLED": False,
-        "EXTENSIONS": {"scrapy.extensions.telnet.TelnetConsole": None},
+        "REMOTE_CONTROL_ENABLED": False,
+        "EXTENSIONS": {
+            "scrapy.extensions.telnet.TelnetConsole": None,
+            "scrapy.extensions.remote_control.RemoteControl": None,
+            "scrapy.extensions.memdebug.MemoryDebugger": None,
+        },
         "LOG_LEVEL": settings.log_level,
         "ITEM_PIPELINES": {
             "pipeline.clean.CleanStage": 100,
@@ -94,7 +100,7 @@ def run_crawl(settings: Settings, channels: list[str] | None = None, revisit: st
     engine = open_archive(settings.db, auto_upgrade=settings.is_default_db)
     options = {"channels": channels or [], "revisit": revisit}
     run_id = runs.start_run(engine, kind, settings.base_url, options)
-    process = CrawlerProcess(scrapy_settings(settings, run_id), install_root_handler=True)
+    process = CrawlerProcess(scrapy_settings(settings, run_id))
     crawler = process.create_crawler(PortalSpider)
     revisit_urls = known_article_urls(engine, channel_names) if revisit == "all" else ()
     error = None

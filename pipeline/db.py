@@ -8,12 +8,13 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 import migrations
+from pipeline.config import redact_url
 
 MIGRATIONS_DIR = Path(migrations.__file__).parent
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -72,19 +73,22 @@ def upgrade(url: str, revision: str = "head") -> None:
 def open_archive(url: str, *, auto_upgrade: bool) -> Engine:
     """An engine for an archive at the head revision.
 
-    The default SQLite file is brought to head on its own; any other database
-    behind head is refused with the command that fixes it, because silently
-    migrating a shared production database is not ours to decide.
+    The default SQLite file, and any brand-new SQLite file, is brought to head
+    on its own; any other database behind head is refused with the command
+    that fixes it, because silently migrating a shared production database is
+    not ours to decide.
     """
     engine = make_engine(url)
     try:
         current = current_revision(engine)
+        brand_new_sqlite = (engine.dialect.name == "sqlite" and current is None
+                            and not inspect(engine).get_table_names())
     except OperationalError as exc:
         engine.dispose()
-        raise ArchiveError(f"cannot open database: {exc.orig}") from None
+        raise ArchiveError(f"cannot open database {redact_url(url)}: {exc.orig}") from None
     head = head_revision()
     if current != head:
-        if auto_upgrade:
+        if auto_upgrade or brand_new_sqlite:
             upgrade(url)
         else:
             engine.dispose()

@@ -22,6 +22,9 @@ from .state import Article, SiteState
 ENCODING = "gb18030"
 HTML_TYPE = "text/html; charset=gb2312"
 PAGER_WINDOW = 3  # numbered links either side of the current page
+# The CMS cuts <meta name="description"> from the lede: the reference page
+# carries exactly its lede's first 120 characters.
+DESCRIPTION_LIMIT = 120
 
 # Byte sequences no GB18030 decoder accepts: a lead byte with an ASCII trail
 # and a byte that is never valid. Injected into `bad_bytes` articles.
@@ -64,7 +67,7 @@ def related_href(page: Article, target: Article) -> str:
     on different pages, as on the portal: about a fifth mobile, about a
     quarter with a tracking parameter.
     """
-    key = page.aid + 3 * target.aid
+    key = 7 * page.aid + target.aid
     if key % 5 == 0:
         return f"/m/view.php?aid={target.aid}"
     if key % 3 == 0:
@@ -118,7 +121,7 @@ def render_article(state: SiteState, article: Article, *, mobile: bool = False,
     tags = " ".join(t.TAG_LINK.format(tag=_text(tag)) for tag in article.tags)
     page = t.ARTICLE.format(
         title=_text(article.title), channel_name=channel.name, channel_root=channel.root,
-        keywords=_attr(",".join(article.tags)), description=_attr(article.lede),
+        keywords=_attr(",".join(article.tags)), description=_attr(article.lede[:DESCRIPTION_LIMIT]),
         canonical=_attr(article.path), header=_header(channel),
         time=display_date(article.published_at, article.date_style), aid=article.aid,
         lede=_text(article.lede), content=_content(article), editor=_text(article.editor),

@@ -1,4 +1,9 @@
+import json
 import os
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
@@ -10,3 +15,61 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 @pytest.fixture(scope="session")
 def profile():
     return load_profile("cpsia")
+
+
+def cli(*args: str, env: dict | None = None, check: bool = True, timeout: float = 600):
+    """Run the real `portal-archive` command in a fresh process."""
+    result = subprocess.run([sys.executable, "-m", "pipeline.cli", *args], capture_output=True,
+                            text=True, timeout=timeout, env={**os.environ, **(env or {})})
+    if check and result.returncode != 0:
+        raise AssertionError(f"portal-archive {' '.join(args)} exited {result.returncode}\n"
+                             f"stdout:\n{result.stdout}\nstderr:\n{result.stderr[-4000:]}")
+    return result
+
+
+def export(db_url: str, *extra: str) -> list[dict]:
+    out = cli("export", "--db", db_url, *extra).stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'archive.sqlite'}"
+
+
+class Site:
+    """A replica on disk and served over real HTTP on 127.0.0.1."""
+
+    def __init__(self, directory: Path, server):
+        self.dir = directory
+        self.server = server
+        self.url = server.url
+
+    def state(self):
+        from replica import load_state
+
+        return load_state(self.dir)
+
+    def mutate(self, **kwargs) -> dict:
+        from replica import load_state, mutate, save_state
+
+        state = load_state(self.dir)
+        report = mutate(state, **kwargs)
+        save_state(state, self.dir)
+        return report
+
+    def expected(self) -> dict[int, dict]:
+        from replica import expected_articles
+
+        return expected_articles(self.state(), self.url)
+
+
+def start_site(directory: Path, articles: int, seed: int, defects: dict | None = None) -> Site:
+    from replica import ReplicaServer, generate, save_state
+
+    save_state(generate(articles, seed=seed, defects=defects), directory)
+    return Site(directory, ReplicaServer(directory).start())

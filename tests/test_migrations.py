@@ -48,7 +48,10 @@ def test_downgrade_to_base_and_back(tmp_path):
 
 def test_a_database_behind_head_is_refused_with_the_fix(tmp_path):
     url = f"sqlite:///{tmp_path / 'behind.sqlite'}"
-    make_engine(url).connect().close()
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE unrelated (x INTEGER)")
+    engine.dispose()
     with pytest.raises(ArchiveError, match="portal-archive db upgrade"):
         open_archive(url, auto_upgrade=False)
 

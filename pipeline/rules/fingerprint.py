@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from datetime import datetime, timezone
 
 HASHED_FIELDS = (
@@ -52,13 +53,13 @@ def paragraph_hashes(body_text: str) -> list[int]:
     return out
 
 
-def trigrams(text: str) -> set[str]:
+def trigrams(text: str) -> Counter:
     text = text.replace("\n", "")
-    return {text[i:i + 3] for i in range(max(len(text) - 2, 1))}
+    return Counter(text[i:i + 3] for i in range(max(len(text) - 2, 1)))
 
 
 def similarity(a: str, b: str) -> float:
+    """Weighted Jaccard of character trigrams (a multiset, so repetitive text is not degenerate)."""
     ga, gb = trigrams(a), trigrams(b)
-    if not ga or not gb:
-        return 0.0
-    return len(ga & gb) / len(ga | gb)
+    union = sum((ga | gb).values())
+    return sum((ga & gb).values()) / union if union else 0.0
