@@ -154,7 +154,8 @@ def parse_time(value: str | None) -> datetime | None:
 
 
 @main.command()
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True,
+              help="JSON lines (one object per row) or CSV (formula-like cells neutralized).")
 @click.option("--all-versions", is_flag=True, help="One row per version instead of per article.")
 @click.option("--as-of", help="The archive as it stood at this time (ISO 8601; UTC if no offset).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="File (default stdout).")

@@ -26,7 +26,7 @@ def archive_totals(session) -> dict:
                                  .where(ArticleVersion.change == "edited")),
         "taken down": count(select(func.count()).select_from(Article).where(Article.status == "taken_down")),
         "duplicates": count(select(func.count()).select_from(Article).where(Article.duplicate_of_id.is_not(None))),
-        "quarantined": count(select(func.count()).select_from(Quarantine)),
+        "pages in quarantine": count(select(func.count(func.distinct(Quarantine.url)))),
     }
 
 

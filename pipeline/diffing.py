@@ -12,9 +12,15 @@ from pipeline.models import ArticleVersion
 DIFFED_FIELDS = ("title", "published_at", "lede", "editor", "source", "origin_source", "tags", "channel")
 
 
+# Below this share of common characters, marking single characters is noise: show old and new whole.
+REWRITE_RATIO = 0.4
+
+
 def char_diff(old: str, new: str) -> str:
     out = []
     matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    if matcher.ratio() < REWRITE_RATIO:
+        return f"[-{old}-]{{+{new}+}}"
     for op, a1, a2, b1, b2 in matcher.get_opcodes():
         if op == "equal":
             out.append(old[a1:a2])

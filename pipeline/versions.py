@@ -25,8 +25,14 @@ RAW_COMPRESSION_LEVEL = 6  # zlib: ~4x on these pages at a fraction of level 9's
 
 def store_raw_page(session: Session, url: str, fetched_at: datetime, status: int, headers: dict,
                    encoding: str | None, raw: bytes) -> RawPage:
+    """The page's bytes, stored once: the same bytes from the same URL reuse the earlier row."""
+    digest = hashlib.sha256(raw).hexdigest()
+    known = session.scalars(select(RawPage).where(RawPage.sha256 == digest, RawPage.url == url)
+                            .limit(1)).first()
+    if known is not None:
+        return known
     page = RawPage(url=url, fetched_at=fetched_at, http_status=status, headers=headers,
-                   encoding=encoding, sha256=hashlib.sha256(raw).hexdigest(), size=len(raw),
+                   encoding=encoding, sha256=digest, size=len(raw),
                    body=zlib.compress(raw, RAW_COMPRESSION_LEVEL))
     session.add(page)
     return page

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from random import Random
 
 from .generator import new_article, unique_title
-from .site import CHANNEL_BY_SLUG, CHANNELS, article_path, parse_iso, published_moment, to_iso
+from .site import CHANNELS, article_path, parse_iso, published_moment, to_iso
 from .state import INNER_CREDIT, Article, SiteState
 from .text import EM_DASH, TextMaker
 
@@ -91,6 +91,45 @@ def _republication(maker: TextMaker, original: Article, aid: int, created: datet
     return copy
 
 
+def _apply_edits(state: SiteState, maker: TextMaker, aids: list[int], now: datetime) -> dict[int, str]:
+    kinds = [EDIT_KINDS[i % len(EDIT_KINDS)] for i in range(len(aids))]
+    maker.rng.shuffle(kinds)  # balanced: every kind shows up in any round of four or more
+    titles = {a.title for a in state.articles.values()}
+    for aid, kind in zip(aids, kinds):
+        article = state.articles[aid]
+        EDITORS[kind](article, maker, now, titles)
+        article.modified_at = to_iso(now)
+    return dict(zip(aids, kinds))
+
+
+def _take_down(state: SiteState, aids: list[int]) -> dict[int, str]:
+    redirects = round(len(aids) * REDIRECT_SHARE)
+    for i, aid in enumerate(aids):  # `aids` is a random sample, so already shuffled
+        state.articles[aid].status = "taken_down"
+        state.articles[aid].takedown = "redirect" if i < redirects else "404"
+    return {aid: state.articles[aid].takedown for aid in aids}
+
+
+def _publish(state: SiteState, maker: TextMaker, originals: list[int], new: int,
+             now: datetime) -> tuple[dict[int, int], list[int]]:
+    """Republications and new articles, interleaved in one stream of fresh aids."""
+    creations: list[int | None] = list(originals) + [None] * new
+    maker.rng.shuffle(creations)
+    first_aid = state.next_aid()
+    titles = {a.title for a in state.articles.values()}
+    republished, fresh = {}, []
+    for i, original in enumerate(creations):
+        aid = first_aid + i
+        created = now - CREATION_SPACING * (len(creations) - i)
+        if original is None:
+            state.articles[aid] = new_article(maker, aid, maker.rng.choice(CHANNELS), created, titles)
+            fresh.append(aid)
+        else:
+            state.articles[aid] = _republication(maker, state.articles[original], aid, created)
+            republished[aid] = original
+    return republished, fresh
+
+
 def mutate(state: SiteState, seed: int, edits: int = 50, takedowns: int = 20,
            republish: int = 10, new: int = 30) -> dict:
     """Apply one round to `state` in place and return its report.
@@ -99,56 +138,28 @@ def mutate(state: SiteState, seed: int, edits: int = 50, takedowns: int = 20,
     unchanged, when there are not enough eligible articles.
     """
     round_no = state.round + 1
-    rng = Random(f"mutate:{seed}:{round_no}")
-    maker = TextMaker(rng)
+    maker = TextMaker(Random(f"mutate:{seed}:{round_no}"))
 
     # Choose everything first, so a shortfall fails before anything changes.
     eligible = sorted(a.aid for a in state.articles.values() if a.live and a.defect is None)
-    originals_only = [aid for aid in eligible if state.articles[aid].duplicate_of is None]
-    edited = _sample(rng, originals_only, edits, "edits")
-    taken = _sample(rng, [aid for aid in eligible if aid not in set(edited)], takedowns, "takedowns")
-    busy = set(edited) | set(taken)
-    sources = _sample(rng, [aid for aid in originals_only if aid not in busy], republish, "republish")
+    originals = [aid for aid in eligible if state.articles[aid].duplicate_of is None]
+    to_edit = _sample(maker.rng, originals, edits, "edits")
+    to_take = _sample(maker.rng, sorted(set(eligible) - set(to_edit)), takedowns, "takedowns")
+    to_copy = _sample(maker.rng, sorted(set(originals) - set(to_edit) - set(to_take)),
+                      republish, "republish")
 
     state.round = round_no
     now = parse_iso(state.now) + timedelta(days=1)
     state.now = to_iso(now)
-    titles = {a.title for a in state.articles.values()}
-
-    kinds = [EDIT_KINDS[i % len(EDIT_KINDS)] for i in range(edits)]
-    rng.shuffle(kinds)  # every kind shows up in any round of four or more edits
-    for aid, kind in zip(edited, kinds):
-        article = state.articles[aid]
-        EDITORS[kind](article, maker, now, titles)
-        article.modified_at = state.now
-
-    redirects = round(takedowns * REDIRECT_SHARE)
-    for i, aid in enumerate(taken):  # `taken` is already in random order
-        article = state.articles[aid]
-        article.status = "taken_down"
-        article.takedown = "redirect" if i < redirects else "404"
-
-    # Republications and new articles interleave in one stream of fresh aids.
-    creations: list[int | None] = list(sources) + [None] * new
-    rng.shuffle(creations)
-    first_aid = state.next_aid()
-    republished, fresh = {}, []
-    for i, original in enumerate(creations):
-        aid = first_aid + i
-        created = now - CREATION_SPACING * (len(creations) - i)
-        if original is None:
-            state.articles[aid] = new_article(maker, aid, rng.choice(CHANNELS), created, titles)
-            fresh.append(aid)
-        else:
-            state.articles[aid] = _republication(maker, state.articles[original], aid, created)
-            republished[str(aid)] = original
-
+    edited = _apply_edits(state, maker, to_edit, now)
+    taken_down = _take_down(state, to_take)
+    republished, fresh = _publish(state, maker, to_copy, new, now)
     return {
         "round": round_no,
         "now": state.now,
-        "edited": {str(aid): kind for aid, kind in sorted(zip(edited, kinds))},
-        "taken_down": {str(aid): state.articles[aid].takedown for aid in sorted(taken)},
-        "republished": republished,
+        "edited": {str(aid): edited[aid] for aid in sorted(edited)},
+        "taken_down": {str(aid): taken_down[aid] for aid in sorted(taken_down)},
+        "republished": {str(aid): republished[aid] for aid in sorted(republished)},
         "new": fresh,
     }
 
