@@ -13,14 +13,18 @@ from datetime import datetime, timezone
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
+    Unicode,
     TypeDecorator,
     UniqueConstraint,
     text,
@@ -64,7 +68,11 @@ class CrawlRun(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(20))  # crawl, backfill, demo
-    status: Mapped[str] = mapped_column(String(20), index=True)  # running, succeeded, failed, ...
+    # The daemon job that started it (incremental, deep, ...), or null for a manual run.
+    job: Mapped[str | None] = mapped_column(String(50), index=True)
+    # running, succeeded, failed, interrupted (stopped by a signal), abandoned
+    # (its process died without closing it), skipped (a missed schedule slot)
+    status: Mapped[str] = mapped_column(String(20), index=True)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     base_url: Mapped[str] = mapped_column(Text)
@@ -81,6 +89,13 @@ class CrawlRun(Base):
     fetch_failures: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     stats: Mapped[dict] = mapped_column(JSON, default=dict)
+    # Field coverage, fallback and quarantine rates of the run.
+    health: Mapped[dict] = mapped_column(JSON, default=dict, server_default="{}")
+    # Who runs it, so a run whose process died can be told from one still going.
+    hostname: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    backfill_id: Mapped[int | None] = mapped_column(ForeignKey("backfills.id"), index=True)
 
 
 class Article(Base):
@@ -95,6 +110,8 @@ class Article(Base):
     last_checked_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     last_changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     current_version: Mapped[int] = mapped_column(Integer)
+    # The current version's publication time: revisit tiers go by an article's age.
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     # Consecutive runs that found the article gone; a takedown needs
     # Settings.takedown_confirmations of them.
     missing_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -211,3 +228,59 @@ class FetchFailure(Base):
     reason: Mapped[str] = mapped_column(Text)
     http_status: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Lease(Base):
+    """A named, expiring lock held in the archive itself: one writer per job across processes and hosts."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(Text)  # host:pid:token
+    job: Mapped[str] = mapped_column(String(100))
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Backfill(Base):
+    """One backfill request (its options), resumable across runs until done."""
+
+    __tablename__ = "backfills"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)  # hash of the normalized options
+    options: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(20))  # running, done
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class BackfillArticle(Base):
+    """An article a backfill has archived: a restarted backfill does not fetch it again."""
+
+    __tablename__ = "backfill_articles"
+
+    backfill_id: Mapped[int] = mapped_column(ForeignKey("backfills.id"), primary_key=True)
+    aid: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+
+
+class AidProbe(Base):
+    """An aid missing between archived ones, probed directly; remembered so it is not probed every run."""
+
+    __tablename__ = "aid_probes"
+
+    aid: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    result: Mapped[str] = mapped_column(String(20))  # found, missing, failed
+    probed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+
+
+# APScheduler 3's job store table, declared here so that the migrations own
+# it like every other table (the job store's own create is then a no-op).
+apscheduler_jobs = Table(
+    "apscheduler_jobs",
+    Base.metadata,
+    Column("id", Unicode(191), primary_key=True),
+    Column("next_run_time", Float(25), index=True),
+    Column("job_state", LargeBinary, nullable=False),
+)

@@ -85,6 +85,7 @@ def record_article(session: Session, run_id: int, item: CleanArticle) -> tuple[s
         article = Article(aid=item.aid, canonical_url=item.url, channel=item.channel, status="live",
                           first_seen_at=item.fetched_at, last_checked_at=item.fetched_at,
                           last_changed_at=item.fetched_at, current_version=1, missing_count=0,
+                          published_at=item.published_at,
                           content_hash=item.content_hash, body_hash=item.body_hash,
                           etag=etag, last_modified=last_modified)
         session.add(article)
@@ -110,6 +111,7 @@ def record_article(session: Session, run_id: int, item: CleanArticle) -> tuple[s
     article.status = "live"
     article.canonical_url, article.channel = item.url, item.channel
     article.content_hash, article.body_hash = item.content_hash, item.body_hash
+    article.published_at = item.published_at
     linked = False
     if body_changed:
         index_paragraphs(session, article, item.paragraph_hashes)

@@ -62,3 +62,37 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path):
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
     engine.dispose()
+
+
+def test_upgrading_an_archive_with_data_keeps_it(tmp_path):
+    """0001 → head over a populated archive: new NOT NULL columns are filled from existing rows."""
+    from datetime import datetime, timezone
+
+    url = f"sqlite:///{tmp_path / 'a.sqlite'}"
+    upgrade(url, "0001")
+    engine = make_engine(url)
+    t = datetime(2026, 2, 12, tzinfo=timezone.utc).replace(tzinfo=None)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "insert into crawl_runs (id, kind, status, started_at, base_url, options, pages_fetched, "
+            "articles_seen, articles_new, versions_written, unchanged, taken_down, restored, duplicates, "
+            "quarantined, fetch_failures, stats) values (1, 'crawl', 'succeeded', ?, 'http://x', '{}', "
+            "0,0,0,0,0,0,0,0,0,0,'{}')", (t,))
+        conn.exec_driver_sql("insert into raw_pages (id, url, fetched_at, http_status, headers, sha256, size, body) "
+                             "values (1, 'u', ?, 200, '{}', 'h', 1, x'00')", (t,))
+        conn.exec_driver_sql(
+            "insert into articles (id, aid, canonical_url, channel, status, first_seen_at, last_checked_at, "
+            "last_changed_at, current_version, missing_count, content_hash, body_hash) values "
+            "(1, 10001, 'u', '党建园地', 'live', ?, ?, ?, 1, 0, 'c', 'b')", (t, t, t))
+        conn.exec_driver_sql(
+            "insert into article_versions (article_id, version, change, content_hash, valid_from, fetched_at, "
+            "crawl_run_id, raw_page_id, extraction, canonical_url, channel, title, published_at, body_html, "
+            "body_text, tags, related, context) values (1, 1, 'created', 'c', ?, ?, 1, 1, 'profile', 'u', "
+            "'党建园地', 't', '2025-05-06 16:00:00.000000', 'b', 'b', '[]', '[]', '{}')", (t, t))
+    engine.dispose()
+    upgrade(url)
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("select published_at from articles").scalar().startswith("2025-05-06 16:00")
+        assert conn.exec_driver_sql("select health from crawl_runs").scalar() == "{}"
+    engine.dispose()
