@@ -10,16 +10,26 @@ import logging
 from scrapy.exceptions import NotConfigured
 
 from pipeline.db import make_engine, session_factory
+from pipeline.gaps import record_probe
+from pipeline.models import BackfillArticle
 from pipeline.records import CleanArticle, Rejected
-from pipeline.versions import record_article, record_fetch_failure, record_gone, record_quarantine
-from spiders.items import ArticleGone, FetchFailed
+from pipeline.versions import (
+    record_article,
+    record_fetch_failure,
+    record_gone,
+    record_not_modified,
+    record_quarantine,
+)
+from spiders.items import ArticleGone, ArticleNotModified, FetchFailed
 
 log = logging.getLogger(__name__)
 
 
 class ArchiveStage:
-    def __init__(self, db_url: str, run_id: int, batch_size: int, takedown_confirmations: int, crawler):
+    def __init__(self, db_url: str, run_id: int, batch_size: int, takedown_confirmations: int, crawler,
+                 backfill_id: int | None = None):
         self.db_url = db_url
+        self.backfill_id = backfill_id
         self.run_id = run_id
         self.batch_size = batch_size
         self.confirmations = takedown_confirmations
@@ -35,7 +45,8 @@ class ArchiveStage:
             raise NotConfigured("the archive stage needs PORTAL_ARCHIVE_DB and PORTAL_ARCHIVE_RUN_ID")
         return cls(s["PORTAL_ARCHIVE_DB"], s.getint("PORTAL_ARCHIVE_RUN_ID"),
                    s.getint("PORTAL_ARCHIVE_BATCH_SIZE", 200),
-                   s.getint("PORTAL_ARCHIVE_TAKEDOWN_CONFIRMATIONS", 1), crawler)
+                   s.getint("PORTAL_ARCHIVE_TAKEDOWN_CONFIRMATIONS", 1), crawler,
+                   s.getint("PORTAL_ARCHIVE_BACKFILL_ID") or None)
 
     def open_spider(self):
         self.engine = make_engine(self.db_url)
@@ -87,9 +98,20 @@ class ArchiveStage:
             outcome, linked = record_article(self.session, self.run_id, item)
             if linked:
                 self.stats.inc_value("archive/duplicates")
+            if item.probe:
+                record_probe(self.session, item.aid, "found", item.fetched_at)
+                self.stats.inc_value("gaps/found")
+            self._done(item.aid)
             return outcome
+        if isinstance(item, ArticleNotModified):
+            self._done(item.aid)
+            return record_not_modified(self.session, item)
         if isinstance(item, ArticleGone):
-            return record_gone(self.session, self.run_id, item, self.confirmations)
+            outcome = record_gone(self.session, self.run_id, item, self.confirmations)
+            if item.probe and outcome == "gone_unknown":
+                record_probe(self.session, item.aid, "missing", item.fetched_at)
+            self._done(item.aid)
+            return outcome
         if isinstance(item, Rejected):
             record_quarantine(self.session, self.run_id, item)
             return "quarantined"
@@ -97,3 +119,8 @@ class ArchiveStage:
             record_fetch_failure(self.session, self.run_id, item)
             return "fetch_failed"
         raise TypeError(f"the archive does not know {type(item).__name__}")
+
+    def _done(self, aid: int) -> None:
+        """Remember, in the same transaction, that this backfill has archived the aid."""
+        if self.backfill_id is not None:
+            self.session.merge(BackfillArticle(backfill_id=self.backfill_id, aid=aid))

@@ -1,14 +1,34 @@
-"""Run a crawl in a child process: the Twisted reactor cannot be restarted in one process,
-and a crash or leak in one crawl must not take its parent (the demo, the daemon) down."""
+"""Run a crawl in a child process.
+
+The Twisted reactor cannot be restarted in one process, and a crash or leak
+in one crawl must not take its parent (the demo, the daemon) down. The child
+dies with its parent (PR_SET_PDEATHSIG) so a SIGKILLed daemon leaves no
+orphan crawl behind, and runs in its own process group so a terminal's
+Ctrl-C reaches only the parent, which then stops the child exactly once.
+"""
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
+import signal
 
 from pipeline.config import Settings
 from pipeline.crawl import CrawlSummary, run_crawl
 
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:  # not Linux: the daemon's abandoned-run check still catches orphans
+        pass
+
 
 def _child(settings: Settings, kwargs: dict, conn) -> None:
+    os.setpgrp()
+    _die_with_parent()
     try:
         conn.send(("ok", run_crawl(settings, **kwargs)))
     except BaseException as exc:  # report anything, then die
@@ -17,18 +37,51 @@ def _child(settings: Settings, kwargs: dict, conn) -> None:
         conn.close()
 
 
+class CrawlChild:
+    def __init__(self, settings: Settings, **kwargs):
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child_end = ctx.Pipe(duplex=False)
+        self.process = ctx.Process(target=_child, args=(settings, kwargs, child_end),
+                                   name="portal-archive-crawl")
+        self.process.start()
+        child_end.close()
+        self._result = None
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def wait(self, timeout: float | None) -> bool:
+        """True once the child has finished (its result, if any, is read)."""
+        if self._result is None and self._conn.poll(timeout):
+            try:
+                self._result = self._conn.recv()
+            except EOFError:
+                self._result = ("error", "the crawl process died without a result")
+        self.process.join(0 if self._result is None else None)
+        if self._result is None and not self.process.is_alive():
+            self._result = ("error", f"the crawl process died (exit code {self.process.exitcode})")
+        return self._result is not None
+
+    def terminate(self) -> None:
+        if self.process.is_alive():
+            os.kill(self.process.pid, signal.SIGTERM)
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join()
+
+    def result(self) -> CrawlSummary:
+        kind, value = self._result
+        if kind == "error":
+            raise RuntimeError(value)
+        return value
+
+
 def crawl_in_child(settings: Settings, timeout: float | None = None, **kwargs) -> CrawlSummary:
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe(duplex=False)
-    process = ctx.Process(target=_child, args=(settings, kwargs, child), name="portal-archive-crawl")
-    process.start()
-    child.close()
-    if not parent.poll(timeout):
-        process.kill()
-        process.join()
+    child = CrawlChild(settings, **kwargs)
+    if not child.wait(timeout):
+        child.kill()
         raise TimeoutError(f"crawl did not finish within {timeout} s")
-    kind, value = parent.recv()
-    process.join()
-    if kind == "error":
-        raise RuntimeError(f"crawl process failed: {value}")
-    return value
+    return child.result()

@@ -61,6 +61,7 @@ def clean_article(profile: Profile, page: ArticlePage) -> CleanArticle:
         tags=split_tags(raw.get("tags"), labels["tags"]),
         related=raw.get("related") or [],
         context=raw.get("context") or {},
+        probe=page.probe,
     )
 
 

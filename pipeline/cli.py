@@ -1,11 +1,16 @@
 """The `portal-archive` command: thin commands over library functions."""
 from __future__ import annotations
 
+import re
 import sys
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from pipeline.config import ConfigError, Settings, load_settings, redact_url
 from pipeline.db import ArchiveError
@@ -20,17 +25,116 @@ class Problem(click.ClickException):
     exit_code = EXIT_USAGE
 
     def show(self, file=None):
-        click.echo(f"portal-archive: error: {self.format_message()}", err=True, file=file)
+        # Driver messages span lines ("…\n\tIs the server running…"); the error is one line.
+        message = " ".join(self.format_message().split())
+        click.echo(f"portal-archive: error: {message}", err=True, file=file)
+
+
+class Busy(Problem):
+    """Another crawl holds the archive's lease: try again later (exit code 3)."""
+
+    exit_code = 3
 
 
 @contextmanager
 def problems():
+    from pipeline.lease import LeaseHeld
     from pipeline.query import NotFound
 
     try:
         yield
     except (ConfigError, ArchiveError, ProfileError, NotFound) as exc:
         raise Problem(str(exc)) from None
+    except LeaseHeld as exc:
+        raise Busy(str(exc)) from None
+    except SQLAlchemyError as exc:
+        raise Problem(f"database error: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    reason = getattr(exc, "orig", None) or exc
+    lines = str(reason).strip().splitlines()
+    return lines[0] if lines else type(reason).__name__
+
+
+class MissingArchive(Problem):
+    def __init__(self, path: Path):
+        super().__init__(f"there is no archive at {path} (the file does not exist)")
+
+
+def check_database(url: str, *, create: bool) -> None:
+    """Refuse a database that cannot be used, before anything is written to it.
+
+    SQLite creates a missing file on first connect (and pipeline.db.make_engine
+    its directory), so a command that only reads looks first: an archive that
+    does not exist is reported, never created empty. For a command that
+    creates the archive, its directory is made here or clearly refused.
+    """
+    from pipeline.db import make_engine
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        masked = re.sub(r"(//[^/@:]*:)[^/@]*@", r"\1***@", url)  # make_url could not find the password
+        raise Problem(f"not a database URL: {masked!r}") from None
+    shown = redact_url(url)
+    database = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    if database and database != ":memory:" and not database.startswith("file:"):
+        path = Path(database)
+        if path.is_dir():
+            raise Problem(f"cannot open database {shown}: {path} is a directory")
+        if not path.exists():
+            if not create:
+                raise MissingArchive(path)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise Problem(f"cannot create database {shown}: its directory {path.parent} "
+                              f"cannot be created ({exc.strerror or exc})") from None
+            return  # the command itself creates the file
+    try:
+        engine = make_engine(url)
+        try:
+            with engine.connect():
+                pass
+        finally:
+            engine.dispose()
+    except ArchiveError as exc:
+        raise Problem(str(exc)) from None
+    except ImportError as exc:
+        raise Problem(f"cannot open database {shown}: its driver is not installed ({exc})") from None
+    except (SQLAlchemyError, OSError) as exc:
+        reason = _first_line(exc)
+        if parsed.password:
+            reason = reason.replace(str(parsed.password), "***")
+        raise Problem(f"cannot open database {shown}: {reason}") from None
+
+
+class _OneLineUsage(click.Group):
+    """Click's own usage errors (a bad option value, an unknown option) as one line, exit code 2."""
+
+    def parse_args(self, ctx, args):
+        with _usage_as_problem():
+            return super().parse_args(ctx, args)
+
+    def invoke(self, ctx):
+        with _usage_as_problem():
+            return super().invoke(ctx)
+
+
+@contextmanager
+def _usage_as_problem():
+    try:
+        yield
+    except click.exceptions.NoArgsIsHelpError:
+        raise  # a bare group shows its help
+    except click.UsageError as exc:
+        names, ctx = [], exc.ctx
+        while ctx is not None and ctx.parent is not None:  # the root's name is however we were started
+            names.append(ctx.info_name)
+            ctx = ctx.parent
+        where = " ".join(reversed(names))
+        raise Problem(f"{where}: {exc.format_message()}" if where else exc.format_message()) from None
 
 
 def settings_from(ctx: click.Context, **overrides) -> Settings:
@@ -44,7 +148,7 @@ def settings_from(ctx: click.Context, **overrides) -> Settings:
 db_option = click.option("--db", help="Database URL (default: env PORTAL_ARCHIVE_DB, else var/archive.sqlite).")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_OneLineUsage, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", type=click.Path(dir_okay=False), help="TOML settings file (env PORTAL_ARCHIVE_CONFIG).")
 @click.pass_context
 def main(ctx, config):
@@ -55,21 +159,38 @@ def main(ctx, config):
 @main.command()
 @click.option("--base-url", help="The portal's address (env PORTAL_ARCHIVE_BASE_URL).")
 @click.option("--channel", "channels", multiple=True, help="Only this channel (slug or name); repeatable.")
-@click.option("--revisit", type=click.Choice(["all", "none"]), default="all", show_default=True,
-              help="Revisit every archived article (to see edits and takedowns), or none.")
+@click.option("--revisit", type=click.Choice(["due", "all", "none"]), default="due", show_default=True,
+              help="Archived articles to fetch again (to see edits and takedowns): those due by the "
+                   "revisit policy (recent ones often, old ones rarely), all of them, or none.")
+@click.option("--incremental", is_flag=True,
+              help="Stop paging a channel once a list page holds nothing new (plus one page of slack).")
+@click.option("--no-conditional", is_flag=True, help="Revisit without If-None-Match / If-Modified-Since.")
+@click.option("--no-gap-probes", is_flag=True, help="Do not probe aids missing between archived ones.")
 @db_option
 @click.pass_context
-def crawl(ctx, base_url, channels, revisit, db):
+def crawl(ctx, base_url, channels, revisit, incremental, no_conditional, no_gap_probes, db):
     """Crawl the portal once into the archive."""
-    from pipeline.crawl import run_crawl
+    from pipeline.crawl import CrawlPlan, run_crawl
+    from spiders.walk import ListWalk
 
     settings = settings_from(ctx, base_url=base_url, db=db)
     with problems():
         for channel in channels:
             load_profile(settings.profile).channel(channel)
-        summary = run_crawl(settings, channels=list(channels) or None, revisit=revisit)
+        _check_crawl_target(settings)
+        plan = CrawlPlan(channels=list(channels) or None, revisit=revisit,
+                         walk=ListWalk(mode="incremental" if incremental else "full"),
+                         conditional=not no_conditional, probe_gaps=not no_gap_probes)
+        summary = run_crawl(settings, plan)
     click.echo(format_summary(summary))
     sys.exit(0 if summary.status == "succeeded" else 1)
+
+
+def _check_crawl_target(settings: Settings) -> None:
+    parts = urlsplit(settings.base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise Problem(f"base URL {settings.base_url!r} is not an http(s) URL")
+    check_database(settings.db, create=True)
 
 
 def format_summary(s) -> str:
@@ -78,6 +199,118 @@ def format_summary(s) -> str:
             f"{s.taken_down} taken down, {s.restored} restored, {s.duplicates} duplicates linked, "
             f"{s.quarantined} quarantined, {s.fetch_failures} failed fetches"
             + (f"\n  error: {s.error}" if s.error else ""))
+
+
+def parse_range(option: str, value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    parts = value.split("-")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts) or int(parts[0]) > int(parts[1]):
+        raise Problem(f"{option} {value!r} is not a range like 1-20 (low-high)")
+    return int(parts[0]), int(parts[1])
+
+
+def parse_day(option: str, value: str | None):
+    if value is None:
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        raise Problem(f"{option} {value!r} is not a date like 2025-05-07") from None
+
+
+@main.command()
+@click.option("--base-url", help="The portal's address (env PORTAL_ARCHIVE_BASE_URL).")
+@click.option("--channel", "channels", multiple=True, help="Only this channel (slug or name); repeatable.")
+@click.option("--since", help="Articles listed on or after this date (YYYY-MM-DD).")
+@click.option("--until", help="Articles listed on or before this date (YYYY-MM-DD).")
+@click.option("--pages", help="Only list pages A-B of each channel (page 1 is the newest).")
+@click.option("--aids", help="Fetch articles A-B by aid directly, without list pages.")
+@click.option("--restart", is_flag=True, help="Start this backfill over instead of resuming it.")
+@click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
+@db_option
+@click.pass_context
+def backfill(ctx, base_url, channels, since, until, pages, aids, restart, no_progress, db):
+    """Walk the portal's history into the archive; resumable: run it again to continue."""
+    from pipeline.backfill import BackfillRequest, run_backfill
+
+    settings = settings_from(ctx, base_url=base_url, db=db)
+    request = BackfillRequest(channels=tuple(channels), since=parse_day("--since", since),
+                              until=parse_day("--until", until), pages=parse_range("--pages", pages),
+                              aids=parse_range("--aids", aids))
+    if request.aids and (request.pages or request.since or request.until):
+        raise Problem("--aids fetches by id and cannot be combined with --pages/--since/--until")
+    with problems():
+        for channel in channels:
+            load_profile(settings.profile).channel(channel)
+        summary, backfill_id = run_backfill(settings, request, progress=not no_progress, restart=restart)
+    if summary is None:
+        click.echo(f"backfill {backfill_id} with these options is already done (use --restart to redo it)")
+        return
+    click.echo(f"backfill {backfill_id}: " + format_summary(summary))
+    sys.exit(0 if summary.status == "succeeded" else 1)
+
+
+@main.command()
+@click.option("--print-schedule", is_flag=True, help="Print the next run times of each job and exit.")
+@click.option("--log-json", is_flag=True, help="Log one JSON object per line instead of text.")
+@db_option
+@click.pass_context
+def daemon(ctx, print_schedule, log_json, db):
+    """Keep the archive current on the schedule of the settings file's [daemon] section."""
+    from pipeline.daemon import Daemon
+    from pipeline.schedule import load_schedule
+
+    settings = settings_from(ctx, db=db)
+    with problems():
+        schedule = load_schedule(settings)
+    if print_schedule:
+        now = datetime.now(schedule.tz)
+        for name, times in schedule.next_runs(5, now).items():
+            click.echo(f"{name}: " + ", ".join(f"{t:%Y-%m-%d %H:%M:%S %Z}" for t in times))
+        return
+    setup_logging(settings.log_level, log_json)
+    with problems():
+        Daemon(settings, schedule).run()
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@db_option
+@click.pass_context
+def status(ctx, as_json, db):
+    """Last and next runs, archive totals, lease holder, recent failures; exit 1 if a job's last run failed."""
+    import json
+
+    from pipeline.revisit import RevisitPolicy
+    from pipeline.status import archive_status, format_status, healthy
+
+    with _session(ctx, db, missing="no archive yet") as (session, settings, _profile):
+        report = archive_status(session, session.get_bind(), RevisitPolicy(settings.revisit_tiers))
+    if as_json:
+        click.echo(json.dumps(report, default=str, ensure_ascii=False, indent=2))
+    else:
+        click.echo(format_status(report))
+    sys.exit(0 if healthy(report) else 1)
+
+
+def setup_logging(level: str, as_json: bool) -> None:
+    """One line per event on stderr, readable or JSON."""
+    import json
+    import logging
+
+    class JsonFormatter(logging.Formatter):
+        def format(self, record):
+            return json.dumps({"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"), "level": record.levelname,
+                               "logger": record.name, "message": record.getMessage()}, ensure_ascii=False)
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if as_json else
+                         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 @main.group()
@@ -94,6 +327,7 @@ def upgrade(ctx, db):
     from pipeline.db import upgrade as run_upgrade
 
     settings = settings_from(ctx, db=db)
+    check_database(settings.db, create=True)
     with problems():
         run_upgrade(settings.db)
         engine = make_engine(settings.db)
@@ -110,9 +344,9 @@ def history(ctx, article, db):
     """List the versions of ARTICLE (an aid or any URL of it)."""
     from pipeline.query import find_article, versions_of
 
-    with _session(ctx, db) as (session, profile):
+    with _session(ctx, db, missing=lambda: _article_missing(ctx, article)) as (session, settings, profile):
         with problems():
-            found = find_article(session, profile, article)
+            found = find_article(session, profile, article, base_url=settings.base_url)
         versions = versions_of(session, found)
         click.echo(f"article {found.aid} {found.canonical_url} [{found.status}]"
                    + (f" duplicate of {found.duplicate_of.canonical_url}" if found.duplicate_of else ""))
@@ -124,8 +358,9 @@ def history(ctx, article, db):
 
 @main.command()
 @click.argument("article")
-@click.option("--from", "from_", type=int, help="Older version number (default: the one before --to).")
-@click.option("--to", type=int, help="Newer version number (default: the current one).")
+@click.option("--from", "from_", type=click.IntRange(min=1),
+              help="Older version number (default: the one before --to).")
+@click.option("--to", type=click.IntRange(min=1), help="Newer version number (default: the current one).")
 @click.option("--full", is_flag=True, help="Show unchanged paragraphs too.")
 @db_option
 @click.pass_context
@@ -134,11 +369,11 @@ def diff(ctx, article, from_, to, full, db):
     from pipeline.diffing import version_diff
     from pipeline.query import find_article, version_of
 
-    with _session(ctx, db) as (session, profile):
+    with _session(ctx, db, missing=lambda: _article_missing(ctx, article)) as (session, settings, profile):
         with problems():
-            found = find_article(session, profile, article)
-            to = to or found.current_version
-            from_ = from_ or max(1, to - 1)
+            found = find_article(session, profile, article, base_url=settings.base_url)
+            to = found.current_version if to is None else to
+            from_ = max(1, to - 1) if from_ is None else from_
             old, new = version_of(session, found, from_), version_of(session, found, to)
         click.echo(version_diff(old, new, context=None if full else 1))
 
@@ -167,29 +402,73 @@ def export(ctx, fmt, all_versions, as_of, output, db):
     from pipeline.query import export_rows
 
     when = parse_time(as_of)
-    with _session(ctx, db) as (session, profile):
+    with _session(ctx, db, missing=lambda: "nothing to export") as (session, _settings, profile):
         rows = export_rows(session, profile, all_versions=all_versions, as_of=when)
         writer = write_csv if fmt == "csv" else write_jsonl
         if output:
-            with open(output, "w", encoding="utf-8", newline="") as out:
+            try:
+                out = open(output, "w", encoding="utf-8", newline="")
+            except OSError as exc:
+                raise Problem(f"cannot write {output}: {exc.strerror or exc}") from None
+            with out:
                 count = writer(rows, out)
             click.echo(f"wrote {count} rows to {output}", err=True)
         else:
             writer(rows, click.get_text_stream("stdout"))
 
 
+def _article_missing(ctx, ref: str) -> str:
+    """What history and diff say when there is no archive at all: ARTICLE itself is checked first."""
+    from pipeline.query import article_aid
+
+    settings = settings_from(ctx)
+    with problems():
+        aid = article_aid(load_profile(settings.profile), ref, base_url=settings.base_url)
+    return f"article {aid} is not in the archive"
+
+
 @contextmanager
-def _session(ctx, db):
+def _session(ctx, db, *, missing, upgrade: bool = True):
+    """A session on an existing archive; missing() says what its absence means to the command."""
     from pipeline.db import open_archive, session_scope
 
     settings = settings_from(ctx, db=db)
+    try:
+        check_database(settings.db, create=False)
+    except MissingArchive as exc:
+        raise Problem(f"{missing()}: {exc.format_message()}") from None
     with problems():
-        engine = open_archive(settings.db, auto_upgrade=settings.is_default_db)
+        engine = open_archive(settings.db, auto_upgrade=upgrade and settings.is_default_db)
     try:
         with session_scope(engine) as session:
-            yield session, load_profile(settings.profile)
+            yield session, settings, load_profile(settings.profile)
     finally:
         engine.dispose()
+
+
+@main.command()
+@db_option
+@click.pass_context
+def verify(ctx, db):
+    """Check the archive's invariants; exit 1 if any is violated.
+
+    One open version per article, gapless version numbers, unbroken validity
+    chains, content hashes recomputed from the stored fields, intact raw
+    pages, article rows that agree with their open version, duplicate links
+    without cycles. Read-only: never migrates or repairs.
+    """
+    from pipeline.verify import verify_archive
+
+    with _session(ctx, db, missing=lambda: "nothing to verify", upgrade=False) as (session, settings, _profile):
+        click.echo(f"verifying {redact_url(settings.db)}")
+        with problems():
+            report = verify_archive(session, progress=_show_progress if sys.stderr.isatty() else None)
+    click.echo("\n".join(report.lines()))
+    sys.exit(0 if report.ok else 1)
+
+
+def _show_progress(done: int, total: int) -> None:
+    click.echo(f"\r  {done}/{total} articles checked", err=True, nl=done >= total)
 
 
 @main.command()
@@ -201,6 +480,7 @@ def demo(articles, seed, db):
     """Replica → crawl → a round of portal changes → crawl again → what the archive holds."""
     from pipeline.demo import run_demo
 
+    check_database(db, create=True)
     with problems():
         run_demo(articles=articles, seed=seed, db=db, echo=click.echo)
 

@@ -6,6 +6,7 @@ environment or the file; `redacted()` is what may be printed or logged.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -32,11 +33,16 @@ class Settings:
     download_delay: float = 0.0
     download_timeout: float = 30.0
     retry_times: int = 3
+    # Seconds before the first retry; each further retry waits twice as long.
+    retry_backoff: float = 0.5
+    autothrottle: bool = False
     obey_robots: bool = True
     batch_size: int = 200
     # How many separate runs an article must answer 404/410 (or redirect to its
     # channel) before it is recorded as taken down.
     takedown_confirmations: int = 1
+    # Revisit tiers: [max age in days (or -1 for any age), revisit every N hours].
+    revisit_tiers: tuple = ((2, 1), (14, 6), (90, 24), (None, 168))
     log_level: str = "INFO"
     extra: dict = field(default_factory=dict)
 
@@ -64,6 +70,10 @@ def _coerce(name: str, value):
     default = _FIELDS[name].default
     kind = type(default) if default is not dataclasses.MISSING else dict
     try:
+        if name == "revisit_tiers":
+            if isinstance(value, str):
+                value = json.loads(value)
+            return tuple((None if a is None or a < 0 else a, b) for a, b in value)
         if kind is bool and isinstance(value, str):
             if value.lower() in ("1", "true", "yes", "on"):
                 return True
@@ -71,7 +81,7 @@ def _coerce(name: str, value):
                 return False
             raise ValueError(value)
         return kind(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError):  # json.JSONDecodError is a ValueError
         raise ConfigError(f"setting {name!r} expects {kind.__name__}, got {value!r}") from None
 
 

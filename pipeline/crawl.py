@@ -1,23 +1,54 @@
-"""One crawl of the portal: open a run, let Scrapy fetch, let the stages archive, close the run."""
+"""One crawl of the portal: take the lease, open a run, let Scrapy fetch and the stages
+archive, close the run with its counts, give the lease back."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from dataclasses import dataclass
+import os
+import socket
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 from scrapy.crawler import CrawlerProcess
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
 from pipeline import runs
 from pipeline.config import Settings
 from pipeline.db import open_archive, session_scope
-from pipeline.models import Article, CrawlRun
+from pipeline.gaps import missing_aids
+from pipeline.lease import Heartbeat, acquire, holder_id, mark_abandoned, release
+from pipeline.models import Article, BackfillArticle, CrawlRun
+from pipeline.revisit import RevisitPolicy, revisits
 from spiders.portal import PortalSpider
 from spiders.profile import load_profile
+from spiders.walk import ListWalk
 
-REVISIT_CHUNK = 500
 FINISH_STATUS = {"finished": "succeeded", "shutdown": "interrupted"}
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CrawlPlan:
+    """What one run fetches. The defaults are a manual `portal-archive crawl`."""
+
+    kind: str = "crawl"  # crawl, backfill
+    job: str | None = None  # the daemon job that runs it
+    channels: list[str] | None = None  # slugs or names
+    walk: ListWalk = field(default_factory=ListWalk)
+    revisit: str = "due"  # due, all, none
+    conditional: bool = True  # send If-None-Match / If-Modified-Since on revisits
+    probe_gaps: bool = True  # fetch aids missing between archived ones
+    probe_aids: list[int] = field(default_factory=list)  # explicit aids (backfill --aids)
+    follow_links: bool = True  # related and prev/next links
+    backfill_id: int | None = None
+    progress: bool = False
+
+    def options(self) -> dict:
+        walk = self.walk
+        return {"channels": self.channels or [], "walk": walk.mode, "since": str(walk.since or ""),
+                "until": str(walk.until or ""), "pages": list(walk.pages or ()), "revisit": self.revisit,
+                "conditional": self.conditional, "probe_gaps": self.probe_gaps,
+                "aids": [min(self.probe_aids), max(self.probe_aids)] if self.probe_aids else []}
 
 
 @dataclass
@@ -41,7 +72,7 @@ class CrawlSummary:
         return cls(**{f: getattr(run, f if f != "run_id" else "id") for f in cls.__dataclass_fields__})
 
 
-def scrapy_settings(settings: Settings, run_id: int) -> dict:
+def scrapy_settings(settings: Settings, run_id: int, plan: CrawlPlan) -> dict:
     return {
         "BOT_NAME": "portal-archive",
         "USER_AGENT": settings.user_agent,
@@ -49,10 +80,13 @@ def scrapy_settings(settings: Settings, run_id: int) -> dict:
         "CONCURRENT_REQUESTS": settings.concurrent_requests,
         "CONCURRENT_REQUESTS_PER_DOMAIN": settings.concurrent_requests,
         "DOWNLOAD_DELAY": settings.download_delay,
+        "AUTOTHROTTLE_ENABLED": settings.autothrottle,
         "DOWNLOAD_TIMEOUT": settings.download_timeout,
         "RETRY_ENABLED": True,
         "RETRY_TIMES": settings.retry_times,
         "RETRY_HTTP_CODES": [500, 502, 503, 504, 522, 524, 408, 429],
+        "DOWNLOADER_MIDDLEWARES": {"spiders.middlewares.RetryBackoff": 560},
+        "RETRY_BACKOFF_BASE": settings.retry_backoff,
         "COOKIES_ENABLED": False,
         # No control surface on the network: the telnet console and the remote
         # control HTTP server that Scrapy 2.19 starts by default are off, explicitly.
@@ -62,6 +96,7 @@ def scrapy_settings(settings: Settings, run_id: int) -> dict:
             "scrapy.extensions.telnet.TelnetConsole": None,
             "scrapy.extensions.remote_control.RemoteControl": None,
             "scrapy.extensions.memdebug.MemoryDebugger": None,
+            "pipeline.progress.Progress": 500,
         },
         "LOG_LEVEL": settings.log_level,
         "ITEM_PIPELINES": {
@@ -74,50 +109,90 @@ def scrapy_settings(settings: Settings, run_id: int) -> dict:
         "PORTAL_ARCHIVE_RUN_ID": run_id,
         "PORTAL_ARCHIVE_BATCH_SIZE": settings.batch_size,
         "PORTAL_ARCHIVE_TAKEDOWN_CONFIRMATIONS": settings.takedown_confirmations,
+        "PORTAL_ARCHIVE_BACKFILL_ID": plan.backfill_id or 0,
+        "PORTAL_ARCHIVE_PROGRESS": plan.progress,
     }
 
 
-def known_article_urls(engine: Engine, channels: list[str] | None) -> Iterator[str]:
-    """Every archived article's canonical URL, read in short chunks while the crawl writes."""
-    last_id = 0
-    while True:
+def _aids_in(engine: Engine, query_for):
+    """A predicate over a list page's aids, answered by one short query per page."""
+    def check(aids: list[int]) -> set[int]:
         with session_scope(engine) as session:
-            query = select(Article.id, Article.canonical_url).where(Article.id > last_id)
-            if channels:
-                query = query.where(Article.channel.in_(channels))
-            rows = session.execute(query.order_by(Article.id).limit(REVISIT_CHUNK)).all()
-        if not rows:
-            return
-        last_id = rows[-1].id
-        yield from (row.canonical_url for row in rows)
+            return set(session.scalars(query_for(aids)))
+    return check
 
 
-def run_crawl(settings: Settings, channels: list[str] | None = None, revisit: str = "all",
-              kind: str = "crawl") -> CrawlSummary:
-    """Crawl the portal once into the archive. Runs the Twisted reactor: once per process."""
+def run_crawl(settings: Settings, plan: CrawlPlan | None = None, *, run_id: int | None = None,
+              lease_held: bool = False) -> CrawlSummary:
+    """Crawl the portal once into the archive. Runs the Twisted reactor: once per process.
+
+    `run_id` and `lease_held` are for a parent (the daemon) that opened the run
+    and holds the lease itself while this runs in its child process.
+    """
+    plan = plan or CrawlPlan()
     profile = load_profile(settings.profile)
-    channel_names = [profile.channel(c).name for c in channels] if channels else None
+    channel_names = [profile.channel(c).name for c in plan.channels] if plan.channels else None
     engine = open_archive(settings.db, auto_upgrade=settings.is_default_db)
-    options = {"channels": channels or [], "revisit": revisit}
-    run_id = runs.start_run(engine, kind, settings.base_url, options)
-    process = CrawlerProcess(scrapy_settings(settings, run_id))
+    holder = holder_id()
+    if not lease_held:
+        acquire(engine, holder, plan.job or plan.kind)
+    try:
+        mark_abandoned(engine)
+        if run_id is None:
+            run_id = runs.start_run(engine, plan.kind, settings.base_url, plan.options(), job=plan.job,
+                                    backfill_id=plan.backfill_id)
+        runs.claim_run(engine, run_id, socket.gethostname(), os.getpid())
+        with Heartbeat(engine, holder, run_id=run_id) if not lease_held else _nothing():
+            summary = _crawl(settings, plan, engine, run_id, channel_names, profile)
+    finally:
+        if not lease_held:
+            release(engine, holder)
+        engine.dispose()
+    return summary
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _crawl(settings, plan, engine, run_id, channel_names, profile) -> CrawlSummary:
+    now = datetime.now(timezone.utc)
+    policy = RevisitPolicy(settings.revisit_tiers)
+    probes = list(plan.probe_aids)
+    if plan.probe_gaps:
+        with session_scope(engine) as session:
+            probes += missing_aids(session, now)
+    skip = None
+    if plan.backfill_id:
+        skip = _aids_in(engine, lambda aids: select(BackfillArticle.aid).where(
+            BackfillArticle.backfill_id == plan.backfill_id, BackfillArticle.aid.in_(aids)))
+        probes = [a for a in probes if not skip([a])] if len(probes) < 5000 else probes
+    known = _aids_in(engine, lambda aids: select(Article.aid).where(Article.aid.in_(aids)))
+    process = CrawlerProcess(scrapy_settings(settings, run_id, plan))
     crawler = process.create_crawler(PortalSpider)
-    revisit_urls = known_article_urls(engine, channel_names) if revisit == "all" else ()
     error = None
     try:
-        process.crawl(crawler, base_url=settings.base_url, profile=settings.profile,
-                      channels=[profile.channel(c).slug for c in channels] if channels else None,
-                      revisit=revisit_urls)
+        process.crawl(
+            crawler, base_url=settings.base_url, profile=settings.profile,
+            channels=[profile.channel(c).slug for c in plan.channels] if plan.channels else None,
+            walk=plan.walk,
+            revisit=revisits(engine, plan.revisit, policy, now, channel_names, plan.conditional),
+            probe_aids=probes, known_aids=known, skip_aids=skip, follow_links=plan.follow_links,
+        )
         process.start()
     except Exception as exc:  # the run must never be left "running"
         error = f"{type(exc).__name__}: {exc}"
-        logging.getLogger(__name__).exception("crawl failed")
+        log.exception("crawl failed")
     stats = crawler.stats.get_stats() if crawler.stats else {}
+    stats["gaps/probed"] = len(probes)
     reason = stats.get("finish_reason")
     error = error or stats.get("archive/error")
     status = "failed" if error else FINISH_STATUS.get(reason, "failed")
     if status == "failed" and not error:
         error = f"crawl ended with reason {reason!r}"
     run = runs.finish_run(engine, run_id, status, stats, error)
-    engine.dispose()
     return CrawlSummary.of(run)

@@ -10,6 +10,7 @@ from sqlalchemy.engine import make_url
 
 from pipeline.child import crawl_in_child
 from pipeline.config import Settings
+from pipeline.crawl import CrawlPlan
 from pipeline.db import open_archive, session_scope
 from pipeline.diffing import version_diff
 from pipeline.models import Article, ArticleVersion, Quarantine
@@ -44,15 +45,15 @@ def run_demo(articles: int, seed: int, db: str, echo=print) -> None:
         with ReplicaServer(site_dir) as server:
             settings = Settings(db=db, base_url=server.url, log_level="WARNING")
             echo(f"replica of {articles} articles serving at {server.url}; archive {db}")
-            echo("crawl 1: " + _line(crawl_in_child(settings)))
+            echo("crawl 1: " + _line(crawl_in_child(settings, plan=CrawlPlan(revisit="all"))))
             state = load_state(site_dir)
             report = mutate(state, seed=seed, edits=max(1, articles // 40), takedowns=max(1, articles // 100),
                             republish=max(1, articles // 200), new=max(1, articles // 70))
             save_state(state, site_dir)
             echo("portal changes: " + json.dumps({k: len(v) for k, v in report.items()
                                                   if isinstance(v, (list, dict))}))
-            echo("crawl 2: " + _line(crawl_in_child(settings)))
-            echo("crawl 3 (nothing changed): " + _line(crawl_in_child(settings)))
+            echo("crawl 2: " + _line(crawl_in_child(settings, plan=CrawlPlan(revisit="all"))))
+            echo("crawl 3 (nothing changed): " + _line(crawl_in_child(settings, plan=CrawlPlan(revisit="all"))))
     engine = open_archive(db, auto_upgrade=True)
     with session_scope(engine) as session:
         echo("the archive now holds: " + ", ".join(f"{v} {k}" for k, v in archive_totals(session).items()))

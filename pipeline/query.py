@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
@@ -21,15 +22,50 @@ class NotFound(LookupError):
     pass
 
 
-def find_article(session: Session, profile: Profile, ref: str) -> Article:
-    """ARTICLE as an aid or as any URL form of it (desktop, mobile, tracking parameters)."""
+def article_aid(profile: Profile, ref: str, *, base_url: str | None = None,
+                session: Session | None = None) -> int:
+    """The aid ARTICLE names: an aid, or any URL form of an article (desktop, mobile, tracking parameters).
+
+    A URL must be on the portal: on the configured base URL's host, or on the
+    host of an archived article (looked up when a session is given). The same
+    path on another site is another site's article.
+    """
     ref = ref.strip()
     if ref.isdigit():
-        aid = int(ref)
-    else:
+        return int(ref)
+    try:
         aid = profile.aid_of(ref)
-        if aid is None:
-            raise NotFound(f"{ref!r} is neither an aid nor an article URL of {profile.name}")
+        host = urlsplit(ref).hostname
+    except ValueError:  # urlsplit refuses some malformed URLs ("http://[::1")
+        aid = host = None
+    if aid is None:
+        raise NotFound(f"{ref!r} is neither an aid nor an article URL of {profile.name}")
+    if host:
+        portal = urlsplit(base_url).hostname if base_url else None
+        on_portal = portal is not None and _site_host(host) == _site_host(portal)
+        if not on_portal and not (session is not None and _archived_host(session, _site_host(host))):
+            raise NotFound(f"{ref!r} is not a URL of {profile.name}: its host {host} is neither the "
+                           f"portal's ({portal or 'no base URL configured'}) nor that of any archived article")
+    return aid
+
+
+def _site_host(host: str) -> str:
+    # The portal answers on its bare and its www. name alike.
+    return host.lower().removeprefix("www.")
+
+
+def _archived_host(session: Session, host: str) -> bool:
+    """Whether any archived article's canonical URL is on this host (any scheme or port)."""
+    escaped = host.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    patterns = [f"{scheme}://{www}{escaped}{end}" for scheme in ("http", "https")
+                for www in ("", "www.") for end in ("/%", ":%")]
+    found = select(Article.id).where(or_(*(Article.canonical_url.like(p, escape="\\") for p in patterns)))
+    return session.scalars(found.limit(1)).first() is not None
+
+
+def find_article(session: Session, profile: Profile, ref: str, *, base_url: str | None = None) -> Article:
+    """ARTICLE as an aid or as any URL form of it (desktop, mobile, tracking parameters); see article_aid."""
+    aid = article_aid(profile, ref, base_url=base_url, session=session)
     article = session.scalars(select(Article).where(Article.aid == aid)).one_or_none()
     if article is None:
         raise NotFound(f"article {aid} is not in the archive")

@@ -28,6 +28,7 @@ class CleanArticle:
     related: list[dict] = field(default_factory=list)
     context: dict = field(default_factory=dict)
     extraction: str = "profile"
+    probe: bool = False
     # Filled in by the dedupe stage.
     content_hash: str = ""
     body_hash: str = ""

@@ -25,13 +25,31 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def start_run(engine: Engine, kind: str, base_url: str, options: dict) -> int:
+def start_run(engine: Engine, kind: str, base_url: str, options: dict, job: str | None = None,
+              backfill_id: int | None = None, status: str = "running") -> int:
     with session_scope(engine) as session:
-        run = CrawlRun(kind=kind, status="running", started_at=now(), base_url=base_url,
-                       options=options, stats={})
+        run = CrawlRun(kind=kind, job=job, status=status, started_at=now(), base_url=base_url,
+                       options=options, stats={}, health={}, backfill_id=backfill_id)
         session.add(run)
         session.flush()
         return run.id
+
+
+def claim_run(engine: Engine, run_id: int, hostname: str, pid: int) -> None:
+    """Record which process works on the run, so a dead one can be told from a live one."""
+    with session_scope(engine) as session:
+        run = session.get(CrawlRun, run_id)
+        run.hostname, run.pid, run.heartbeat_at = hostname, pid, now()
+
+
+def close_run(engine: Engine, run_id: int, status: str, error: str | None) -> bool:
+    """Close a run from outside its process (timeout, kill); False if it had closed itself."""
+    with session_scope(engine) as session:
+        run = session.get(CrawlRun, run_id)
+        if run is None or run.status != "running":
+            return False
+        run.status, run.error, run.finished_at = status, error, now()
+        return True
 
 
 def finish_run(engine: Engine, run_id: int, status: str, stats: dict, error: str | None = None) -> CrawlRun:
@@ -42,8 +60,9 @@ def finish_run(engine: Engine, run_id: int, status: str, stats: dict, error: str
         run.error = error
         for key, column in COUNTED.items():
             setattr(run, column, int(stats.get(key, 0)))
-        run.articles_seen = sum(int(stats.get(f"archive/{k}", 0))
-                                for k in ("new", "edited", "restored", "unchanged"))
+        run.unchanged = int(stats.get("archive/unchanged", 0)) + int(stats.get("archive/not_modified", 0))
+        run.articles_seen = run.unchanged + sum(int(stats.get(f"archive/{k}", 0))
+                                                for k in ("new", "edited", "restored"))
         run.versions_written = sum(int(stats.get(f"archive/{k}", 0))
                                    for k in ("new", "edited", "taken_down", "restored"))
         run.stats = {k: v if isinstance(v, (int, float, str)) else str(v) for k, v in stats.items()}

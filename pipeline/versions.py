@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from pipeline.dedupe import index_paragraphs, link_duplicates
 from pipeline.models import Article, ArticleVersion, FetchFailure, Quarantine, RawPage
 from pipeline.records import CleanArticle, Rejected
-from spiders.items import ArticleGone, FetchFailed
+from spiders.items import ArticleGone, ArticleNotModified, FetchFailed
 
 RAW_COMPRESSION_LEVEL = 6  # zlib: ~4x on these pages at a fraction of level 9's CPU
 
@@ -141,6 +141,17 @@ def record_gone(session: Session, run_id: int, item: ArticleGone, confirmations:
                  item.fetched_at, raw, fields)
     article.status = "taken_down"
     return "taken_down"
+
+
+def record_not_modified(session: Session, item: ArticleNotModified) -> str:
+    """A 304 to a conditional revisit: checked, unchanged, nothing versioned."""
+    article = session.scalars(select(Article).where(Article.aid == item.aid)).one_or_none()
+    if article is None:
+        return "not_modified_unknown"
+    article.last_checked_at = max(item.fetched_at, article.last_checked_at)
+    if article.status == "live":
+        article.missing_count = 0
+    return "not_modified"
 
 
 def record_quarantine(session: Session, run_id: int, item: Rejected) -> None:

@@ -100,13 +100,17 @@ def _related(doc: Selector, rules: dict, url: str) -> list[dict]:
     return out
 
 
-def extract_list(profile: Profile, doc: Selector, url: str) -> tuple[list[str], str | None]:
-    """(article URLs on a channel list page, the next page's URL or None)."""
+def extract_list(profile: Profile, doc: Selector, url: str) -> tuple[list[tuple[str, str]], str | None]:
+    """([(article URL, date text)] on a channel list page, the next page's URL or None)."""
     rules = profile.list
-    links = [urljoin(url, h.strip()) for h in doc.css(rules["item"]).css(rules["item_link"]).getall()]
+    items = []
+    for li in doc.css(rules["item"]):
+        href = li.css(rules["item_link"]).get()
+        if href:
+            items.append((urljoin(url, href.strip()), visible_text(li.css(rules["item_date"])) or ""))
     next_href = None
     for css in rules["next_page"]:
         next_href = doc.css(css).get()
         if next_href:
             break
-    return links, urljoin(url, next_href.strip()) if next_href else None
+    return items, urljoin(url, next_href.strip()) if next_href else None

@@ -5,6 +5,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 
+@dataclass(frozen=True)
+class Revisit:
+    """A known article to fetch again, with the validators the portal last sent for it."""
+
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+
+
 @dataclass
 class ArticlePage:
     """An article page that answered 200, with the fields as found on the page."""
@@ -21,6 +30,8 @@ class ArticlePage:
     fields: dict = field(default_factory=dict)
     # Why the page could not be read at all (undecodable bytes, ...), if so.
     problem: str | None = None
+    # Requested to fill a gap in the aid sequence.
+    probe: bool = False
 
 
 @dataclass
@@ -34,6 +45,16 @@ class ArticleGone:
     reason: str
     raw: bytes = b""
     headers: dict = field(default_factory=dict)
+    probe: bool = False
+
+
+@dataclass
+class ArticleNotModified:
+    """A conditional revisit answered 304: the article was checked and is unchanged."""
+
+    url: str
+    aid: int
+    fetched_at: datetime
 
 
 @dataclass

@@ -1,11 +1,14 @@
-"""The portal spider: walks every channel's list pages, follows every article.
+"""The portal spider: walks the channels' list pages, follows articles, revisits known ones.
 
-It only fetches and parses. Known articles to revisit arrive as an iterable
-of URLs from whoever starts the crawl, so the spider never sees the archive.
+It only fetches and parses. What it knows of the archive arrives from
+whoever starts the crawl: an iterable of known articles to revisit (with
+their validators), aids to probe, and predicates that say which aids are
+already known or already done. The spider itself never sees a database.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from urllib.parse import urljoin
 
@@ -14,14 +17,18 @@ from parsel import Selector
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet.error import TimeoutError as TxTimeoutError
 
+from pipeline.rules.dates import DateParseError, parse_portal_date
 from spiders.decode import UndecodablePage, decode_page
 from spiders.extract import extract_article, extract_list
-from spiders.items import ArticleGone, ArticlePage, FetchFailed
+from spiders.items import ArticleGone, ArticleNotModified, ArticlePage, FetchFailed, Revisit
 from spiders.profile import load_profile
+from spiders.walk import ListWalk
 
 GONE_STATUSES = (404, 410)
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 KEPT_HEADERS = ("Content-Type", "Content-Length", "ETag", "Last-Modified", "Location")
+
+AidFilter = Callable[[list[int]], set[int]]
 
 
 def _now() -> datetime:
@@ -41,65 +48,143 @@ class PortalSpider(scrapy.Spider):
     name = "portal"
 
     def __init__(self, base_url: str, profile: str = "cpsia", channels: Iterable[str] | None = None,
-                 revisit: Iterable[str] = (), follow_links: bool = True, **kwargs):
+                 walk: ListWalk | None = None, revisit: Iterable[Revisit | str] = (),
+                 probe_aids: Iterable[int] = (), known_aids: AidFilter | None = None,
+                 skip_aids: AidFilter | None = None, follow_links: bool = True, **kwargs):
         super().__init__(**kwargs)
         self.base_url = base_url.rstrip("/") + "/"
         self.profile = load_profile(profile)
         self.channels = [self.profile.channel(c) for c in channels] if channels else list(self.profile.channels)
+        self.walk = walk or ListWalk()
         self.revisit = revisit
+        self.probe_aids = probe_aids
+        # known_aids says which of a list page's aids the archive already has
+        # (incremental walks stop on pages without new ones); skip_aids which
+        # ones this backfill already archived (a resumed backfill skips them).
+        self.known_aids = known_aids
+        self.skip_aids = skip_aids
         self.follow_links = follow_links
         # Article ids already requested in this crawl: one fetch per article
         # however many URL forms of it the portal links to.
         self.requested_aids: set[int] = set()
 
     async def start(self):
-        for channel in self.channels:
-            yield scrapy.Request(self.profile.channel_root_url(self.base_url, channel),
-                                 callback=self.parse_list)
-        for url in self.revisit:
-            request = self.article_request(url)
+        if self.walk.mode != "none":
+            for channel in self.channels:
+                page = self.walk.first_page()
+                yield scrapy.Request(self.profile.list_page_url(self.base_url, channel, page),
+                                     callback=self.parse_list, errback=self.on_error,
+                                     meta={"channel": channel.slug, "page": page, "quiet": 0})
+        for item in self.revisit:
+            request = self.article_request(item if isinstance(item, Revisit) else Revisit(item))
+            if request is not None:
+                yield request
+        self.probe_aids = list(self.probe_aids)
+        self.crawler.stats.inc_value("portal/expected_pages", len(self.probe_aids))
+        for aid in self.probe_aids:
+            request = self.article_request(Revisit(self.profile.mobile_article_url(self.base_url, aid)),
+                                           probe=True)
             if request is not None:
                 yield request
 
-    def article_request(self, url: str) -> scrapy.Request | None:
-        url = self.profile.clean_url(url)
+    def article_request(self, target: Revisit, probe: bool = False) -> scrapy.Request | None:
+        url = self.profile.clean_url(target.url)
         aid = self.profile.aid_of(url)
         if aid is None or aid in self.requested_aids:
             return None
         self.requested_aids.add(aid)
+        statuses = [*GONE_STATUSES, *REDIRECT_STATUSES]
+        headers = {}
+        if target.etag:
+            headers["If-None-Match"] = target.etag
+        if target.last_modified:
+            headers["If-Modified-Since"] = target.last_modified
+        if headers:
+            statuses.append(304)
+            self.crawler.stats.inc_value("portal/conditional_requests")
         return scrapy.Request(
             url,
+            headers=headers,
             callback=self.parse_article,
             errback=self.on_error,
             # A redirect is read here, not followed: a redirect to the channel
             # is how the portal takes an article down.
-            meta={"aid": aid, "dont_redirect": True,
-                  "handle_httpstatus_list": [*GONE_STATUSES, *REDIRECT_STATUSES]},
+            meta={"aid": aid, "probe": probe, "dont_redirect": True, "handle_httpstatus_list": statuses},
             dont_filter=True,
         )
 
+    # --- list pages -------------------------------------------------------
     def parse_list(self, response):
-        self.crawler.stats.inc_value("portal/list_pages")
-        links, next_url = extract_list(self.profile, Selector(text=response.text), response.url)
-        for link in links:
-            request = self.article_request(link)
+        stats = self.crawler.stats
+        stats.inc_value("portal/list_pages")
+        items, next_url = extract_list(self.profile, Selector(text=response.text), response.url)
+        wanted = []
+        days = []
+        for url, date_text in items:
+            day = self._list_day(date_text)
+            days.append(day)
+            aid = self.profile.aid_of(url)
+            if aid is not None and self.walk.in_range(day):
+                wanted.append((aid, url))
+        aids = [aid for aid, _ in wanted]
+        skipped = self.skip_aids(aids) if self.skip_aids and aids else set()
+        known = self.known_aids(aids) if self.known_aids and aids else set()
+        new_items = 0
+        for aid, url in wanted:
+            if aid in skipped:
+                stats.inc_value("portal/skipped_done")
+                continue
+            if aid not in known and aid not in self.requested_aids:
+                new_items += 1
+            request = self.article_request(Revisit(url))
             if request is not None:
                 yield request
-        if next_url:
-            yield scrapy.Request(next_url, callback=self.parse_list)
+        page = response.meta.get("page", 1)
+        if page == self.walk.first_page():
+            self._expect(response, len(items))
+        quiet = 0 if new_items else response.meta.get("quiet", 0) + 1
+        if next_url and self.walk.continue_after(page, days, new_items, quiet):
+            yield scrapy.Request(next_url, callback=self.parse_list, errback=self.on_error,
+                                 meta={"channel": response.meta.get("channel"), "page": page + 1,
+                                       "quiet": quiet})
+        elif next_url:
+            stats.inc_value("portal/list_walk_stopped_early")
 
+    def _expect(self, response, per_page: int) -> None:
+        """Add this channel's share to the expected page count (the progress display's ETA)."""
+        info = response.css(self.profile.list["page_info"]).xpath("string()").get() or ""
+        numbers = [int(n) for n in re.findall(r"\d+", info)]
+        if len(numbers) < 2 or self.walk.since is not None:
+            return
+        pages, items = numbers[0], numbers[1]
+        if self.walk.pages:
+            pages = max(0, min(pages, self.walk.pages[1]) - self.walk.pages[0] + 1)
+            items = min(items, pages * per_page)
+        self.crawler.stats.inc_value("portal/expected_pages", pages + items)
+
+    def _list_day(self, text: str):
+        try:
+            return parse_portal_date(text, self.profile.timezone).date()
+        except DateParseError:
+            return None
+
+    # --- article pages ------------------------------------------------------
     def parse_article(self, response):
         aid = response.meta["aid"]
+        probe = response.meta.get("probe", False)
         fetched_at = _now()
+        if response.status == 304:
+            yield ArticleNotModified(response.url, aid, fetched_at)
+            return
         if response.status in GONE_STATUSES:
             yield ArticleGone(response.url, aid, response.status, fetched_at, f"HTTP {response.status}",
-                              raw=response.body, headers=_headers(response))
+                              raw=response.body, headers=_headers(response), probe=probe)
             return
         if response.status in REDIRECT_STATUSES:
-            yield from self._redirected(response, aid, fetched_at)
+            yield from self._redirected(response, aid, fetched_at, probe)
             return
         page = ArticlePage(url=response.url, aid=aid, http_status=response.status, fetched_at=fetched_at,
-                           raw=response.body, headers=_headers(response))
+                           raw=response.body, headers=_headers(response), probe=probe)
         try:
             text, page.encoding = decode_page(response.body, page.headers.get("Content-Type"),
                                               self.profile.gb_family)
@@ -112,17 +197,17 @@ class PortalSpider(scrapy.Spider):
         if self.follow_links:
             yield from self._follow(page.fields)
 
-    def _redirected(self, response, aid: int, fetched_at: datetime):
+    def _redirected(self, response, aid: int, fetched_at: datetime, probe: bool):
         location = response.headers.get("Location", b"").decode("latin-1")
         target = urljoin(response.url, location)
         if self.profile.is_channel_list(target) or target.rstrip("/") + "/" == self.base_url:
             yield ArticleGone(response.url, aid, response.status, fetched_at,
                               f"redirected to channel {target}", raw=response.body,
-                              headers=_headers(response))
+                              headers=_headers(response), probe=probe)
             return
         # Moved to another article URL (http→https, new path): follow it once.
         self.requested_aids.discard(self.profile.aid_of(target))
-        request = self.article_request(target)
+        request = self.article_request(Revisit(target), probe=probe)
         if request is not None:
             yield request
 
@@ -131,7 +216,7 @@ class PortalSpider(scrapy.Spider):
         links = [r["url"] for r in fields.get("related") or []]
         links += [c["url"] for c in (fields.get("context") or {}).values() if c]
         for link in links:
-            request = self.article_request(link)
+            request = self.article_request(Revisit(link))
             if request is not None:
                 yield request
 

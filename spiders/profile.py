@@ -33,6 +33,8 @@ class Profile:
     title_suffix: re.Pattern
     channels: tuple[Channel, ...]
     channel_root: str
+    list_page: str
+    mobile_url: str
     article_re: re.Pattern
     mobile_article_re: re.Pattern
     channel_list_re: re.Pattern
@@ -53,6 +55,14 @@ class Profile:
 
     def channel_root_url(self, base_url: str, channel: Channel) -> str:
         return urljoin(base_url, self.channel_root.format(slug=channel.slug, typeid=channel.typeid))
+
+    def list_page_url(self, base_url: str, channel: Channel, page: int) -> str:
+        if page <= 1:
+            return self.channel_root_url(base_url, channel)
+        return urljoin(base_url, self.list_page.format(slug=channel.slug, typeid=channel.typeid, page=page))
+
+    def mobile_article_url(self, base_url: str, aid: int) -> str:
+        return urljoin(base_url, self.mobile_url.format(aid=aid))
 
     # --- article URLs -----------------------------------------------------
     def aid_of(self, url: str) -> int | None:
@@ -106,6 +116,8 @@ def load_profile(name_or_path: str = "cpsia") -> Profile:
         title_suffix=_compile(data["title_suffix_pattern"]),
         channels=tuple(Channel(**c) for c in data["channels"]),
         channel_root=urls["channel_root"],
+        list_page=urls["list_page"],
+        mobile_url=urls["mobile_url"],
         article_re=_compile(urls["article"]),
         mobile_article_re=_compile(urls["mobile_article"]),
         channel_list_re=_compile(urls["channel_list"]),

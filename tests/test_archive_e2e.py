@@ -31,7 +31,7 @@ def scenario(tmp_path_factory):
     site = start_site(root / "site", ARTICLES, seed=7, defects=DEFECTS)
     db_file = root / "archive.sqlite"
     db = f"sqlite:///{db_file}"
-    crawl = lambda: cli("crawl", "--base-url", site.url, "--db", db, env={"PORTAL_ARCHIVE_LOG_LEVEL": "WARNING"})  # noqa: E731
+    crawl = lambda: cli("crawl", "--base-url", site.url, "--db", db, "--revisit", "all", env={"PORTAL_ARCHIVE_LOG_LEVEL": "WARNING"})  # noqa: E731
     try:
         s = {"site": site, "db": db, "db_file": db_file}
         s["crawl1"] = crawl()

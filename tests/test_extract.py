@@ -107,7 +107,7 @@ def test_utf8_page_under_a_gb_label_is_not_mojibake(profile):
 
 def test_list_page_links_and_pager(profile):
     doc = Selector(text=(FILES / "list-djyd-1.html").read_bytes().decode("gb18030"))
-    links, next_url = extract_list(profile, doc, "http://portal.test/news/djyd/")
-    assert len(links) == 6
-    assert links[0] == "http://portal.test/news/djyd/2026/0212/14871.html"
+    items, next_url = extract_list(profile, doc, "http://portal.test/news/djyd/")
+    assert len(items) == 6
+    assert items[0] == ("http://portal.test/news/djyd/2026/0212/14871.html", "日期:2026-02-12")
     assert next_url == "http://portal.test/news/djyd/list_3_2.html"

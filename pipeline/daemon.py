@@ -1,0 +1,177 @@
+"""The daemon: APScheduler keeps the archive current, one crawl at a time, each in a child process.
+
+Job state lives in the archive (SQLAlchemy job store), so a restarted daemon
+keeps its schedule and sees the slots it missed: one missed by less than the
+grace period runs once (coalesced), older ones are recorded as skipped runs.
+One lease per archive means a second daemon, or a manual crawl or backfill,
+never crawls at the same time; the loser records who held the lease.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import MetaData
+
+from pipeline import runs
+from pipeline.child import CrawlChild
+from pipeline.config import Settings
+from pipeline.crawl import CrawlPlan
+from pipeline.db import open_archive
+from pipeline.lease import Heartbeat, current_holder, holder_id, mark_abandoned, release, try_acquire
+from pipeline.schedule import JobSpec, Schedule
+from spiders.walk import ListWalk
+
+log = logging.getLogger("portal_archive.daemon")
+POLL_SECONDS = 0.5
+_ACTIVE: "Daemon | None" = None
+
+
+def run_scheduled_job(name: str) -> None:
+    """The scheduler's job function (stored by reference in the job store)."""
+    if _ACTIVE is None:
+        raise RuntimeError("no daemon is running in this process")
+    _ACTIVE.run_job(name)
+
+
+class Daemon:
+    def __init__(self, settings: Settings, schedule: Schedule):
+        self.settings = settings
+        self.schedule = schedule
+        self.jobs = {job.name: job for job in schedule.jobs}
+        self.stopping = threading.Event()
+        self.ttl = timedelta(seconds=schedule.lease_ttl_seconds)
+        self.engine = None
+
+    # --- lifecycle --------------------------------------------------------
+    def run(self) -> None:
+        global _ACTIVE
+        _ACTIVE = self
+        self.engine = open_archive(self.settings.db, auto_upgrade=self.settings.is_default_db)
+        for run_id in mark_abandoned(self.engine, stale_after=self.ttl * 3):
+            log.warning("run %s was left running by a dead process: marked abandoned", run_id)
+        scheduler = BackgroundScheduler(
+            jobstores={"default": SQLAlchemyJobStore(engine=self.engine, metadata=MetaData())},
+            executors={"default": ThreadPoolExecutor(max_workers=max(1, len(self.jobs)))},
+            job_defaults={"coalesce": True, "max_instances": 1,
+                          "misfire_grace_time": int(self.schedule.misfire_grace_seconds)},
+            timezone=self.schedule.tz,
+        )
+        scheduler.add_listener(self._on_event, EVENT_JOB_MISSED | EVENT_JOB_ERROR | EVENT_JOB_MAX_INSTANCES)
+        scheduler.start(paused=True)
+        self._sync_jobs(scheduler)
+        self._install_signals()
+        scheduler.resume()
+        log.info("daemon started: %s", ", ".join(
+            f"{j.id} next at {j.next_run_time:%Y-%m-%d %H:%M:%S %Z}" for j in scheduler.get_jobs()))
+        try:
+            while not self.stopping.wait(POLL_SECONDS):
+                pass
+        finally:
+            log.info("daemon stopping: no new runs; waiting for the running crawl")
+            scheduler.shutdown(wait=True)
+            self.engine.dispose()
+            _ACTIVE = None
+            log.info("daemon stopped")
+
+    def _sync_jobs(self, scheduler) -> None:
+        """Keep stored jobs whose trigger is unchanged (their missed slots count), replace the rest."""
+        for spec in self.jobs.values():
+            trigger = spec.trigger(self.schedule.tz)
+            stored = scheduler.get_job(spec.name)
+            if stored is not None and str(stored.trigger) == str(trigger):
+                continue
+            scheduler.add_job(run_scheduled_job, trigger, args=[spec.name], id=spec.name, name=spec.name,
+                              replace_existing=True)
+        for stored in scheduler.get_jobs():
+            if stored.id not in self.jobs:
+                stored.remove()
+
+    def _install_signals(self) -> None:
+        def stop(signum, _frame):
+            log.info("received %s", signal.Signals(signum).name)
+            self.stopping.set()
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+
+    def _on_event(self, event) -> None:
+        if event.code == EVENT_JOB_MISSED:
+            at = event.scheduled_run_time.astimezone(timezone.utc)
+            log.warning("job %s missed its slot at %s: older than the grace period, skipped",
+                        event.job_id, at)
+            run_id = runs.start_run(self.engine, "crawl", self.settings.base_url, {}, job=event.job_id)
+            runs.close_run(self.engine, run_id, "skipped",
+                           f"missed its slot at {at:%Y-%m-%d %H:%M:%S} UTC (daemon not running); "
+                           f"older than the {self.schedule.misfire_grace_seconds:.0f} s grace period")
+        elif event.code == EVENT_JOB_MAX_INSTANCES:
+            log.info("job %s is still running: this slot is not started twice", event.job_id)
+        elif event.code == EVENT_JOB_ERROR:
+            log.error("job %s raised %r", event.job_id, event.exception)
+
+    # --- one job ------------------------------------------------------------
+    def run_job(self, name: str) -> None:
+        spec = self.jobs[name]
+        if self.stopping.is_set():
+            return
+        holder = holder_id()
+        if not try_acquire(self.engine, holder, name, self.ttl):
+            info = current_holder(self.engine)
+            who = info.describe() if info else "another process"
+            log.info("job %s not started: the archive is being crawled by %s", name, who)
+            run_id = runs.start_run(self.engine, "crawl", self.settings.base_url, {}, job=name)
+            runs.close_run(self.engine, run_id, "skipped", f"lease held by {who}")
+            return
+        try:
+            mark_abandoned(self.engine, stale_after=self.ttl * 3)
+            plan = self._plan(spec)
+            run_id = runs.start_run(self.engine, "crawl", self.settings.base_url, plan.options(), job=name)
+            log.info("job %s: run %s started", name, run_id)
+            with Heartbeat(self.engine, holder, self.ttl, run_id=run_id):
+                self._supervise(spec, run_id, CrawlChild(self.settings, plan=plan, run_id=run_id,
+                                                         lease_held=True))
+        finally:
+            release(self.engine, holder)
+
+    def _plan(self, spec: JobSpec) -> CrawlPlan:
+        return CrawlPlan(job=spec.name, walk=ListWalk(mode=spec.walk), revisit=spec.revisit,
+                         conditional=spec.conditional, probe_gaps=spec.probe_gaps)
+
+    def _supervise(self, spec: JobSpec, run_id: int, child: CrawlChild) -> None:
+        deadline = time.monotonic() + spec.timeout_seconds
+        stop_deadline = None
+        while not child.wait(POLL_SECONDS):
+            now = time.monotonic()
+            if self.stopping.is_set() and stop_deadline is None:
+                log.info("job %s: asking run %s to stop (grace %.0f s)", spec.name, run_id,
+                         self.schedule.stop_grace_seconds)
+                child.terminate()
+                stop_deadline = now + self.schedule.stop_grace_seconds
+            if stop_deadline is not None and now > stop_deadline:
+                child.kill()
+                runs.close_run(self.engine, run_id, "interrupted", "stopped by signal; killed after the grace period")
+                log.warning("job %s: run %s killed after the grace period", spec.name, run_id)
+                return
+            if now > deadline:
+                child.kill()
+                runs.close_run(self.engine, run_id, "failed", f"timed out after {spec.timeout_seconds:.0f} s")
+                log.error("job %s: run %s timed out", spec.name, run_id)
+                return
+        try:
+            summary = child.result()
+            log.info("job %s: run %s %s: %s new, %s versions, %s unchanged, %s taken down, %s failed fetches",
+                     spec.name, run_id, summary.status, summary.articles_new, summary.versions_written,
+                     summary.unchanged, summary.taken_down, summary.fetch_failures)
+        except RuntimeError as exc:
+            if runs.close_run(self.engine, run_id, "failed", str(exc)):
+                log.error("job %s: run %s failed: %s", spec.name, run_id, exc)
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)

@@ -1,0 +1,53 @@
+"""Progress of a long crawl on stderr: pages, outcomes, errors, rate and (when known) ETA."""
+from __future__ import annotations
+
+import sys
+
+from scrapy import signals
+from scrapy.exceptions import NotConfigured
+from twisted.internet import task
+
+REFRESH_SECONDS = 1.0
+
+
+class Progress:
+    def __init__(self, stats):
+        self.stats = stats
+        self.bar = None
+        self.loop = None
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        if not crawler.settings.getbool("PORTAL_ARCHIVE_PROGRESS"):
+            raise NotConfigured("progress display not asked for")
+        ext = cls(crawler.stats)
+        crawler.signals.connect(ext.opened, signal=signals.spider_opened)
+        crawler.signals.connect(ext.closed, signal=signals.spider_closed)
+        return ext
+
+    def opened(self, spider):
+        from tqdm import tqdm
+
+        self.bar = tqdm(unit="page", file=sys.stderr, dynamic_ncols=True, mininterval=REFRESH_SECONDS)
+        self.loop = task.LoopingCall(self.refresh)
+        self.loop.start(REFRESH_SECONDS, now=False)
+
+    def refresh(self):
+        get = lambda key: int(self.stats.get_value(key, 0))  # noqa: E731
+        pages = get("downloader/response_count")
+        total = get("portal/expected_pages")
+        if total and total != self.bar.total:
+            self.bar.total = total
+        self.bar.n = pages
+        self.bar.set_postfix_str(
+            f"new {get('archive/new')} unchanged {get('archive/unchanged') + get('archive/not_modified')} "
+            f"changed {get('archive/edited') + get('archive/taken_down') + get('archive/restored')} "
+            f"errors {get('archive/fetch_failed') + get('archive/quarantined')}", refresh=False)
+        self.bar.refresh()
+
+    def closed(self, spider):
+        if self.loop and self.loop.running:
+            self.loop.stop()
+        if self.bar is not None:
+            self.refresh()
+            self.bar.close()
