@@ -1,19 +1,21 @@
 """`replica` commands: thin wrappers over the library functions."""
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import click
 
+from .drift import DriftPlan
+from .faults import ALL_TRANSIENT, FaultPlan, parse_kinds
 from .generator import generate
 from .manifest import manifest_lines
 from .mutate import mutate, summary
 from .server import ReplicaServer
-from .state import has_state, load_state, save_state, write_atomic
+from .shift import ShiftPlan
+from .state import MUTATIONS_FILE, append_report, has_state, load_state, save_state  # noqa: F401 - MUTATIONS_FILE: still importable here
+from .static import build_static
 
-MUTATIONS_FILE = "mutations.json"
 DEFAULT_ARTICLES = 2000
 
 _dir_option = click.option("--dir", "state_dir", required=True,
@@ -35,9 +37,17 @@ def cli() -> None:
               help="Articles served without their #article-content block.")
 @click.option("--bad-bytes", type=click.IntRange(min=0), default=0, show_default=True,
               help="Articles whose body carries invalid GB18030 bytes.")
-def generate_cmd(state_dir: Path, articles: int, seed: int, no_body: int, bad_bytes: int) -> None:
+@click.option("--hostile", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Special articles with scripts, event handlers, javascript: links, formulas.")
+@click.option("--huge", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Special articles whose page is about 20 MB.")
+@click.option("--nested", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Special articles whose body sits in 5,000 nested <div>/<span>.")
+def generate_cmd(state_dir: Path, articles: int, seed: int, no_body: int, bad_bytes: int,
+                 hostile: int, huge: int, nested: int) -> None:
     """Generate a fresh site into DIR/state.json (replacing any existing one)."""
-    state = generate(articles, seed, {"no_body": no_body, "bad_bytes": bad_bytes})
+    state = generate(articles, seed, {"no_body": no_body, "bad_bytes": bad_bytes},
+                     {"hostile": hostile, "huge": huge, "nested": nested})
     path = save_state(state, state_dir)
     click.echo(f"generated {len(state.articles)} articles (seed {seed}) into {path}")
 
@@ -50,11 +60,42 @@ def generate_cmd(state_dir: Path, articles: int, seed: int, no_body: int, bad_by
               help="Articles to generate when DIR has no state yet.")
 @click.option("--seed", type=int, default=1, show_default=True,
               help="Seed to generate with when DIR has no state yet.")
-def serve_cmd(state_dir: Path, host: str, port: int, articles: int, seed: int) -> None:
+@click.option("--fault-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Share of article/list requests answered with a transient fault.")
+@click.option("--fault-seed", type=int, default=1, show_default=True, help="Seed of the fault draws.")
+@click.option("--fault-kinds", default=None,
+              help=f"Comma-separated fault kinds to draw from; all by default: {', '.join(ALL_TRANSIENT)}.")
+@click.option("--slow-seconds", type=click.FloatRange(min=0), default=3.0, show_default=True,
+              help="Delay of a `slow` fault.")
+@click.option("--fault-max-per-url", type=click.IntRange(min=0), default=None,
+              help="At most this many faults per URL (later attempts are clean). Default: no cap.")
+@click.option("--drift-share", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Share of articles served in the redesigned layout.")
+@click.option("--drift-seed", type=int, default=1, show_default=True, help="Seed of the drift choice.")
+@click.option("--shift-after-lists", type=click.IntRange(min=1), default=None,
+              help="After this many list-page answers, publish and take down articles once.")
+@click.option("--shift-new", type=click.IntRange(min=0), default=10, show_default=True,
+              help="Articles the shift publishes.")
+@click.option("--shift-takedowns", type=click.IntRange(min=0), default=5, show_default=True,
+              help="Articles the shift takes down.")
+@click.option("--shift-seed", type=int, default=1, show_default=True, help="Seed of the shift round.")
+def serve_cmd(state_dir: Path, host: str, port: int, articles: int, seed: int, fault_rate: float,
+              fault_seed: int, fault_kinds: str, slow_seconds: float, fault_max_per_url: int | None,
+              drift_share: float, drift_seed: int, shift_after_lists: int | None, shift_new: int,
+              shift_takedowns: int, shift_seed: int) -> None:
     """Serve the replica until Ctrl-C; picks up mutations saved meanwhile."""
     if not has_state(state_dir):
         save_state(generate(articles, seed), state_dir)
-    server = ReplicaServer(state_dir, host=host, port=port)
+    try:
+        kinds = parse_kinds(fault_kinds) if fault_kinds is not None else ALL_TRANSIENT
+        faults = FaultPlan(fault_rate, fault_seed, kinds, slow_seconds,
+                           fault_max_per_url) if fault_rate > 0 else None
+        drift = DriftPlan(drift_share, drift_seed) if drift_share > 0 else None
+        shift = (ShiftPlan(shift_after_lists, shift_new, shift_takedowns, shift_seed)
+                 if shift_after_lists is not None else None)
+        server = ReplicaServer(state_dir, host=host, port=port, faults=faults, drift=drift, shift=shift)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo(f"serving {server.url}")
     sys.stdout.flush()
     try:
@@ -84,10 +125,7 @@ def mutate_cmd(state_dir: Path, seed: int, edits: int, takedowns: int, republish
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     save_state(state, state_dir)
-    log_path = state_dir / MUTATIONS_FILE
-    reports = json.loads(log_path.read_text("utf-8")) if log_path.exists() else []
-    reports.append(report)
-    write_atomic(log_path, json.dumps(reports, ensure_ascii=False, indent=1) + "\n")
+    append_report(state_dir, report)
     click.echo(summary(report))
 
 
@@ -100,3 +138,21 @@ def manifest_cmd(state_dir: Path, base_url: str, output) -> None:
     """Write the ground truth, one JSON object per article."""
     for line in manifest_lines(load_state(state_dir), base_url):
         output.write(line)
+
+
+@cli.command("build-static")
+@_dir_option
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Empty or new directory for the static site.")
+@click.option("--drift-share", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Share of articles written in the redesigned layout.")
+@click.option("--drift-seed", type=int, default=1, show_default=True, help="Seed of the drift choice.")
+def build_static_cmd(state_dir: Path, out_dir: Path, drift_share: float, drift_seed: int) -> None:
+    """Write the site as static files plus nginx-locations.conf for nginx."""
+    drift = DriftPlan(drift_share, drift_seed) if drift_share > 0 else None
+    try:
+        counts = build_static(load_state(state_dir), out_dir, drift=drift)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"wrote {counts['pages']} pages ({counts['bytes']} bytes, "
+               f"{counts['redirects']} redirect rules) into {out_dir}")

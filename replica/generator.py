@@ -6,6 +6,7 @@ from random import Random
 
 from .site import (CHANNELS, DATE_STYLES, EPOCH_NOW, SITE_NAME, Channel,
                    article_path, parse_iso, published_moment, to_iso)
+from .specials import SPECIAL_KINDS, dress
 from .state import Article, SiteState
 from .text import EDITORS, EM_DASH, INNER_CREDITS, RARE_NAMES, SOURCES, TAGS, TextMaker
 
@@ -60,14 +61,24 @@ def new_article(maker: TextMaker, aid: int, channel: Channel, created: datetime,
     )
 
 
-def generate(n_articles: int, seed: int = 1, defects: dict[str, int] | None = None) -> SiteState:
-    """A site of `n_articles` articles; the same arguments give the same site."""
-    defects = dict(defects or {})
-    unknown = set(defects) - set(DEFECT_KINDS)
+def _check_kinds(counts: dict[str, int], known: tuple[str, ...], what: str) -> None:
+    unknown = set(counts) - set(known)
     if unknown:
-        raise ValueError(f"unknown defect kinds {sorted(unknown)}; known: {DEFECT_KINDS}")
-    if sum(defects.values()) > n_articles:
-        raise ValueError("more defective articles requested than articles")
+        raise ValueError(f"unknown {what} kinds {sorted(unknown)}; known: {known}")
+
+
+def generate(n_articles: int, seed: int = 1, defects: dict[str, int] | None = None,
+             specials: dict[str, int] | None = None) -> SiteState:
+    """A site of `n_articles` articles; the same arguments give the same site.
+
+    `specials` ({"hostile": k, "huge": k, "nested": k}) marks k articles per
+    kind as special pages (specials.py); they never overlap the defective ones.
+    """
+    defects, specials = dict(defects or {}), dict(specials or {})
+    _check_kinds(defects, DEFECT_KINDS, "defect")
+    _check_kinds(specials, SPECIAL_KINDS, "special")
+    if sum(defects.values()) + sum(specials.values()) > n_articles:
+        raise ValueError("more defective and special articles requested than articles")
 
     rng = Random(f"generate:{seed}")
     maker = TextMaker(rng)
@@ -87,4 +98,16 @@ def generate(n_articles: int, seed: int = 1, defects: dict[str, int] | None = No
     for kind in DEFECT_KINDS:
         for _ in range(defects.get(kind, 0)):
             state.articles[pool.pop()].defect = kind
+
+    # Drawn last, and dressed with their own RNG, so that asking for specials
+    # changes nothing else; without specials the RNG is not touched again.
+    if sum(specials.values()):
+        taken = {aid for aid, a in state.articles.items() if a.defect}
+        chosen = rng.sample(sorted(set(state.articles) - taken), sum(specials.values()))
+        kinds = [kind for kind in SPECIAL_KINDS for _ in range(specials.get(kind, 0))]
+        ordinals = {kind: 0 for kind in SPECIAL_KINDS}
+        for aid, kind in sorted(zip(chosen, kinds)):
+            dress(state.articles[aid], kind, TextMaker(Random(f"special:{seed}:{aid}")),
+                  ordinals[kind], titles)
+            ordinals[kind] += 1
     return state

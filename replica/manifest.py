@@ -12,7 +12,7 @@ from .site import CHANNEL_BY_SLUG
 from .state import Article, SiteState
 
 FIELDS = ("aid", "url", "channel", "status", "title", "published_at", "lede", "body",
-          "editor", "source", "origin_source", "tags", "duplicate_of", "quarantined", "defect")
+          "editor", "source", "origin_source", "tags", "duplicate_of", "quarantined", "defect", "special")
 
 
 def expected_article(state: SiteState, article: Article, base_url: str) -> dict:
@@ -34,6 +34,9 @@ def expected_article(state: SiteState, article: Article, base_url: str) -> dict:
         "duplicate_of": base + original.path if original else None,
         "quarantined": article.defect is not None,
         "defect": article.defect,
+        # Special pages (specials.py) are archivable: their ground truth is
+        # the visible text, even when the page is hostile, huge or nested.
+        "special": article.special,
     }
 
 

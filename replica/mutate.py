@@ -134,14 +134,15 @@ def mutate(state: SiteState, seed: int, edits: int = 50, takedowns: int = 20,
            republish: int = 10, new: int = 30) -> dict:
     """Apply one round to `state` in place and return its report.
 
-    Defective articles are never touched. Raises ValueError, leaving the state
-    unchanged, when there are not enough eligible articles.
+    Defective and special articles are never touched. Raises ValueError,
+    leaving the state unchanged, when there are not enough eligible articles.
     """
     round_no = state.round + 1
     maker = TextMaker(Random(f"mutate:{seed}:{round_no}"))
 
     # Choose everything first, so a shortfall fails before anything changes.
-    eligible = sorted(a.aid for a in state.articles.values() if a.live and a.defect is None)
+    eligible = sorted(a.aid for a in state.articles.values()
+                      if a.live and a.defect is None and a.special is None)
     originals = [aid for aid in eligible if state.articles[aid].duplicate_of is None]
     to_edit = _sample(maker.rng, originals, edits, "edits")
     to_take = _sample(maker.rng, sorted(set(eligible) - set(to_edit)), takedowns, "takedowns")

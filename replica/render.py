@@ -8,30 +8,26 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timezone
 from email.utils import format_datetime
-from html import escape
 from urllib.parse import parse_qs
 
+from . import redesign
 from . import templates as t
+from .drift import DriftPlan
 from .index import SiteIndex, build_index, neighbours, newest_first, related
+from .markup import (BAD_SEQUENCES, DESCRIPTION_LIMIT, ENCODING, HTML_TYPE, TRACKING,  # noqa: F401 - re-exported
+                     attr as _attr, body_paragraphs, encode_article, encode_page, header as _header,
+                     mark_bad, related_href, text as _text)
 from .site import CHANNEL_BY_SLUG, CHANNELS, PAGE_SIZE, Channel, display_date, list_date, parse_iso
 from .state import Article, SiteState
 
-ENCODING = "gb18030"
-HTML_TYPE = "text/html; charset=gb2312"
 PAGER_WINDOW = 3  # numbered links either side of the current page
-# The CMS cuts <meta name="description"> from the lede: the reference page
-# carries exactly its lede's first 120 characters.
-DESCRIPTION_LIMIT = 120
 
-# Byte sequences no GB18030 decoder accepts: a lead byte with an ASCII trail
-# and a byte that is never valid. Injected into `bad_bytes` articles.
-BAD_SEQUENCES = (b"\x81\x20", b"\xff")
-_BAD_MARK = "@@BAD{}@@"
-
-TRACKING = ("?from=timeline", "?spm=a2c4g.11186623.0.0")
+# Page variants the fault mode serves now and then (faults.py): the content
+# block present but empty, or invalid bytes inside the body text.
+PAGE_FAULTS = ("empty_page", "bad_bytes")
 
 _ARTICLE_PATH = re.compile(r"^/news/([a-z]+)/\d{4}/\d{4}/(\d+)\.html$")
 _LIST_PATH = re.compile(r"^/news/([a-z]+)/(?:index\.html|list_(\d+)_(\d+)\.html)?$")
@@ -44,52 +40,19 @@ class Response:
     body: bytes
 
 
-def _text(value: str) -> str:
-    return escape(value, quote=False)
-
-
-def _attr(value: str) -> str:
-    return escape(value, quote=True)
-
-
-def _header(current: Channel | None) -> str:
-    items = [t.NAV_ITEM.format(href="/", name="首页")]
-    for channel in CHANNELS:
-        template = t.NAV_ITEM_CURRENT if channel is current else t.NAV_ITEM
-        items.append(template.format(href=channel.root, name=channel.name))
-    return t.HEADER.format(nav_first="".join(items[:3]), nav_second="".join(items[3:]))
-
-
-def related_href(page: Article, target: Article) -> str:
-    """Some related links use non-canonical URLs of the same article.
-
-    Chosen from both aids so that the same target shows up in different forms
-    on different pages, as on the portal: about a fifth mobile, about a
-    quarter with a tracking parameter.
-    """
-    key = 7 * page.aid + target.aid
-    if key % 5 == 0:
-        return f"/m/view.php?aid={target.aid}"
-    if key % 3 == 0:
-        return target.path + TRACKING[key % 2]
-    return target.path
-
-
-def _paragraph_texts(article: Article) -> list[str]:
-    texts = [_text(p) for p in article.paragraphs]
-    if article.defect == "bad_bytes":
-        # Markers are ASCII so they survive encoding, then become bad bytes.
-        for n, at in enumerate((0, len(texts) - 1)):
-            cut = 1 + article.aid % max(1, len(texts[at]) - 2)
-            texts[at] = texts[at][:cut] + _BAD_MARK.format(n) + texts[at][cut:]
-    return texts
+def page_kind(path: str) -> str | None:
+    """"article" or "list" when the path has the form of one, else None."""
+    if path == "/m/view.php" or _ARTICLE_PATH.match(path):
+        return "article"
+    if _LIST_PATH.match(path):
+        return "list"
+    return None
 
 
 def _content(article: Article) -> str:
     if article.defect == "no_body":
         return ""
-    paragraphs = "".join(t.PARAGRAPH.format(text=p) for p in _paragraph_texts(article))
-    return t.CONTENT.format(paragraphs=paragraphs)
+    return t.CONTENT.format(paragraphs=body_paragraphs(article))
 
 
 def _context_link(article: Article | None) -> str:
@@ -98,20 +61,24 @@ def _context_link(article: Article | None) -> str:
     return t.CONTEXT_LINK.format(href=_attr(article.path), title=_text(article.title))
 
 
-def _encode_article(page: str, article: Article) -> bytes:
-    body = page.encode(ENCODING)
-    if article.defect == "bad_bytes":
-        for n, bad in enumerate(BAD_SEQUENCES):
-            body = body.replace(_BAD_MARK.format(n).encode("ascii"), bad)
-    return body
+def faulty_article(article: Article, fault: str | None) -> Article:
+    """The article as a page fault shows it, this time only."""
+    if fault == "empty_page":
+        return replace(article, paragraphs=[], defect=None, special=None)
+    if fault == "bad_bytes" and article.defect is None:  # a page without a body stays so
+        return replace(article, defect="bad_bytes")
+    return article
 
 
 def render_article(state: SiteState, article: Article, *, mobile: bool = False,
-                   index: SiteIndex | None = None) -> bytes:
+                   index: SiteIndex | None = None, drift: DriftPlan | None = None) -> bytes:
     """The article page. Mobile pages use the very same template and canonical
     (the desktop path), so `mobile` changes nothing today; it is kept so a
-    profile for a diverging mobile template has a place to hook in."""
+    profile for a diverging mobile template has a place to hook in. Articles
+    that `drift` picks are served in the redesigned layout (redesign.py)."""
     index = index or build_index(state)
+    if drift is not None and drift.applies(article.aid):
+        return redesign.render_article(article, index)
     channel = CHANNEL_BY_SLUG[article.channel]
     prev_article, next_article = neighbours(index, article)
     related_items = "".join(
@@ -128,7 +95,7 @@ def render_article(state: SiteState, article: Article, *, mobile: bool = False,
         source=_text(article.source), tags=tags, prev=_context_link(prev_article),
         next=_context_link(next_article), related=related_items,
     )
-    return _encode_article(page, article)
+    return encode_article(page, article)
 
 
 def _pager(channel: Channel, page: int, pages: int) -> str:
@@ -156,22 +123,27 @@ def page_count(total: int) -> int:
 
 
 def render_list(state: SiteState, channel: Channel | str, page: int,
-                index: SiteIndex | None = None) -> bytes | None:
-    """Channel list page `page` (1-based), or None when there is no such page."""
+                index: SiteIndex | None = None, *, fault: str | None = None) -> bytes | None:
+    """Channel list page `page` (1-based), or None when there is no such page.
+    `fault` is one of PAGE_FAULTS: no items at all, or bad bytes in the first intro."""
     index = index or build_index(state)
     channel = CHANNEL_BY_SLUG[channel] if isinstance(channel, str) else channel
     articles = newest_first(index, channel.slug)
     pages = page_count(len(articles))
     if not 1 <= page <= pages:
         return None
+    shown = [] if fault == "empty_page" else articles[(page - 1) * PAGE_SIZE:page * PAGE_SIZE]
+    ledes = [_text(a.lede) for a in shown]
+    if fault == "bad_bytes" and ledes:
+        ledes[0] = mark_bad(ledes[0], 1, 0)
     items = "".join(
         t.LIST_ITEM.format(href=_attr(a.path), title=_text(a.title),
-                           date=list_date(a.published_at), lede=_text(a.lede))
-        for a in articles[(page - 1) * PAGE_SIZE:page * PAGE_SIZE])
-    return t.LIST.format(
+                           date=list_date(a.published_at), lede=lede)
+        for a, lede in zip(shown, ledes))
+    return encode_page(t.LIST.format(
         channel_name=channel.name, channel_root=channel.root, header=_header(channel),
         items=items, pages=pages, total=len(articles), pager=_pager(channel, page, pages),
-    ).encode(ENCODING)
+    ), bad=fault == "bad_bytes")
 
 
 def render_home() -> bytes:
@@ -200,7 +172,7 @@ def not_found() -> Response:
 
 
 def _article_response(state: SiteState, article: Article | None, index: SiteIndex,
-                      mobile: bool) -> Response:
+                      mobile: bool, drift: DriftPlan | None, fault: str | None) -> Response:
     if article is None:
         return not_found()
     if not article.live:
@@ -208,13 +180,16 @@ def _article_response(state: SiteState, article: Article | None, index: SiteInde
             root = CHANNEL_BY_SLUG[article.channel].root
             return Response(302, (("Location", root), ("Content-Type", HTML_TYPE)), b"")
         return not_found()
-    body = render_article(state, article, mobile=mobile, index=index)
+    body = render_article(state, faulty_article(article, fault), mobile=mobile, index=index, drift=drift)
     return _html(body, extra=(("ETag", etag(body)), ("Last-Modified", http_date(article.modified_at))))
 
 
-def route(state: SiteState, path: str, query: str = "", index: SiteIndex | None = None) -> Response:
+def route(state: SiteState, path: str, query: str = "", index: SiteIndex | None = None, *,
+          drift: DriftPlan | None = None, fault: str | None = None) -> Response:
     """Answer one GET the way the portal would. Query strings are ignored
-    everywhere except the mobile view's `aid`."""
+    everywhere except the mobile view's `aid`. `drift` serves some articles
+    in the redesigned layout; `fault` (one of PAGE_FAULTS) is the page a
+    fault shows instead of the normal one (the server's fault mode)."""
     index = index or build_index(state)
     if path in ("/", "/index.html", "/m/", "/m/index.php"):
         return _html(render_home())
@@ -223,17 +198,17 @@ def route(state: SiteState, path: str, query: str = "", index: SiteIndex | None 
     if path == "/m/view.php":
         aid = parse_qs(query).get("aid", [""])[0]
         article = state.articles.get(int(aid)) if aid.isdigit() else None
-        return _article_response(state, article, index, mobile=True)
+        return _article_response(state, article, index, True, drift, fault)
     if match := _ARTICLE_PATH.match(path):
         article = state.articles.get(int(match.group(2)))
         if article is not None and article.path != path:
             article = None  # right aid under a wrong folder: not a page of the portal
-        return _article_response(state, article, index, mobile=False)
+        return _article_response(state, article, index, False, drift, fault)
     if match := _LIST_PATH.match(path):
         channel = CHANNEL_BY_SLUG.get(match.group(1))
         typeid, page = match.group(2), match.group(3)
         if channel is None or (typeid is not None and int(typeid) != channel.typeid):
             return not_found()
-        body = render_list(state, channel, int(page) if page else 1, index)
+        body = render_list(state, channel, int(page) if page else 1, index, fault=fault)
         return _html(body) if body is not None else not_found()
     return not_found()

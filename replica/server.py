@@ -4,25 +4,29 @@ The server re-reads DIR/state.json whenever the file changes, so a mutation
 saved by another process takes effect on a running server. Rendered pages are
 cached per loaded generation: a crawl of thousands of pages costs one render
 each.
+
+Opt-in behaviours, all off by default: fault mode (faults.py), layout drift
+(drift.py, redesign.py) and lists that shift mid-crawl (shift.py).
 """
 from __future__ import annotations
 
 import json
 import os
-import socket
 import threading
 from collections import Counter
-from email.utils import parsedate_to_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit
 
+from .drift import DriftPlan
+from .faults import FaultPlan
+from .handler import HTTPServer, conditional  # noqa: F401 - conditional: former home
 from .index import SiteIndex, build_index
 from .render import Response, http_date, route
+from .shift import ListShift, ShiftPlan
 from .state import STATE_FILE, SiteState, state_from_dict
+from .stats import ServerStats
 
 CACHE_LIMIT = 50_000  # pages per generation; bounded against URL fuzzing
-IDLE_TIMEOUT = 60  # seconds a keep-alive connection may sit idle
+POLL_SECONDS = 0.05  # how often the serving loop checks for stop()
 
 
 class LoadedSite:
@@ -33,15 +37,16 @@ class LoadedSite:
         self.key = key
         self.index: SiteIndex = build_index(state)
         self.http_now = http_date(state.now)
-        self._cache: dict[tuple[str, str], Response] = {}
+        self._cache: dict[tuple, Response] = {}
 
-    def respond(self, path: str, query: str) -> Response:
+    def respond(self, path: str, query: str, drift: DriftPlan | None = None,
+                fault: str | None = None) -> Response:
         # Only the mobile view reads its query; elsewhere tracking parameters
         # map to the same page and share its cache entry.
-        key = (path, query if path == "/m/view.php" else "")
+        key = (path, query if path == "/m/view.php" else "", drift, fault)
         response = self._cache.get(key)
         if response is None:
-            response = route(self.state, key[0], key[1], self.index)
+            response = route(self.state, key[0], key[1], self.index, drift=drift, fault=fault)
             if response.status == 200 and len(self._cache) < CACHE_LIMIT:
                 self._cache[key] = response
         return response
@@ -54,114 +59,30 @@ def load_site(state_path: Path) -> LoadedSite:
     return LoadedSite(state_from_dict(data), (stat.st_mtime_ns, stat.st_size, stat.st_ino))
 
 
-def conditional(response: Response, if_none_match: str | None,
-                if_modified_since: str | None) -> Response:
-    """Turn a 200 into a 304 when the client's validators still hold.
-
-    If-None-Match wins over If-Modified-Since, as RFC 9110 requires.
-    """
-    headers = dict(response.headers)
-    tag = headers.get("ETag")
-    if response.status != 200 or tag is None:
-        return response
-    if if_none_match is not None:
-        candidates = {c.strip().removeprefix("W/") for c in if_none_match.split(",")}
-        fresh = "*" in candidates or tag in candidates
-    elif if_modified_since is not None:
-        try:
-            since = parsedate_to_datetime(if_modified_since)
-            fresh = since >= parsedate_to_datetime(headers["Last-Modified"])
-        except (TypeError, ValueError):
-            fresh = False  # an unparseable date is ignored, per RFC 9110
-    else:
-        fresh = False
-    if not fresh:
-        return response
-    kept = tuple((k, v) for k, v in response.headers if k in ("ETag", "Last-Modified"))
-    return Response(304, kept, b"")
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    timeout = IDLE_TIMEOUT
-    # Headers and body go out in two writes; without this, Nagle plus delayed
-    # ACKs stall every keep-alive response by ~40 ms.
-    disable_nagle_algorithm = True
-
-    def log_message(self, format, *args):  # noqa: A002 - signature from the base class
-        pass  # quiet by design; the request counter is the record
-
-    def version_string(self) -> str:
-        return "Apache"  # what a DedeCMS host says; no Python version leak
-
-    def date_time_string(self, timestamp=None):
-        return self.server.replica.site().http_now  # the replica's clock, never the real one
-
-    def do_GET(self):
-        self._answer(send_body=True)
-
-    def do_HEAD(self):
-        self._answer(send_body=False)
-
-    def _answer(self, send_body: bool) -> None:
-        replica: ReplicaServer = self.server.replica
-        replica._count(self.path)
-        url = urlsplit(self.path)
-        response = replica.site().respond(url.path, url.query)
-        response = conditional(response, self.headers.get("If-None-Match"),
-                               self.headers.get("If-Modified-Since"))
-        self.send_response(response.status)
-        for name, value in response.headers:
-            self.send_header(name, value)
-        if response.status != 304:  # a 304 has no body to measure
-            self.send_header("Content-Length", str(len(response.body)))
-        self.end_headers()
-        if send_body and response.body:
-            self.wfile.write(response.body)
-
-
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
-
-    def __init__(self, address, replica: "ReplicaServer"):
-        self.replica = replica
-        self.open_connections: set[socket.socket] = set()
-        self._conn_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def process_request(self, request, client_address):
-        with self._conn_lock:
-            self.open_connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request):
-        with self._conn_lock:
-            self.open_connections.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        """Keep-alive connections would otherwise outlive the server."""
-        with self._conn_lock:
-            connections = list(self.open_connections)
-        for connection in connections:
-            try:
-                connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-
 class ReplicaServer:
-    """Serve DIR/state.json on host:port (port 0 picks a free port)."""
+    """Serve DIR/state.json on host:port (port 0 picks a free port).
 
-    def __init__(self, state_dir: str | os.PathLike, host: str = "127.0.0.1", port: int = 0):
+    `faults`, `drift` and `shift` switch on the opt-in behaviours; without
+    them the server answers exactly as the portal normally does.
+    """
+
+    def __init__(self, state_dir: str | os.PathLike, host: str = "127.0.0.1", port: int = 0, *,
+                 faults: FaultPlan | None = None, drift: DriftPlan | None = None,
+                 shift: ShiftPlan | None = None):
         self.state_path = Path(state_dir) / STATE_FILE
         self._site = load_site(self.state_path)
         self._reload_lock = threading.Lock()
-        self._count_lock = threading.Lock()
-        self._counts: Counter[str] = Counter()
-        self._httpd = _HTTPServer((host, port), self)
+        self.stats = ServerStats()
+        self.faults = faults
+        self.drift = drift
+        self.shift = ListShift(shift, state_dir) if shift is not None else None
+        self.stopping = threading.Event()
+        self._httpd = HTTPServer((host, port), self)
         self._thread: threading.Thread | None = None
+
+    def set_drift(self, plan: DriftPlan | None) -> None:
+        """Switch the layout drift at run time (None: the reference layout)."""
+        self.drift = plan
 
     @property
     def url(self) -> str:
@@ -193,19 +114,42 @@ class ReplicaServer:
     def request_counts(self) -> Counter[str]:
         """Requests so far by target (path and query), as a snapshot copy:
         handler threads keep counting while the caller reads it."""
-        with self._count_lock:
-            return Counter(self._counts)
+        return self.stats.requests
 
-    def _count(self, target: str) -> None:
-        with self._count_lock:
-            self._counts[target] += 1
+    @property
+    def ok_counts(self) -> Counter[str]:
+        """Normal 200 answers by target (faulted answers are not counted; a
+        `slow` one is, when the client was still there to receive it)."""
+        return self.stats.oks
+
+    @property
+    def fault_counts(self) -> Counter[str]:
+        """Faults injected, by kind."""
+        return self.stats.faults
+
+    @property
+    def fault_log(self) -> list[tuple[str, str]]:
+        """Every fault injected, in order, as (target, kind)."""
+        return self.stats.fault_log
+
+    @property
+    def conditional_counts(self) -> Counter[str]:
+        """Requests carrying If-None-Match / If-Modified-Since, and 304s sent:
+        keys if_none_match, if_modified_since, not_modified."""
+        return self.stats.conditionals
+
+    @property
+    def shift_report(self) -> dict | None:
+        """The report of the shift round once it has fired, else None."""
+        return self.shift.report if self.shift is not None else None
 
     def reset_counts(self) -> None:
-        with self._count_lock:
-            self._counts.clear()
+        """Clear every count; fault attempts start over with them."""
+        self.stats.reset()
 
     def start(self) -> "ReplicaServer":
-        self._thread = threading.Thread(target=self._httpd.serve_forever,
+        # A short poll makes stop() quick: tests start and stop many servers.
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(POLL_SECONDS,),
                                         name=f"replica-{self.port}", daemon=True)
         self._thread.start()
         return self
@@ -214,6 +158,7 @@ class ReplicaServer:
         self._httpd.serve_forever()
 
     def stop(self) -> None:
+        self.stopping.set()  # wakes handlers sleeping on a `slow` fault
         if self._thread is not None:
             self._httpd.shutdown()
             self._thread.join()

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 STATE_FILE = "state.json"
+MUTATIONS_FILE = "mutations.json"  # every applied round's report, oldest first
 FORMAT = 1
 
 # The inner credit a reporter leaves at the very end of the last paragraph,
@@ -38,6 +39,7 @@ class Article:
     takedown: str | None = None  # "404" | "redirect" once taken down
     duplicate_of: int | None = None  # aid of the original for republications
     defect: str | None = None  # "no_body" | "bad_bytes"
+    special: str | None = None  # "hostile" | "huge" | "nested", see specials.py
 
     @property
     def live(self) -> bool:
@@ -118,6 +120,14 @@ def save_state(state: SiteState, directory: str | os.PathLike) -> Path:
 def load_state(directory: str | os.PathLike) -> SiteState:
     path = Path(directory) / STATE_FILE
     return state_from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def append_report(directory: str | os.PathLike, report: dict) -> None:
+    """Keep a round's report next to the state it produced."""
+    path = Path(directory) / MUTATIONS_FILE
+    reports = json.loads(path.read_text("utf-8")) if path.exists() else []
+    reports.append(report)
+    write_atomic(path, json.dumps(reports, ensure_ascii=False, indent=1) + "\n")
 
 
 def has_state(directory: str | os.PathLike) -> bool:

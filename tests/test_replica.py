@@ -45,10 +45,10 @@ DEFECTS = {"no_body": 2, "bad_bytes": 2}
 
 # --- helpers ---------------------------------------------------------------
 
-def fetch(base: str, target: str, headers: dict | None = None):
+def fetch(base: str, target: str, headers: dict | None = None, timeout: float = 10):
     """One GET without following redirects: (status, headers, body)."""
     url = urlsplit(base)
-    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=timeout)
     try:
         conn.request("GET", target, headers=headers or {})
         response = conn.getresponse()
