@@ -19,16 +19,19 @@ from pipeline.crawl import CrawlSummary, run_crawl
 PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent_pid: int) -> None:
     try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:  # not Linux: the daemon's abandoned-run check still catches orphans
-        pass
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL))
+    except (OSError, AttributeError):  # not Linux: the abandoned-run check still catches orphans
+        return
+    # The parent may have died while this process was still importing.
+    if os.getppid() != parent_pid:
+        os._exit(1)
 
 
-def _child(settings: Settings, kwargs: dict, conn) -> None:
+def _child(settings: Settings, kwargs: dict, conn, parent_pid: int) -> None:
     os.setpgrp()
-    _die_with_parent()
+    _die_with_parent(parent_pid)
     try:
         conn.send(("ok", run_crawl(settings, **kwargs)))
     except BaseException as exc:  # report anything, then die
@@ -41,7 +44,7 @@ class CrawlChild:
     def __init__(self, settings: Settings, **kwargs):
         ctx = multiprocessing.get_context("spawn")
         self._conn, child_end = ctx.Pipe(duplex=False)
-        self.process = ctx.Process(target=_child, args=(settings, kwargs, child_end),
+        self.process = ctx.Process(target=_child, args=(settings, kwargs, child_end, os.getpid()),
                                    name="portal-archive-crawl")
         self.process.start()
         child_end.close()

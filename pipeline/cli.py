@@ -86,6 +86,9 @@ def check_database(url: str, *, create: bool) -> None:
         if not path.exists():
             if not create:
                 raise MissingArchive(path)
+            blocker = next((p for p in path.parents if p.exists()), None)
+            if blocker is not None and not blocker.is_dir():
+                raise Problem(f"cannot create database {shown}: {blocker} is a file, not a directory")
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
@@ -243,6 +246,7 @@ def backfill(ctx, base_url, channels, since, until, pages, aids, restart, no_pro
     with problems():
         for channel in channels:
             load_profile(settings.profile).channel(channel)
+        _check_crawl_target(settings)
         summary, backfill_id = run_backfill(settings, request, progress=not no_progress, restart=restart)
     if summary is None:
         click.echo(f"backfill {backfill_id} with these options is already done (use --restart to redo it)")
@@ -269,6 +273,7 @@ def daemon(ctx, print_schedule, log_json, db):
         for name, times in schedule.next_runs(5, now).items():
             click.echo(f"{name}: " + ", ".join(f"{t:%Y-%m-%d %H:%M:%S %Z}" for t in times))
         return
+    check_database(settings.db, create=True)
     setup_logging(settings.log_level, log_json)
     with problems():
         Daemon(settings, schedule).run()
@@ -310,6 +315,8 @@ def setup_logging(level: str, as_json: bool) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # The daemon's own events (runs started, finished, skipped) are always told.
+    logging.getLogger("portal_archive").setLevel(min(logging.INFO, root.level))
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
@@ -374,7 +381,8 @@ def diff(ctx, article, from_, to, full, db):
             found = find_article(session, profile, article, base_url=settings.base_url)
             to = found.current_version if to is None else to
             from_ = max(1, to - 1) if from_ is None else from_
-            old, new = version_of(session, found, from_), version_of(session, found, to)
+            new = version_of(session, found, to)  # first: --from may only be its default
+            old = version_of(session, found, from_)
         click.echo(version_diff(old, new, context=None if full else 1))
 
 
@@ -429,14 +437,14 @@ def _article_missing(ctx, ref: str) -> str:
 
 @contextmanager
 def _session(ctx, db, *, missing, upgrade: bool = True):
-    """A session on an existing archive; missing() says what its absence means to the command."""
+    """A session on an existing archive; `missing` (text, or a function) says what its absence means."""
     from pipeline.db import open_archive, session_scope
 
     settings = settings_from(ctx, db=db)
     try:
         check_database(settings.db, create=False)
     except MissingArchive as exc:
-        raise Problem(f"{missing()}: {exc.format_message()}") from None
+        raise Problem(f"{missing() if callable(missing) else missing}: {exc.format_message()}") from None
     with problems():
         engine = open_archive(settings.db, auto_upgrade=upgrade and settings.is_default_db)
     try:
@@ -484,6 +492,26 @@ def demo(articles, seed, db):
     with problems():
         run_demo(articles=articles, seed=seed, db=db, echo=click.echo)
 
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; any but the loopback needs env PORTAL_ARCHIVE_WEB_TOKEN.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
+@db_option
+@click.pass_context
+def web(ctx, host, port, db):
+    """Browse the archive in a web browser (read-only), with a JSON API."""
+    import os
+
+    from web import WebError, serve
+
+    settings = settings_from(ctx, db=db)
+    with problems():
+        try:
+            serve(settings.db, host=host, port=port, token=os.environ.get("PORTAL_ARCHIVE_WEB_TOKEN"),
+                  profile=settings.profile, echo=click.echo)
+        except WebError as exc:
+            raise Problem(str(exc)) from None
 
 def _attach_replica():
     from replica.cli import cli as replica

@@ -96,7 +96,7 @@ def scrapy_settings(settings: Settings, run_id: int, plan: CrawlPlan) -> dict:
             "scrapy.extensions.telnet.TelnetConsole": None,
             "scrapy.extensions.remote_control.RemoteControl": None,
             "scrapy.extensions.memdebug.MemoryDebugger": None,
-            "pipeline.progress.Progress": 500,
+            **({"pipeline.progress.Progress": 500} if plan.progress else {}),
         },
         "LOG_LEVEL": settings.log_level,
         "ITEM_PIPELINES": {

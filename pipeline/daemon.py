@@ -3,8 +3,11 @@
 Job state lives in the archive (SQLAlchemy job store), so a restarted daemon
 keeps its schedule and sees the slots it missed: one missed by less than the
 grace period runs once (coalesced), older ones are recorded as skipped runs.
-One lease per archive means a second daemon, or a manual crawl or backfill,
-never crawls at the same time; the loser records who held the lease.
+Two leases in the archive keep this safe with several daemons: the daemon
+lease makes one daemon the scheduler (APScheduler 3's job store must not be
+shared by two live schedulers) while the others wait on hot standby and take
+over when it expires; the crawl lease means no daemon, manual crawl or
+backfill crawls at the same time as another (the loser records who held it).
 """
 from __future__ import annotations
 
@@ -25,12 +28,20 @@ from pipeline.child import CrawlChild
 from pipeline.config import Settings
 from pipeline.crawl import CrawlPlan
 from pipeline.db import open_archive
-from pipeline.lease import Heartbeat, current_holder, holder_id, mark_abandoned, release, try_acquire
+from pipeline.lease import (
+    Heartbeat,
+    current_holder,
+    holder_id,
+    mark_abandoned,
+    release,
+    try_acquire,
+)
 from pipeline.schedule import JobSpec, Schedule
 from spiders.walk import ListWalk
 
 log = logging.getLogger("portal_archive.daemon")
 POLL_SECONDS = 0.5
+DAEMON_LEASE = "daemon"
 _ACTIVE: "Daemon | None" = None
 
 
@@ -55,6 +66,25 @@ class Daemon:
         global _ACTIVE
         _ACTIVE = self
         self.engine = open_archive(self.settings.db, auto_upgrade=self.settings.is_default_db)
+        self._install_signals()
+        me = holder_id()
+        try:
+            while not self.stopping.is_set():
+                if not try_acquire(self.engine, me, "scheduler", self.ttl, DAEMON_LEASE):
+                    info = current_holder(self.engine, DAEMON_LEASE)
+                    log.info("standby: another daemon schedules this archive (%s)",
+                             info.describe() if info else "just taken")
+                    self.stopping.wait(self.ttl.total_seconds() / 3)
+                    continue
+                with Heartbeat(self.engine, me, self.ttl, name=DAEMON_LEASE) as beat:
+                    self._schedule(beat)
+        finally:
+            release(self.engine, me, DAEMON_LEASE)
+            self.engine.dispose()
+            _ACTIVE = None
+            log.info("daemon stopped")
+
+    def _schedule(self, beat: Heartbeat) -> None:
         for run_id in mark_abandoned(self.engine, stale_after=self.ttl * 3):
             log.warning("run %s was left running by a dead process: marked abandoned", run_id)
         scheduler = BackgroundScheduler(
@@ -67,19 +97,17 @@ class Daemon:
         scheduler.add_listener(self._on_event, EVENT_JOB_MISSED | EVENT_JOB_ERROR | EVENT_JOB_MAX_INSTANCES)
         scheduler.start(paused=True)
         self._sync_jobs(scheduler)
-        self._install_signals()
         scheduler.resume()
         log.info("daemon started: %s", ", ".join(
             f"{j.id} next at {j.next_run_time:%Y-%m-%d %H:%M:%S %Z}" for j in scheduler.get_jobs()))
         try:
             while not self.stopping.wait(POLL_SECONDS):
-                pass
+                if beat.lost:
+                    log.error("lost the daemon lease (stalled longer than its ttl): back to standby")
+                    break
         finally:
             log.info("daemon stopping: no new runs; waiting for the running crawl")
             scheduler.shutdown(wait=True)
-            self.engine.dispose()
-            _ACTIVE = None
-            log.info("daemon stopped")
 
     def _sync_jobs(self, scheduler) -> None:
         """Keep stored jobs whose trigger is unchanged (their missed slots count), replace the rest."""

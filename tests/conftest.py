@@ -73,3 +73,39 @@ def start_site(directory: Path, articles: int, seed: int, defects: dict | None =
 
     save_state(generate(articles, seed=seed, defects=defects), directory)
     return Site(directory, ReplicaServer(directory).start())
+
+
+def query(db_file, sql: str, *args):
+    import sqlite3
+
+    with sqlite3.connect(db_file, timeout=30) as conn:
+        return conn.execute(sql, args).fetchall()
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.2, what: str = "condition"):
+    """Poll until predicate() is truthy; bounded, so a broken daemon fails the test instead of hanging it."""
+    import time
+
+    import sqlite3
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+        except sqlite3.OperationalError:  # not created yet, or locked for a moment
+            value = None
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def spawn_cli(*args: str, env: dict | None = None, log=None):
+    """Start `portal-archive` in the background (a daemon, a crawl to be killed)."""
+    return subprocess.Popen([sys.executable, "-m", "pipeline.cli", *args], env={**os.environ, **(env or {})},
+                            stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT if log else subprocess.DEVNULL)
+
+
+def write_config(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path

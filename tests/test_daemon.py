@@ -1,0 +1,206 @@
+"""The daemon against the replica: schedule, lease, signals, abandoned runs (issue 3)."""
+import os
+import signal
+import time
+
+import pytest
+
+from tests.conftest import cli, export, query, spawn_cli, start_site, wait_for, write_config
+
+pytestmark = pytest.mark.slow
+
+CONFIG = """
+revisit_tiers = [[-1, 0]]   # every live article is due at every run
+log_level = "WARNING"
+[daemon]
+lease_ttl_seconds = {ttl}
+stop_grace_seconds = {grace}
+misfire_grace_seconds = 30
+[daemon.jobs.incremental]
+every_seconds = {every}
+walk = "incremental"
+revisit = "due"
+timeout_seconds = 120
+"""
+
+
+def runs(db_file, where="1=1"):
+    return query(db_file, f"select id, job, status, started_at, finished_at, error, pid from crawl_runs where {where} order by id")
+
+
+def finished_after(db_file, run_id, status="succeeded"):
+    return lambda: query(db_file, "select id from crawl_runs where id > ? and status = ?", run_id, status)
+
+
+@pytest.fixture
+def small_site(tmp_path):
+    site = start_site(tmp_path / "site", 200, seed=3)
+    yield site
+    site.server.stop()
+
+
+def daemon(config, db, log):
+    return spawn_cli("--config", str(config), "daemon", "--db", db, log=log)
+
+
+def stop(proc, sig=signal.SIGTERM, timeout=60):
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    return proc.wait(timeout=timeout)
+
+
+def test_daemon_keeps_the_archive_current_and_status_reports_it(tmp_path, small_site):
+    db_file = tmp_path / "a.sqlite"
+    db = f"sqlite:///{db_file}"
+    config = write_config(tmp_path / "c.toml",
+                          f'base_url = "{small_site.url}"\n' + CONFIG.format(ttl=10, grace=20, every=3))
+    with open(tmp_path / "daemon.log", "w") as log:
+        proc = daemon(config, db, log)
+        try:
+            first = wait_for(lambda: query(db_file, "select min(id) from crawl_runs where status='succeeded'")[0][0],
+                             90, what="the first scheduled run")
+            report = small_site.mutate(seed=5, edits=6, takedowns=3, republish=2, new=4)
+            mutated_at = query(db_file, "select max(id) from crawl_runs")[0][0]
+            wait_for(finished_after(db_file, mutated_at), 90, what="a run after the portal changed")
+        finally:
+            assert stop(proc) == 0
+    rows = export(db, "--all-versions")
+    by_aid = {}
+    for r in rows:
+        by_aid.setdefault(r["aid"], []).append(r["change"])
+    edited = {int(a) for a in report["edited"]}
+    taken = {int(a) for a in report["taken_down"]}
+    assert {a for a, c in by_aid.items() if c == ["created", "edited"]} == edited
+    assert {a for a, c in by_aid.items() if c == ["created", "taken_down"]} == taken
+    assert set(report["new"]) | {int(a) for a in report["republished"]} <= set(by_aid)
+    assert len(rows) == 200 + len(edited) + len(taken) + len(report["new"]) + len(report["republished"])
+    assert first
+    status = cli("status", "--db", db)
+    assert status.returncode == 0
+    assert "incremental: next" in status.stdout and "succeeded" in status.stdout
+    assert f"{len(taken)} taken down" in status.stdout
+    log_text = (tmp_path / "daemon.log").read_text()
+    assert "daemon started" in log_text and "daemon stopped" in log_text
+
+
+def test_two_daemons_never_crawl_at_once_and_the_survivor_takes_over(tmp_path):
+    site = start_site(tmp_path / "site", 800, seed=4)
+    db_file = tmp_path / "a.sqlite"
+    db = f"sqlite:///{db_file}"
+    cli("db", "upgrade", "--db", db)
+    config = write_config(tmp_path / "c.toml", f'base_url = "{site.url}"\n' + CONFIG.format(ttl=4, grace=10, every=1))
+    logs = [open(tmp_path / f"d{i}.log", "w") for i in range(2)]
+    procs = [daemon(config, db, logs[i]) for i in range(2)]
+    try:
+        wait_for(lambda: query(db_file, "select count(*) from crawl_runs where status='succeeded'")[0][0] >= 2,
+                 120, what="two scheduled runs")
+        # One daemon schedules, the other waits on standby.
+        wait_for(lambda: any("standby: another daemon schedules this archive" in (tmp_path / f"d{i}.log").read_text()
+                             for i in range(2)), 30, what="a daemon on standby")
+        # Kill the daemon that holds the lease while it crawls (a second into a crawl of ~4 s).
+        running = wait_for(lambda: query(db_file, "select id from crawl_runs where status='running' and pid is not null "
+                                                  "and started_at < datetime('now', '-1 second')"),
+                           60, interval=0.05, what="a crawl under way")[0][0]
+        holder = query(db_file, "select holder from leases where name='crawl'")[0][0]
+        holder_pid = int(holder.split(":")[1])
+        victim = next(p for p in procs if p.pid == holder_pid)
+        survivor = next(p for p in procs if p is not victim)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=10)
+        killed_at = time.time()
+        wait_for(lambda: query(db_file, "select status from crawl_runs where id=?", running)[0][0] == "abandoned",
+                 60, what="the killed daemon's run marked abandoned")
+        wait_for(finished_after(db_file, running), 90, what="the survivor's next run")
+        assert time.time() - killed_at >= 0  # the takeover happened after the kill
+        # Only one crawl at a time: no two real runs overlap.
+        spans = [(s, f) for _, _, st, s, f, _, _ in runs(db_file) if st in ("succeeded", "abandoned", "interrupted")]
+        spans.sort()
+        for (s1, f1), (s2, _f2) in zip(spans, spans[1:]):
+            assert f1 is not None and f1 <= s2, (s1, f1, s2)
+        assert stop(survivor) == 0
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+        for log in logs:
+            log.close()
+        site.server.stop()
+
+
+def test_sigterm_mid_crawl_interrupts_the_run_and_sigkill_leaves_it_abandoned(tmp_path):
+    site = start_site(tmp_path / "site", 1500, seed=5)
+    db_file = tmp_path / "a.sqlite"
+    db = f"sqlite:///{db_file}"
+    cli("db", "upgrade", "--db", db)
+    env = {"PORTAL_ARCHIVE_LOG_LEVEL": "WARNING", "PORTAL_ARCHIVE_BATCH_SIZE": "50"}
+    try:
+        # SIGTERM: Scrapy stops gracefully, the run closes itself as interrupted.
+        proc = spawn_cli("crawl", "--base-url", site.url, "--db", db, env=env)
+        wait_for(lambda: query(db_file, "select count(*) from article_versions")[0][0] >= 100, 60,
+                 interval=0.05, what="a crawl under way")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 1
+        assert runs(db_file)[-1][2] == "interrupted"
+        # SIGKILL: the run stays "running" until the next start marks it abandoned.
+        proc = spawn_cli("crawl", "--base-url", site.url, "--db", db, env=env)
+        wait_for(lambda: query(db_file, "select count(*) from crawl_runs where status='running' and pid is not null")[0][0],
+                 60, interval=0.05, what="a second crawl under way")
+        n = query(db_file, "select count(*) from article_versions")[0][0]
+        wait_for(lambda: query(db_file, "select count(*) from article_versions")[0][0] > n, 60, interval=0.05,
+                 what="the second crawl writing")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        killed = runs(db_file)[-1]
+        assert killed[2] == "running"
+        # The lease of a killed process expires; the next crawl waits it out, marks the run abandoned and
+        # completes the work without writing any version twice.
+        result = wait_for(lambda: (r := cli("crawl", "--base-url", site.url, "--db", db, "--revisit", "all",
+                                            env=env, check=False)).returncode != 3 and r, 120, interval=2,
+                          what="the lease to expire")
+        assert result.returncode == 0, result.stderr
+        assert query(db_file, "select status from crawl_runs where id=?", killed[0])[0][0] == "abandoned"
+        rows = export(db, "--all-versions")
+        assert len(rows) == len({r["aid"] for r in rows}) == 1500
+        expected = site.expected()
+        assert all(r["title"] == expected[r["aid"]]["title"] and r["body"] == expected[r["aid"]]["body"]
+                   for r in rows)
+    finally:
+        site.server.stop()
+
+
+def test_a_daemon_job_skips_its_slot_while_a_manual_crawl_holds_the_lease(tmp_path, small_site):
+    db_file = tmp_path / "a.sqlite"
+    db = f"sqlite:///{db_file}"
+    cli("db", "upgrade", "--db", db)
+    query(db_file, "insert into leases (name, holder, job, acquired_at, expires_at) values "
+                   "('crawl', 'otherhost:4242:abcd', 'crawl', datetime('now'), datetime('now', '+1 hour'))")
+    config = write_config(tmp_path / "c.toml", f'base_url = "{small_site.url}"\n' + CONFIG.format(ttl=5, grace=5, every=1))
+    with open(tmp_path / "d.log", "w") as log:
+        proc = daemon(config, db, log)
+        try:
+            skipped = wait_for(lambda: query(db_file, "select error from crawl_runs where status='skipped'"), 60,
+                               what="a skipped slot")
+        finally:
+            assert stop(proc) == 0
+    assert "lease held by job 'crawl' on host otherhost, pid 4242" in skipped[0][0]
+    assert query(db_file, "select count(*) from crawl_runs where status != 'skipped'")[0][0] == 0
+
+
+def test_a_manual_crawl_refuses_while_the_lease_is_held(tmp_path, small_site):
+    db_file = tmp_path / "a.sqlite"
+    db = f"sqlite:///{db_file}"
+    cli("db", "upgrade", "--db", db)
+    query(db_file, "insert into leases (name, holder, job, acquired_at, expires_at) values "
+                   "('crawl', 'otherhost:4242:abcd', 'deep', datetime('now'), datetime('now', '+1 hour'))")
+    result = cli("crawl", "--base-url", small_site.url, "--db", db, check=False)
+    assert result.returncode == 3
+    assert "already being crawled" in result.stderr and "otherhost" in result.stderr and "4242" in result.stderr
+    assert "'deep'" in result.stderr
+    assert query(db_file, "select count(*) from crawl_runs")[0][0] == 0
+
+
+def test_print_schedule_shows_next_runs(tmp_path):
+    config = write_config(tmp_path / "c.toml", '[daemon]\ntimezone = "Asia/Shanghai"\n'
+                          '[daemon.jobs.nightly]\ncron = "30 2 * * *"\nwalk = "full"\nrevisit = "all"\n')
+    out = cli("--config", str(config), "daemon", "--print-schedule").stdout
+    assert out.startswith("nightly: ") and out.count("02:30:00 CST") == 5
