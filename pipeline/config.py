@@ -41,6 +41,9 @@ class Settings:
     # How many separate runs an article must answer 404/410 (or redirect to its
     # channel) before it is recorded as taken down.
     takedown_confirmations: int = 1
+    # How long a crawl's (or daemon's) lease outlives its last renewal: how soon
+    # another process may take over from one that was killed.
+    lease_ttl_seconds: float = 60.0
     # Revisit tiers: [max age in days (or -1 for any age), revisit every N hours].
     revisit_tiers: tuple = ((2, 1), (14, 6), (90, 24), (None, 168))
     log_level: str = "INFO"

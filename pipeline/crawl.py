@@ -6,7 +6,7 @@ import logging
 import os
 import socket
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from scrapy.crawler import CrawlerProcess
 from sqlalchemy import select, update
@@ -114,6 +114,16 @@ def scrapy_settings(settings: Settings, run_id: int, plan: CrawlPlan) -> dict:
     }
 
 
+def _validators(engine: Engine, conditional: bool):
+    """aid -> (ETag, Last-Modified) for the archived aids among those asked about."""
+    def check(aids: list[int]) -> dict[int, tuple[str | None, str | None]]:
+        with session_scope(engine) as session:
+            rows = session.execute(select(Article.aid, Article.etag, Article.last_modified)
+                                   .where(Article.aid.in_(aids)))
+            return {aid: (etag, lm) if conditional else (None, None) for aid, etag, lm in rows}
+    return check
+
+
 def _aids_in(engine: Engine, query_for):
     """A predicate over a list page's aids, answered by one short query per page."""
     def check(aids: list[int]) -> set[int]:
@@ -134,15 +144,16 @@ def run_crawl(settings: Settings, plan: CrawlPlan | None = None, *, run_id: int 
     channel_names = [profile.channel(c).name for c in plan.channels] if plan.channels else None
     engine = open_archive(settings.db, auto_upgrade=settings.is_default_db)
     holder = holder_id()
+    ttl = timedelta(seconds=settings.lease_ttl_seconds)
     if not lease_held:
-        acquire(engine, holder, plan.job or plan.kind)
+        acquire(engine, holder, plan.job or plan.kind, ttl)
     try:
-        mark_abandoned(engine)
+        mark_abandoned(engine, stale_after=ttl * 3)
         if run_id is None:
             run_id = runs.start_run(engine, plan.kind, settings.base_url, plan.options(), job=plan.job,
                                     backfill_id=plan.backfill_id)
         runs.claim_run(engine, run_id, socket.gethostname(), os.getpid())
-        with Heartbeat(engine, holder, run_id=run_id) if not lease_held else _nothing():
+        with Heartbeat(engine, holder, ttl, run_id=run_id) if not lease_held else _nothing():
             summary = _crawl(settings, plan, engine, run_id, channel_names, profile)
     finally:
         if not lease_held:
@@ -171,7 +182,7 @@ def _crawl(settings, plan, engine, run_id, channel_names, profile) -> CrawlSumma
         skip = _aids_in(engine, lambda aids: select(BackfillArticle.aid).where(
             BackfillArticle.backfill_id == plan.backfill_id, BackfillArticle.aid.in_(aids)))
         probes = [a for a in probes if not skip([a])] if len(probes) < 5000 else probes
-    known = _aids_in(engine, lambda aids: select(Article.aid).where(Article.aid.in_(aids)))
+    known = _validators(engine, plan.conditional)
     process = CrawlerProcess(scrapy_settings(settings, run_id, plan))
     crawler = process.create_crawler(PortalSpider)
     error = None

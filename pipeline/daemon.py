@@ -58,7 +58,7 @@ class Daemon:
         self.schedule = schedule
         self.jobs = {job.name: job for job in schedule.jobs}
         self.stopping = threading.Event()
-        self.ttl = timedelta(seconds=schedule.lease_ttl_seconds)
+        self.ttl = timedelta(seconds=settings.lease_ttl_seconds)
         self.engine = None
 
     # --- lifecycle --------------------------------------------------------

@@ -43,7 +43,6 @@ class Schedule:
     timezone: str = "Asia/Shanghai"
     # A slot missed by less than this (daemon down, machine asleep) still runs, once.
     misfire_grace_seconds: float = 600
-    lease_ttl_seconds: float = 60
     # On SIGTERM/SIGINT, how long the running crawl may take to finish before it is killed.
     stop_grace_seconds: float = 30
     jobs: tuple[JobSpec, ...] = field(default_factory=tuple)
@@ -70,7 +69,7 @@ class Schedule:
 def load_schedule(settings: Settings) -> Schedule:
     section = dict(settings.extra.get("daemon", {}))
     jobs_conf = section.pop("jobs", None) or DEFAULT_JOBS
-    unknown = set(section) - {"timezone", "misfire_grace_seconds", "lease_ttl_seconds", "stop_grace_seconds"}
+    unknown = set(section) - {"timezone", "misfire_grace_seconds", "stop_grace_seconds"}
     if unknown:
         raise ConfigError(f"unknown [daemon] settings: {', '.join(sorted(unknown))}")
     jobs = []

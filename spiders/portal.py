@@ -29,6 +29,8 @@ REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 KEPT_HEADERS = ("Content-Type", "Content-Length", "ETag", "Last-Modified", "Location")
 
 AidFilter = Callable[[list[int]], set[int]]
+# aid -> (ETag, Last-Modified) for the aids the archive already has.
+AidValidators = Callable[[list[int]], dict[int, tuple[str | None, str | None]]]
 
 
 def _now() -> datetime:
@@ -49,7 +51,7 @@ class PortalSpider(scrapy.Spider):
 
     def __init__(self, base_url: str, profile: str = "cpsia", channels: Iterable[str] | None = None,
                  walk: ListWalk | None = None, revisit: Iterable[Revisit | str] = (),
-                 probe_aids: Iterable[int] = (), known_aids: AidFilter | None = None,
+                 probe_aids: Iterable[int] = (), known_aids: AidValidators | None = None,
                  skip_aids: AidFilter | None = None, follow_links: bool = True, **kwargs):
         super().__init__(**kwargs)
         self.base_url = base_url.rstrip("/") + "/"
@@ -58,9 +60,10 @@ class PortalSpider(scrapy.Spider):
         self.walk = walk or ListWalk()
         self.revisit = revisit
         self.probe_aids = probe_aids
-        # known_aids says which of a list page's aids the archive already has
-        # (incremental walks stop on pages without new ones); skip_aids which
-        # ones this backfill already archived (a resumed backfill skips them).
+        # known_aids says which of a page's aids the archive already has, with
+        # their validators (incremental walks stop on pages without new ones;
+        # known articles are fetched conditionally); skip_aids which ones this
+        # backfill already archived (a resumed backfill skips them).
         self.known_aids = known_aids
         self.skip_aids = skip_aids
         self.follow_links = follow_links
@@ -128,15 +131,9 @@ class PortalSpider(scrapy.Spider):
                 wanted.append((aid, url))
         aids = [aid for aid, _ in wanted]
         skipped = self.skip_aids(aids) if self.skip_aids and aids else set()
-        known = self.known_aids(aids) if self.known_aids and aids else set()
         new_items = 0
-        for aid, url in wanted:
-            if aid in skipped:
-                stats.inc_value("portal/skipped_done")
-                continue
-            if aid not in known and aid not in self.requested_aids:
-                new_items += 1
-            request = self.article_request(Revisit(url))
+        for request, is_new in self._requests_for(wanted, skipped):
+            new_items += is_new
             if request is not None:
                 yield request
         page = response.meta.get("page", 1)
@@ -149,6 +146,18 @@ class PortalSpider(scrapy.Spider):
                                        "quiet": quiet})
         elif next_url:
             stats.inc_value("portal/list_walk_stopped_early")
+
+    def _requests_for(self, links: list[tuple[int, str]], skipped: set[int] = frozenset()):
+        """(request or None, whether the article is new to the archive) for linked articles."""
+        fresh = [aid for aid, _ in links if aid not in self.requested_aids and aid not in skipped]
+        known = self.known_aids(fresh) if self.known_aids and fresh else {}
+        for aid, url in links:
+            if aid in skipped:
+                self.crawler.stats.inc_value("portal/skipped_done")
+                continue
+            is_new = aid not in known and aid not in self.requested_aids
+            etag, last_modified = known.get(aid, (None, None))
+            yield self.article_request(Revisit(url, etag, last_modified)), is_new
 
     def _expect(self, response, per_page: int) -> None:
         """Add this channel's share to the expected page count (the progress display's ETA)."""
@@ -215,8 +224,8 @@ class PortalSpider(scrapy.Spider):
         """Related and prev/next links: a second path to articles the lists may have shifted away."""
         links = [r["url"] for r in fields.get("related") or []]
         links += [c["url"] for c in (fields.get("context") or {}).values() if c]
-        for link in links:
-            request = self.article_request(Revisit(link))
+        pairs = [(aid, link) for link in links if (aid := self.profile.aid_of(link)) is not None]
+        for request, _ in self._requests_for(pairs):
             if request is not None:
                 yield request
 

@@ -12,8 +12,8 @@ pytestmark = pytest.mark.slow
 CONFIG = """
 revisit_tiers = [[-1, 0]]   # every live article is due at every run
 log_level = "WARNING"
-[daemon]
 lease_ttl_seconds = {ttl}
+[daemon]
 stop_grace_seconds = {grace}
 misfire_grace_seconds = 30
 [daemon.jobs.incremental]
@@ -132,7 +132,8 @@ def test_sigterm_mid_crawl_interrupts_the_run_and_sigkill_leaves_it_abandoned(tm
     db_file = tmp_path / "a.sqlite"
     db = f"sqlite:///{db_file}"
     cli("db", "upgrade", "--db", db)
-    env = {"PORTAL_ARCHIVE_LOG_LEVEL": "WARNING", "PORTAL_ARCHIVE_BATCH_SIZE": "50"}
+    env = {"PORTAL_ARCHIVE_LOG_LEVEL": "WARNING", "PORTAL_ARCHIVE_BATCH_SIZE": "50",
+           "PORTAL_ARCHIVE_LEASE_TTL_SECONDS": "3"}
     try:
         # SIGTERM: Scrapy stops gracefully, the run closes itself as interrupted.
         proc = spawn_cli("crawl", "--base-url", site.url, "--db", db, env=env)
