@@ -201,6 +201,7 @@ def format_summary(s) -> str:
             f"{s.articles_new} new, {s.versions_written} versions written, {s.unchanged} unchanged, "
             f"{s.taken_down} taken down, {s.restored} restored, {s.duplicates} duplicates linked, "
             f"{s.quarantined} quarantined, {s.fetch_failures} failed fetches"
+            + (f", {s.gaps_found} of {s.gaps_probed} aid gaps found" if s.gaps_probed else "")
             + (f"\n  error: {s.error}" if s.error else ""))
 
 

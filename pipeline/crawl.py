@@ -66,10 +66,14 @@ class CrawlSummary:
     quarantined: int
     fetch_failures: int
     error: str | None
+    gaps_probed: int = 0
+    gaps_found: int = 0
 
     @classmethod
     def of(cls, run: CrawlRun) -> "CrawlSummary":
-        return cls(**{f: getattr(run, f if f != "run_id" else "id") for f in cls.__dataclass_fields__})
+        fields = [f for f in cls.__dataclass_fields__ if not f.startswith("gaps_")]
+        return cls(**{f: getattr(run, f if f != "run_id" else "id") for f in fields},
+                   gaps_probed=int(run.stats.get("gaps/probed", 0)), gaps_found=int(run.stats.get("gaps/found", 0)))
 
 
 def scrapy_settings(settings: Settings, run_id: int, plan: CrawlPlan) -> dict:
@@ -202,6 +206,9 @@ def _crawl(settings, plan, engine, run_id, channel_names, profile) -> CrawlSumma
     stats["gaps/probed"] = len(probes)
     reason = stats.get("finish_reason")
     error = error or stats.get("archive/error")
+    if not error and not stats.get("downloader/response_count") and reason == "finished":
+        # Every request failed: a run that could not see the portal did not succeed.
+        error = f"no page could be fetched from {settings.base_url} ({stats.get('portal/fetch_failed', 0)} failed fetches)"
     status = "failed" if error else FINISH_STATUS.get(reason, "failed")
     if status == "failed" and not error:
         error = f"crawl ended with reason {reason!r}"

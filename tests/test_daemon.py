@@ -205,3 +205,69 @@ def test_print_schedule_shows_next_runs(tmp_path):
                           '[daemon.jobs.nightly]\ncron = "30 2 * * *"\nwalk = "full"\nrevisit = "all"\n')
     out = cli("--config", str(config), "daemon", "--print-schedule").stdout
     assert out.startswith("nightly: ") and out.count("02:30:00 CST") == 5
+
+
+def test_missed_slots_run_once_within_the_grace_period_and_are_recorded_beyond_it(tmp_path, small_site):
+    db_file = tmp_path / "a.sqlite"
+    db = f"sqlite:///{db_file}"
+    conf = lambda grace: (f'base_url = "{small_site.url}"\n' + CONFIG.format(ttl=5, grace=5, every=3)  # noqa: E731
+                          .replace("misfire_grace_seconds = 30", f"misfire_grace_seconds = {grace}"))
+    config = write_config(tmp_path / "c.toml", conf(1))
+    with open(tmp_path / "d.log", "w") as log:
+        proc = spawn_cli("--config", str(config), "daemon", "--db", db, "--log-json", log=log)
+        wait_for(lambda: query(db_file, "select 1 from crawl_runs where status='succeeded'"), 60, what="a first run")
+        assert stop(proc) == 0
+    first_runs = query(db_file, "select count(*) from crawl_runs")[0][0]
+    time.sleep(8)  # two slots pass while no daemon runs; the latest is > 1 s late at restart
+    with open(tmp_path / "d2.log", "w") as log:
+        proc = spawn_cli("--config", str(config), "daemon", "--db", db, "--log-json", log=log)
+        missed = wait_for(lambda: query(db_file, "select error from crawl_runs where status='skipped' and id > ?",
+                                        first_runs), 60, what="a missed slot recorded")
+        assert stop(proc) == 0
+    assert "missed its slot" in missed[0][0]
+    # Within the grace period, the missed slots run once on restart (coalesced), not once per slot.
+    write_config(tmp_path / "c.toml", conf(60))
+    before = query(db_file, "select max(id) from crawl_runs")[0][0]
+    time.sleep(8)
+    with open(tmp_path / "d3.log", "w") as log:
+        proc = spawn_cli("--config", str(config), "daemon", "--db", db, log=log)
+        wait_for(lambda: query(db_file, "select 1 from crawl_runs where id > ? and status='succeeded'", before), 60,
+                 what="the coalesced run")
+        started = time.time()
+        assert stop(proc) == 0
+    late = query(db_file, "select count(*) from crawl_runs where id > ? and status != 'skipped'", before)[0][0]
+    assert late == 1 or time.time() - started > 2
+    import json
+    events = [json.loads(line) for line in (tmp_path / "d2.log").read_text().splitlines() if line.startswith("{")]
+    assert any("missed its slot" in e["message"] for e in events)
+
+
+def test_sigterm_stops_the_daemon_and_interrupts_its_crawl(tmp_path):
+    site = start_site(tmp_path / "site", 1500, seed=6)
+    db_file = tmp_path / "a.sqlite"
+    db = f"sqlite:///{db_file}"
+    config = write_config(tmp_path / "c.toml", f'base_url = "{site.url}"\nbatch_size = 50\n'
+                          + CONFIG.format(ttl=5, grace=30, every=1))
+    try:
+        with open(tmp_path / "d.log", "w") as log:
+            proc = daemon(config, db, log)
+            wait_for(lambda: query(db_file, "select count(*) from article_versions")[0][0] >= 100, 60,
+                     interval=0.05, what="a crawl under way")
+            assert stop(proc) == 0
+        last = runs(db_file)[-1]
+        assert last[2] == "interrupted", last
+        assert query(db_file, "select count(*) from crawl_runs where status='running'")[0][0] == 0
+        assert cli("verify", "--db", db, check=False).returncode == 0
+    finally:
+        site.server.stop()
+
+
+def test_status_fails_when_the_last_run_failed(tmp_path):
+    db = f"sqlite:///{tmp_path / 'a.sqlite'}"
+    dead = "http://127.0.0.1:9"  # discard port: nothing listens
+    result = cli("crawl", "--base-url", dead, "--db", db, check=False,
+                 env={"PORTAL_ARCHIVE_RETRY_TIMES": "0", "PORTAL_ARCHIVE_LOG_LEVEL": "ERROR"})
+    assert result.returncode == 1 and "no page could be fetched" in result.stdout
+    status = cli("status", "--db", db, check=False)
+    assert status.returncode == 1
+    assert "failed or abandoned" in status.stdout and "no page could be fetched" in status.stdout
