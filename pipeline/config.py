@@ -36,6 +36,7 @@ class Settings:
     # Seconds before the first retry; each further retry waits twice as long.
     retry_backoff: float = 0.5
     autothrottle: bool = False
+    max_page_bytes: int = 64 * 1024 * 1024
     obey_robots: bool = True
     batch_size: int = 200
     # How many separate runs an article must answer 404/410 (or redirect to its

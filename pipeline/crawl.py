@@ -3,6 +3,7 @@ archive, close the run with its counts, give the lease back."""
 from __future__ import annotations
 
 import logging
+from itertools import chain
 import os
 import socket
 from dataclasses import dataclass, field
@@ -18,7 +19,8 @@ from pipeline.db import open_archive, session_scope
 from pipeline.gaps import missing_aids
 from pipeline.lease import Heartbeat, acquire, holder_id, mark_abandoned, release
 from pipeline.models import Article, BackfillArticle, CrawlRun
-from pipeline.revisit import RevisitPolicy, revisits
+from pipeline.revisit import RevisitPolicy, revisits, unresolved_failures
+from spiders.items import Revisit
 from spiders.portal import PortalSpider
 from spiders.profile import load_profile
 from spiders.walk import ListWalk
@@ -92,6 +94,10 @@ def scrapy_settings(settings: Settings, run_id: int, plan: CrawlPlan) -> dict:
         "DOWNLOADER_MIDDLEWARES": {"spiders.middlewares.RetryBackoff": 560},
         "RETRY_BACKOFF_BASE": settings.retry_backoff,
         "COOKIES_ENABLED": False,
+        # A page this large is refused (recorded as a failed fetch with the reason) rather
+        # than parsed; the portal's largest real pages are a few MB.
+        "DOWNLOAD_MAXSIZE": settings.max_page_bytes,
+        "DOWNLOAD_WARNSIZE": settings.max_page_bytes // 2,
         # No control surface on the network: the telnet console and the remote
         # control HTTP server that Scrapy 2.19 starts by default are off, explicitly.
         "TELNETCONSOLE_ENABLED": False,
@@ -178,9 +184,10 @@ def _crawl(settings, plan, engine, run_id, channel_names, profile) -> CrawlSumma
     now = datetime.now(timezone.utc)
     policy = RevisitPolicy(settings.revisit_tiers)
     probes = list(plan.probe_aids)
-    if plan.probe_gaps:
-        with session_scope(engine) as session:
+    with session_scope(engine) as session:
+        if plan.probe_gaps:
             probes += missing_aids(session, now)
+        failed_articles, failed_lists = unresolved_failures(session, now) if plan.kind == "crawl" else ([], [])
     skip = None
     if plan.backfill_id:
         skip = _aids_in(engine, lambda aids: select(BackfillArticle.aid).where(
@@ -195,7 +202,9 @@ def _crawl(settings, plan, engine, run_id, channel_names, profile) -> CrawlSumma
             crawler, base_url=settings.base_url, profile=settings.profile,
             channels=[profile.channel(c).slug for c in plan.channels] if plan.channels else None,
             walk=plan.walk,
-            revisit=revisits(engine, plan.revisit, policy, now, channel_names, plan.conditional),
+            revisit=chain((Revisit(url) for url in failed_articles),
+                          revisits(engine, plan.revisit, policy, now, channel_names, plan.conditional)),
+            retry_lists=failed_lists,
             probe_aids=probes, known_aids=known, skip_aids=skip, follow_links=plan.follow_links,
         )
         process.start()
@@ -204,11 +213,16 @@ def _crawl(settings, plan, engine, run_id, channel_names, profile) -> CrawlSumma
         log.exception("crawl failed")
     stats = crawler.stats.get_stats() if crawler.stats else {}
     stats["gaps/probed"] = len(probes)
+    stats["retry/failed_articles"] = len(failed_articles)
+    stats["retry/failed_lists"] = len(failed_lists)
     reason = stats.get("finish_reason")
     error = error or stats.get("archive/error")
-    if not error and not stats.get("downloader/response_count") and reason == "finished":
+    answered = sum(v for k, v in stats.items() if k.startswith("archive/") and k != "archive/fetch_failed"
+                   and isinstance(v, int))
+    failed = stats.get("portal/fetch_failed", 0)
+    if not error and reason == "finished" and not answered and (failed or not stats.get("portal/list_pages")):
         # Every request failed: a run that could not see the portal did not succeed.
-        error = f"no page could be fetched from {settings.base_url} ({stats.get('portal/fetch_failed', 0)} failed fetches)"
+        error = f"no page could be fetched from {settings.base_url} ({failed} failed fetches)"
     status = "failed" if error else FINISH_STATUS.get(reason, "failed")
     if status == "failed" and not error:
         error = f"crawl ended with reason {reason!r}"

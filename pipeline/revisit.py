@@ -15,7 +15,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Engine
 
 from pipeline.db import session_scope
-from pipeline.models import Article
+from pipeline.models import Article, CrawlRun
 from spiders.items import Revisit
 
 # (articles up to this many days old, are revisited every this many hours); None = any age.
@@ -72,3 +72,30 @@ def revisits(engine: Engine, mode: str, policy: RevisitPolicy, now: datetime,
 def count_due(session, policy: RevisitPolicy, now: datetime) -> int:
     query = _selection("due", policy, now, None).subquery()
     return session.scalar(select(func.count()).select_from(query)) or 0
+
+
+# Failed fetches and quarantined pages are tried again by the next runs for this long.
+RETRY_FAILURES_WITHIN = timedelta(days=7)
+
+
+def unresolved_failures(session, now: datetime) -> tuple[list[str], list[str]]:
+    """(article URLs, list page URLs) that failed or were quarantined recently and not fetched since.
+
+    A timeout, a 5xx or a broken page proves nothing about the article, so
+    it is fetched again on the next runs until it is archived (or the
+    failure is a week old, when the regular walks and revisits take over).
+    """
+    from pipeline.models import FetchFailure, Quarantine
+
+    since = now - RETRY_FAILURES_WITHIN
+    articles: dict[str, None] = {}
+    for table in (FetchFailure, Quarantine):
+        settled = select(Article.id).where(Article.aid == table.aid, Article.last_checked_at > table.created_at)
+        rows = session.execute(select(table.url).where(table.created_at > since, table.aid.is_not(None),
+                                                       ~settled.exists()).distinct())
+        articles.update(dict.fromkeys(url for (url,) in rows))
+    last_good = session.scalar(select(func.max(CrawlRun.started_at)).where(CrawlRun.status == "succeeded",
+                                                                          CrawlRun.fetch_failures == 0))
+    lists = session.scalars(select(FetchFailure.url).where(
+        FetchFailure.created_at > max(since, last_good or since), FetchFailure.aid.is_(None)).distinct())
+    return list(articles), list(lists)

@@ -6,6 +6,7 @@ be replayed over stored pages without re-reading the portal.
 """
 from __future__ import annotations
 
+import re
 from urllib.parse import urljoin
 
 from parsel import Selector
@@ -13,6 +14,21 @@ from parsel import Selector
 from spiders.profile import Profile
 
 VISIBLE_TEXT = ".//text()[not(ancestor::script)][not(ancestor::style)]"
+# libxml2 stops reading a document nested deeper than about this (the rest of
+# the page is silently dropped); the portal's editor has been seen wrapping a
+# body in thousands of bare <div><span> levels.
+MAX_NESTING = 255
+# Long runs of bare wrapper tags, opening or closing: removed, they leave the page's real structure.
+WRAPPER_RUN = re.compile(r"(?:<(?:div|span|font)\s*>\s*){16,}|(?:</(?:div|span|font)\s*>\s*){16,}", re.I)
+WRAPPER_TAG = re.compile(r"<(/?)(?:div|span|font)\b[^>]*>", re.I)
+
+
+def nesting_depth(html: str) -> int:
+    depth = deepest = 0
+    for match in WRAPPER_TAG.finditer(html):
+        depth += -1 if match[1] else 1
+        deepest = max(deepest, depth)
+    return deepest
 
 
 def visible_text(node) -> str:
@@ -43,7 +59,16 @@ def inner_html(node) -> str:
 
 def extract_article(profile: Profile, text: str, url: str) -> dict:
     """The article page's raw fields, keyed as the cleaning stage expects."""
-    doc = Selector(text=text)
+    fields = _extract(profile, Selector(text=text), url)
+    body = fields["body_html"]
+    if (body is None or "<p" not in body) and nesting_depth(text) > MAX_NESTING:
+        # Bare wrappers carry no meaning; without them the parser reads the whole page.
+        fields = _extract(profile, Selector(text=WRAPPER_RUN.sub("", text)), url)
+        fields["flattened"] = True
+    return fields
+
+
+def _extract(profile: Profile, doc: Selector, url: str) -> dict:
     rules = profile.article
     body = first_node(doc, rules["body"])
     canonical = doc.css(rules["canonical"]).get()

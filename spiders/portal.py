@@ -18,7 +18,10 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet.error import TimeoutError as TxTimeoutError
 
 from pipeline.rules.dates import DateParseError, parse_portal_date
+from scrapy.downloadermiddlewares.retry import get_retry_request
+
 from spiders.decode import UndecodablePage, decode_page
+from spiders.integrity import body_problem, page_problem
 from spiders.extract import extract_article, extract_list
 from spiders.items import ArticleGone, ArticleNotModified, ArticlePage, FetchFailed, Revisit
 from spiders.profile import load_profile
@@ -26,6 +29,7 @@ from spiders.walk import ListWalk
 
 GONE_STATUSES = (404, 410)
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+LIST_PAGE_NUMBER = re.compile(r"_(\d+)\.html$")
 KEPT_HEADERS = ("Content-Type", "Content-Length", "ETag", "Last-Modified", "Location")
 
 AidFilter = Callable[[list[int]], set[int]]
@@ -52,7 +56,8 @@ class PortalSpider(scrapy.Spider):
     def __init__(self, base_url: str, profile: str = "cpsia", channels: Iterable[str] | None = None,
                  walk: ListWalk | None = None, revisit: Iterable[Revisit | str] = (),
                  probe_aids: Iterable[int] = (), known_aids: AidValidators | None = None,
-                 skip_aids: AidFilter | None = None, follow_links: bool = True, **kwargs):
+                 skip_aids: AidFilter | None = None, follow_links: bool = True,
+                 retry_lists: Iterable[str] = (), **kwargs):
         super().__init__(**kwargs)
         self.base_url = base_url.rstrip("/") + "/"
         self.profile = load_profile(profile)
@@ -67,6 +72,8 @@ class PortalSpider(scrapy.Spider):
         self.known_aids = known_aids
         self.skip_aids = skip_aids
         self.follow_links = follow_links
+        # List pages that failed last time: read again, and the walk goes on from them.
+        self.retry_lists = retry_lists
         # Article ids already requested in this crawl: one fetch per article
         # however many URL forms of it the portal links to.
         self.requested_aids: set[int] = set()
@@ -78,6 +85,10 @@ class PortalSpider(scrapy.Spider):
                 yield scrapy.Request(self.profile.list_page_url(self.base_url, channel, page),
                                      callback=self.parse_list, errback=self.on_error,
                                      meta={"channel": channel.slug, "page": page, "quiet": 0})
+        for url in self.retry_lists:
+            match = LIST_PAGE_NUMBER.search(url)
+            yield scrapy.Request(url, callback=self.parse_list, errback=self.on_error,
+                                 meta={"page": int(match[1]) if match else 1, "quiet": 0})
         for item in self.revisit:
             request = self.article_request(item if isinstance(item, Revisit) else Revisit(item))
             if request is not None:
@@ -121,6 +132,20 @@ class PortalSpider(scrapy.Spider):
         stats = self.crawler.stats
         stats.inc_value("portal/list_pages")
         items, next_url = extract_list(self.profile, Selector(text=response.text), response.url)
+        problem = page_problem(response.body, _headers(response))
+        if problem is None and not items and self._listed_total(response) != 0:
+            problem = "empty list page: no articles listed under a pager that counts some"
+        if problem is not None:
+            # A list page cut short or empty would end the walk early: fetch it again, and if it
+            # stays broken record it as failed, so the next run reads it again.
+            retry = get_retry_request(response.request, spider=self, reason=problem.split(":")[0])
+            if retry is not None:
+                stats.inc_value("portal/broken_page_retried")
+                yield retry
+            else:
+                stats.inc_value("portal/fetch_failed")
+                yield FetchFailed(response.url, None, f"{problem} (after retries)", response.status, _now())
+            return
         wanted = []
         days = []
         for url, date_text in items:
@@ -159,13 +184,22 @@ class PortalSpider(scrapy.Spider):
             etag, last_modified = known.get(aid, (None, None))
             yield self.article_request(Revisit(url, etag, last_modified)), is_new
 
-    def _expect(self, response, per_page: int) -> None:
-        """Add this channel's share to the expected page count (the progress display's ETA)."""
+    def _pager(self, response) -> tuple[int, int] | None:
+        """(pages, articles) as the pager counts them (共 N页M条), if it does."""
         info = response.css(self.profile.list["page_info"]).xpath("string()").get() or ""
         numbers = [int(n) for n in re.findall(r"\d+", info)]
-        if len(numbers) < 2 or self.walk.since is not None:
+        return (numbers[0], numbers[1]) if len(numbers) >= 2 else None
+
+    def _listed_total(self, response) -> int | None:
+        pager = self._pager(response)
+        return pager[1] if pager else None
+
+    def _expect(self, response, per_page: int) -> None:
+        """Add this channel's share to the expected page count (the progress display's ETA)."""
+        pager = self._pager(response)
+        if pager is None or self.walk.since is not None:
             return
-        pages, items = numbers[0], numbers[1]
+        pages, items = pager
         if self.walk.pages:
             pages = max(0, min(pages, self.walk.pages[1]) - self.walk.pages[0] + 1)
             items = min(items, pages * per_page)
@@ -194,16 +228,26 @@ class PortalSpider(scrapy.Spider):
             return
         page = ArticlePage(url=response.url, aid=aid, http_status=response.status, fetched_at=fetched_at,
                            raw=response.body, headers=_headers(response), probe=probe)
-        try:
-            text, page.encoding = decode_page(response.body, page.headers.get("Content-Type"),
-                                              self.profile.gb_family)
-        except UndecodablePage as exc:
-            page.problem = f"undecodable page: {exc}"
-            yield page
-            return
-        page.fields = extract_article(self.profile, text, response.url)
+        page.problem = page_problem(page.raw, page.headers)
+        if page.problem is None:
+            try:
+                text, page.encoding = decode_page(response.body, page.headers.get("Content-Type"),
+                                                  self.profile.gb_family)
+            except UndecodablePage as exc:
+                page.problem = f"undecodable page: {exc}"
+            else:
+                page.fields = extract_article(self.profile, text, response.url)
+                page.problem = body_problem(page.fields)
+        if page.problem is not None:
+            # Broken pages are mostly a flaky portal: fetch again before giving up on them.
+            retry = get_retry_request(response.request, spider=self, reason=page.problem.split(":")[0])
+            if retry is not None:
+                self.crawler.stats.inc_value("portal/broken_page_retried")
+                yield retry
+                return
+            page.fields = {}
         yield page
-        if self.follow_links:
+        if self.follow_links and page.fields:
             yield from self._follow(page.fields)
 
     def _redirected(self, response, aid: int, fetched_at: datetime, probe: bool):

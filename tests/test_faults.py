@@ -1,0 +1,189 @@
+"""Trust under faults (issue 5): a flaky replica, and the archive still equals the ground truth."""
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Site, cli, export, query
+
+pytestmark = pytest.mark.slow
+
+COMPARED = ("url", "channel", "title", "published_at", "lede", "body", "editor", "source",
+            "origin_source", "tags", "status", "duplicate_of")
+OUTPUT = Path(__file__).parent.parent / "test-output"
+FAST_RETRIES = {"PORTAL_ARCHIVE_LOG_LEVEL": "ERROR", "PORTAL_ARCHIVE_DOWNLOAD_TIMEOUT": "1.5",
+                "PORTAL_ARCHIVE_RETRY_BACKOFF": "0.1", "PORTAL_ARCHIVE_LEASE_TTL_SECONDS": "5"}
+
+
+def faulty_site(directory, articles, seed, rate):
+    from replica import ALL_TRANSIENT, FaultPlan, ReplicaServer, generate, save_state
+
+    save_state(generate(articles, seed=seed, defects={}, specials={"hostile": 2, "huge": 1, "nested": 1}), directory)
+    plan = FaultPlan(rate=rate, seed=seed, kinds=ALL_TRANSIENT, slow_seconds=2.5)
+    return Site(directory, ReplicaServer(directory, faults=plan).start())
+
+
+def crawl(site, db):
+    return cli("crawl", "--base-url", site.url, "--db", db, "--revisit", "all", env=FAST_RETRIES, check=False)
+
+
+def assert_equals_ground_truth(db, expected):
+    rows = export(db)
+    exported = {r["aid"]: r for r in rows}
+    assert sorted(exported) == sorted(expected), "no article missing, none extra"
+    wrong = [(aid, k) for aid, e in expected.items() for k in COMPARED if exported[aid][k] != e[k]]
+    assert wrong == []
+    return exported
+
+
+def test_a_flaky_portal_still_yields_the_exact_archive(tmp_path):
+    site = faulty_site(tmp_path / "site", 1200, seed=31, rate=0.10)
+    db_file = tmp_path / "a.sqlite"
+    db = f"sqlite:///{db_file}"
+    report = {"runs": []}
+    try:
+        for _ in range(2):  # a crawl, and at most one more run
+            result = crawl(site, db)
+            report["runs"].append(result.stdout.strip())
+        expected = site.expected()
+        assert_equals_ground_truth(db, expected)
+        # Zero false versions: nothing changed on the portal, every article has exactly one version.
+        assert query(db_file, "select count(*) from article_versions")[0][0] == len(expected)
+        assert query(db_file, "select count(*) from articles where status='taken_down'")[0][0] == 0
+        faults_before = dict(site.server.fault_counts)
+
+        changes = site.mutate(seed=32, edits=30, takedowns=15, republish=5, new=20)
+        for _ in range(2):
+            report["runs"].append(crawl(site, db).stdout.strip())
+        expected = site.expected()
+        exported = assert_equals_ground_truth(db, expected)
+        versions = {}
+        for row in export(db, "--all-versions"):
+            versions.setdefault(row["aid"], []).append(row["change"])
+        edited = {int(a) for a in changes["edited"]}
+        taken = {int(a) for a in changes["taken_down"]}
+        for aid, changes_seen in versions.items():
+            want = ["created", "edited"] if aid in edited else ["created", "taken_down"] if aid in taken else ["created"]
+            assert changes_seen == want, (aid, changes_seen)
+        assert {a for a, r in exported.items() if r["status"] == "taken_down"} == taken
+        assert cli("verify", "--db", db, check=False).returncode == 0
+        stats = [json.loads(s) for (s,) in query(db_file, "select stats from crawl_runs order by id")]
+    finally:
+        site.server.stop()
+    report["faults_injected"] = dict(site.server.fault_counts)
+    report["faults_injected_before_changes"] = faults_before
+    report["handled"] = {
+        "retried (by reason)": {k.split("/")[-1]: sum(s.get(k, 0) for s in stats)
+                                for k in sorted({k for s in stats for k in s if k.startswith("retry/reason_count/")})},
+        "broken pages fetched again": sum(s.get("portal/broken_page_retried", 0) for s in stats),
+        "failed fetches recorded": sum(s.get("archive/fetch_failed", 0) for s in stats),
+        "quarantined": sum(s.get("archive/quarantined", 0) for s in stats),
+        "failed fetches retried by the next run": sum(s.get("retry/failed_articles", 0) for s in stats),
+        "failed list pages retried by the next run": sum(s.get("retry/failed_lists", 0) for s in stats),
+    }
+    OUTPUT.mkdir(exist_ok=True)
+    (OUTPUT / "faults.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    assert sum(report["faults_injected"].values()) > 200
+    assert set(report["faults_injected"]) >= {"http500", "http502", "http503", "slow", "reset", "truncated",
+                                              "truncated_short", "empty200", "empty_page", "bad_bytes"}
+
+
+def test_takedowns_need_confirming_runs_and_a_return_is_restored(tmp_path):
+    from replica import ReplicaServer, generate, load_state, save_state
+
+    save_state(generate(150, seed=41), tmp_path / "site")
+    site = Site(tmp_path / "site", ReplicaServer(tmp_path / "site").start())
+    db_file = tmp_path / "a.sqlite"
+    db = f"sqlite:///{db_file}"
+    env = {**FAST_RETRIES, "PORTAL_ARCHIVE_TAKEDOWN_CONFIRMATIONS": "2"}
+    run = lambda: cli("crawl", "--base-url", site.url, "--db", db, "--revisit", "all", env=env)  # noqa: E731
+    try:
+        run()
+        changes = site.mutate(seed=42, edits=0, takedowns=4, republish=0, new=0)
+        taken = {int(a) for a in changes["taken_down"]}
+        run()
+        statuses = dict(query(db_file, "select aid, status from articles"))
+        assert all(statuses[a] == "live" for a in taken), "one 404 is not yet a takedown"
+        run()
+        statuses = dict(query(db_file, "select aid, status from articles"))
+        assert all(statuses[a] == "taken_down" for a in taken), "the second run confirms it"
+        # The portal puts one back: the archive records a restoration.
+        state = load_state(tmp_path / "site")
+        back = sorted(taken)[0]
+        state.articles[back].status = "live"
+        save_state(state, tmp_path / "site")
+        run()
+    finally:
+        site.server.stop()
+    changes_seen = [r["change"] for r in export(db, "--all-versions") if r["aid"] == back]
+    assert changes_seen == ["created", "taken_down", "restored"]
+
+
+def test_timeouts_and_server_errors_never_take_an_article_down(tmp_path):
+    from replica import FaultPlan, ReplicaServer, generate, save_state
+
+    save_state(generate(120, seed=51), tmp_path / "site")
+    server = ReplicaServer(tmp_path / "site").start()
+    site = Site(tmp_path / "site", server)
+    db_file = tmp_path / "a.sqlite"
+    db = f"sqlite:///{db_file}"
+    try:
+        cli("crawl", "--base-url", site.url, "--db", db, env=FAST_RETRIES)
+    finally:
+        server.stop()
+    # The same portal, now failing every request: nothing may be recorded as taken down.
+    server = ReplicaServer(tmp_path / "site", faults=FaultPlan(rate=1.0, seed=1, kinds=("http503", "slow", "reset"),
+                                                               slow_seconds=2.5)).start()
+    try:
+        result = cli("crawl", "--base-url", server.url, "--db", db, "--revisit", "all", check=False,
+                     env={**FAST_RETRIES, "PORTAL_ARCHIVE_RETRY_TIMES": "1"})
+    finally:
+        server.stop()
+    assert result.returncode == 1
+    assert query(db_file, "select count(*) from articles where status='taken_down'")[0][0] == 0
+    assert query(db_file, "select count(*) from article_versions")[0][0] == 120
+    assert query(db_file, "select count(*) from fetch_failures")[0][0] >= 120
+
+
+def test_twenty_sigkills_leave_a_verifiable_archive_that_ends_exact(tmp_path):
+    """Kills at random points of crawls and backfills: `verify` passes after each, and the end is exact."""
+    import random
+    import signal
+    import time
+
+    from replica import ReplicaServer, generate, save_state
+
+    from tests.conftest import spawn_cli, wait_for
+
+    save_state(generate(1500, seed=61), tmp_path / "site")
+    site = Site(tmp_path / "site", ReplicaServer(tmp_path / "site").start())
+    env = {**FAST_RETRIES, "PORTAL_ARCHIVE_LEASE_TTL_SECONDS": "1", "PORTAL_ARCHIVE_BATCH_SIZE": "40"}
+    reference = f"sqlite:///{tmp_path / 'reference.sqlite'}"
+    db_file = tmp_path / "killed.sqlite"
+    db = f"sqlite:///{db_file}"
+    rng = random.Random(62)
+    verified = 0
+    try:
+        cli("crawl", "--base-url", site.url, "--db", reference, env=env)
+        cli("db", "upgrade", "--db", db)
+        for kill in range(20):
+            command = ("backfill", "--no-progress") if kill % 2 else ("crawl", "--revisit", "all")
+            wait_for(lambda: not query(db_file, "select 1 from leases where expires_at > datetime('now')"), 30,
+                     what="the previous holder's lease to expire")
+            proc = spawn_cli(*command, "--base-url", site.url, "--db", db, env=env)
+            time.sleep(rng.uniform(0.3, 4.0))
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
+            result = cli("verify", "--db", db, check=False)
+            assert result.returncode == 0, f"after kill {kill + 1}:\n{result.stdout}"
+            verified += 1
+        wait_for(lambda: not query(db_file, "select 1 from leases where expires_at > datetime('now')"), 30,
+                 what="the last lease to expire")
+        cli("crawl", "--base-url", site.url, "--db", db, "--revisit", "all", env=env)
+    finally:
+        site.server.stop()
+    assert verified == 20
+    timeless = lambda rows: sorted(({k: v for k, v in r.items() if k not in ("valid_from", "valid_to", "fetched_at")}  # noqa: E731
+                                    for r in rows), key=lambda r: (r["aid"], r["version"]))
+    assert timeless(export(db, "--all-versions")) == timeless(export(reference, "--all-versions"))
+    assert query(db_file, "select count(*) from crawl_runs where status='running'")[0][0] == 0
