@@ -27,8 +27,9 @@ log = logging.getLogger(__name__)
 
 class ArchiveStage:
     def __init__(self, db_url: str, run_id: int, batch_size: int, takedown_confirmations: int, crawler,
-                 backfill_id: int | None = None):
+                 backfill_id: int | None = None, busy_timeout_ms: int = 30_000):
         self.db_url = db_url
+        self.busy_timeout_ms = busy_timeout_ms
         self.backfill_id = backfill_id
         self.run_id = run_id
         self.batch_size = batch_size
@@ -46,10 +47,11 @@ class ArchiveStage:
         return cls(s["PORTAL_ARCHIVE_DB"], s.getint("PORTAL_ARCHIVE_RUN_ID"),
                    s.getint("PORTAL_ARCHIVE_BATCH_SIZE", 200),
                    s.getint("PORTAL_ARCHIVE_TAKEDOWN_CONFIRMATIONS", 1), crawler,
-                   s.getint("PORTAL_ARCHIVE_BACKFILL_ID") or None)
+                   s.getint("PORTAL_ARCHIVE_BACKFILL_ID") or None,
+                   s.getint("PORTAL_ARCHIVE_SQLITE_BUSY_TIMEOUT_MS", 30_000))
 
     def open_spider(self):
-        self.engine = make_engine(self.db_url)
+        self.engine = make_engine(self.db_url, self.busy_timeout_ms)
         self.session = session_factory(self.engine)()
 
     def close_spider(self):

@@ -45,6 +45,8 @@ class Settings:
     # How long a crawl's (or daemon's) lease outlives its last renewal: how soon
     # another process may take over from one that was killed.
     lease_ttl_seconds: float = 60.0
+    # How long a SQLite writer waits for another's lock before the write fails.
+    sqlite_busy_timeout_ms: int = 30_000
     # Revisit tiers: [max age in days (or -1 for any age), revisit every N hours].
     revisit_tiers: tuple = ((2, 1), (14, 6), (90, 24), (None, 168))
     log_level: str = "INFO"

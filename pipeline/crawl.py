@@ -121,6 +121,7 @@ def scrapy_settings(settings: Settings, run_id: int, plan: CrawlPlan) -> dict:
         "PORTAL_ARCHIVE_TAKEDOWN_CONFIRMATIONS": settings.takedown_confirmations,
         "PORTAL_ARCHIVE_BACKFILL_ID": plan.backfill_id or 0,
         "PORTAL_ARCHIVE_PROGRESS": plan.progress,
+        "PORTAL_ARCHIVE_SQLITE_BUSY_TIMEOUT_MS": settings.sqlite_busy_timeout_ms,
     }
 
 
@@ -152,7 +153,8 @@ def run_crawl(settings: Settings, plan: CrawlPlan | None = None, *, run_id: int 
     plan = plan or CrawlPlan()
     profile = load_profile(settings.profile)
     channel_names = [profile.channel(c).name for c in plan.channels] if plan.channels else None
-    engine = open_archive(settings.db, auto_upgrade=settings.is_default_db)
+    engine = open_archive(settings.db, auto_upgrade=settings.is_default_db,
+                          busy_timeout_ms=settings.sqlite_busy_timeout_ms)
     holder = holder_id()
     ttl = timedelta(seconds=settings.lease_ttl_seconds)
     if not lease_held:
@@ -226,5 +228,5 @@ def _crawl(settings, plan, engine, run_id, channel_names, profile) -> CrawlSumma
     status = "failed" if error else FINISH_STATUS.get(reason, "failed")
     if status == "failed" and not error:
         error = f"crawl ended with reason {reason!r}"
-    run = runs.finish_run(engine, run_id, status, stats, error)
+    run = runs.finish_run_patiently(engine, run_id, status, stats, error)
     return CrawlSummary.of(run)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 from alembic import command
@@ -33,7 +34,7 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -41,17 +42,17 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
-        event.listen(engine, "connect", _sqlite_pragmas)
+        engine = create_engine(url, connect_args={"timeout": busy_timeout_ms / 1000})
+        event.listen(engine, "connect", partial(_sqlite_pragmas, busy_timeout_ms=busy_timeout_ms))
         return engine
     return create_engine(url, pool_pre_ping=True)
 
 
-def _sqlite_pragmas(dbapi_connection, _record):
+def _sqlite_pragmas(dbapi_connection, _record, busy_timeout_ms: int):
     cursor = dbapi_connection.cursor()
     # WAL lets readers (history, export, web) work while a crawl writes.
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
@@ -70,7 +71,7 @@ def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
-def open_archive(url: str, *, auto_upgrade: bool) -> Engine:
+def open_archive(url: str, *, auto_upgrade: bool, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> Engine:
     """An engine for an archive at the head revision.
 
     The default SQLite file, and any brand-new SQLite file, is brought to head
@@ -78,7 +79,7 @@ def open_archive(url: str, *, auto_upgrade: bool) -> Engine:
     that fixes it, because silently migrating a shared production database is
     not ours to decide.
     """
-    engine = make_engine(url)
+    engine = make_engine(url, busy_timeout_ms)
     try:
         current = current_revision(engine)
         brand_new_sqlite = (engine.dialect.name == "sqlite" and current is None

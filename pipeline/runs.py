@@ -1,9 +1,11 @@
 """The crawl-runs table: a run is opened before the crawl and closed with its counts."""
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
 from pipeline.db import session_scope
 from pipeline.models import CrawlRun
@@ -33,6 +35,23 @@ def start_run(engine: Engine, kind: str, base_url: str, options: dict, job: str 
         session.add(run)
         session.flush()
         return run.id
+
+
+def finish_run_patiently(engine: Engine, run_id: int, status: str, stats: dict, error: str | None,
+                         attempts: int = 10, wait_seconds: float = 3.0) -> CrawlRun:
+    """finish_run, tried again while the database is unavailable (locked, restarting).
+
+    The crawl may have stopped precisely because the database went away; its
+    run should still end up `failed` with the reason rather than `running`.
+    """
+    for attempt in range(attempts):
+        try:
+            return finish_run(engine, run_id, status, stats, error)
+        except OperationalError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(wait_seconds)
+    raise AssertionError("unreachable")
 
 
 def claim_run(engine: Engine, run_id: int, hostname: str, pid: int) -> None:

@@ -187,3 +187,42 @@ def test_twenty_sigkills_leave_a_verifiable_archive_that_ends_exact(tmp_path):
                                     for r in rows), key=lambda r: (r["aid"], r["version"]))
     assert timeless(export(db, "--all-versions")) == timeless(export(reference, "--all-versions"))
     assert query(db_file, "select count(*) from crawl_runs where status='running'")[0][0] == 0
+
+
+def test_a_database_locked_past_its_busy_timeout_fails_the_crawl_cleanly(tmp_path):
+    """Another writer holds SQLite's lock longer than the busy timeout: the run fails with the reason."""
+    import sqlite3
+    import threading
+    import time
+
+    from replica import ReplicaServer, generate, save_state
+
+    from tests.conftest import spawn_cli, wait_for
+
+    save_state(generate(1500, seed=71), tmp_path / "site")
+    server = ReplicaServer(tmp_path / "site").start()
+    db_file = tmp_path / "a.sqlite"
+    db = f"sqlite:///{db_file}"
+    cli("db", "upgrade", "--db", db)
+    env = {**FAST_RETRIES, "PORTAL_ARCHIVE_SQLITE_BUSY_TIMEOUT_MS": "500", "PORTAL_ARCHIVE_BATCH_SIZE": "50"}
+    try:
+        log = open(tmp_path / "crawl.log", "w")
+        proc = spawn_cli("crawl", "--base-url", server.url, "--db", db, env=env, log=log)
+        wait_for(lambda: query(db_file, "select count(*) from article_versions")[0][0] >= 100, 60, interval=0.05,
+                 what="a crawl under way")
+        blocker = sqlite3.connect(db_file, timeout=30, isolation_level=None, check_same_thread=False)
+        blocker.execute("BEGIN EXCLUSIVE")
+        released = threading.Timer(4.0, lambda: (blocker.execute("ROLLBACK"), blocker.close()))
+        released.start()
+        code = proc.wait(timeout=120)
+        released.join()
+        log.close()
+        assert code == 1, (tmp_path / "crawl.log").read_text()[-3000:]
+    finally:
+        server.stop()
+    status, error = query(db_file, "select status, error from crawl_runs order by id desc limit 1")[0]
+    assert status == "failed" and "database is locked" in error
+    versions = query(db_file, "select count(*) from article_versions")[0][0]
+    articles = query(db_file, "select count(*) from articles")[0][0]
+    assert versions == articles, "no partial version: every article has its version, nothing more"
+    assert cli("verify", "--db", db, check=False).returncode == 0
