@@ -8,21 +8,14 @@ from __future__ import annotations
 import logging
 
 from scrapy.exceptions import NotConfigured
+from scrapy.utils.defer import deferred_from_coro
 
 from pipeline.db import make_engine, session_factory
-from pipeline.gaps import record_probe
-from pipeline.models import BackfillArticle
-from pipeline.records import CleanArticle, Rejected
-from pipeline.versions import (
-    record_article,
-    record_fetch_failure,
-    record_gone,
-    record_not_modified,
-    record_quarantine,
-)
-from spiders.items import ArticleGone, ArticleNotModified, FetchFailed
+from pipeline.writer import ArchiveWriter, ArchiveWriteError
 
 log = logging.getLogger(__name__)
+# Writer outcomes whose crawler stats key is not archive/<outcome>.
+STATS_KEYS = {"gaps_found": "gaps/found"}
 
 
 class ArchiveStage:
@@ -51,8 +44,9 @@ class ArchiveStage:
                    s.getint("PORTAL_ARCHIVE_SQLITE_BUSY_TIMEOUT_MS", 30_000))
 
     def open_spider(self):
-        self.engine = make_engine(self.db_url, self.busy_timeout_ms)
+        self.engine = make_engine(self.db_url, self.busy_timeout_ms, writer=True)
         self.session = session_factory(self.engine)()
+        self.writer = ArchiveWriter(self.session, self.run_id, self.confirmations, self.backfill_id)
 
     def close_spider(self):
         try:
@@ -73,56 +67,23 @@ class ArchiveStage:
         if not self.buffer or self.failed:
             return
         batch, self.buffer = self.buffer, []
-        outcomes = []
         try:
-            for item in batch:
-                outcomes.append(self._record(item))
-            self.session.commit()
-        except Exception as exc:
-            self.session.rollback()
-            self.failed = f"archive write failed: {type(exc).__name__}: {exc}"
-            log.error(self.failed)
-            self.crawler.stats.set_value("archive/error", self.failed)
-            self._stop_crawl("archive_error")
-            return
-        for outcome in outcomes:
-            self.stats.inc_value(f"archive/{outcome}")
+            outcomes = self.writer.write(batch)
+        except ArchiveWriteError as exc:
+            return self._fail(exc)
+        for outcome, count in outcomes.items():
+            if count:
+                self.stats.inc_value(STATS_KEYS.get(outcome, f"archive/{outcome}"), count)
+
+    def _fail(self, exc: Exception) -> None:
+        self.failed = f"archive write failed: {exc}"
+        log.error(self.failed)
+        self.crawler.stats.set_value("archive/error", self.failed)
+        self._stop_crawl("archive_error")
 
     def _stop_crawl(self, reason: str) -> None:
         engine = self.crawler.engine
         if hasattr(engine, "close_spider_async"):  # Scrapy >= 2.14
-            engine.close_spider_async(reason=reason)
+            deferred_from_coro(engine.close_spider_async(reason=reason))
         else:
             engine.close_spider(self.crawler.spider, reason)
-
-    def _record(self, item) -> str:
-        if isinstance(item, CleanArticle):
-            outcome, linked = record_article(self.session, self.run_id, item)
-            if linked:
-                self.stats.inc_value("archive/duplicates")
-            if item.probe:
-                record_probe(self.session, item.aid, "found", item.fetched_at)
-                self.stats.inc_value("gaps/found")
-            self._done(item.aid)
-            return outcome
-        if isinstance(item, ArticleNotModified):
-            self._done(item.aid)
-            return record_not_modified(self.session, item)
-        if isinstance(item, ArticleGone):
-            outcome = record_gone(self.session, self.run_id, item, self.confirmations)
-            if item.probe and outcome == "gone_unknown":
-                record_probe(self.session, item.aid, "missing", item.fetched_at)
-            self._done(item.aid)
-            return outcome
-        if isinstance(item, Rejected):
-            record_quarantine(self.session, self.run_id, item)
-            return "quarantined"
-        if isinstance(item, FetchFailed):
-            record_fetch_failure(self.session, self.run_id, item)
-            return "fetch_failed"
-        raise TypeError(f"the archive does not know {type(item).__name__}")
-
-    def _done(self, aid: int) -> None:
-        """Remember, in the same transaction, that this backfill has archived the aid."""
-        if self.backfill_id is not None:
-            self.session.merge(BackfillArticle(backfill_id=self.backfill_id, aid=aid))

@@ -34,7 +34,11 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def make_engine(url: str, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> Engine:
+def make_engine(url: str, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS, writer: bool = False) -> Engine:
+    """An engine for the archive. `writer` is for the archive stage's batches:
+    on SQLite they take the write lock when they begin (BEGIN IMMEDIATE), so
+    concurrent writers queue on the busy timeout instead of failing when a
+    read snapshot turns stale."""
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -44,8 +48,16 @@ def make_engine(url: str, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> Engi
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": busy_timeout_ms / 1000})
         event.listen(engine, "connect", partial(_sqlite_pragmas, busy_timeout_ms=busy_timeout_ms))
+        if writer:
+            event.listen(engine, "connect", _driver_autocommit)
+            event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def _driver_autocommit(dbapi_connection, _record):
+    # Let SQLAlchemy's "begin" event issue BEGIN instead of the driver's own deferred one.
+    dbapi_connection.isolation_level = None
 
 
 def _sqlite_pragmas(dbapi_connection, _record, busy_timeout_ms: int):

@@ -13,6 +13,8 @@ import zlib
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from pipeline.dedupe import index_paragraphs, link_duplicates
@@ -73,23 +75,52 @@ def _fields(item: CleanArticle) -> dict:
     }
 
 
+def _insert_if_absent(session: Session, values: dict) -> bool:
+    """INSERT … ON CONFLICT (aid) DO NOTHING: True when this call created the article.
+
+    Concurrent writers of one new article never race a SELECT-then-INSERT:
+    the database decides who creates it, and the others wait for that
+    transaction, then find the row.
+    """
+    dialect = session.get_bind().dialect.name
+    insert = {"postgresql": pg_insert, "sqlite": sqlite_insert}[dialect]
+    statement = insert(Article).values(**values).on_conflict_do_nothing(index_elements=["aid"])
+    return session.execute(statement.returning(Article.id)).first() is not None
+
+
+def _locked(session: Session, aid: int) -> Article | None:
+    """The article row, locked for the rest of the transaction (PostgreSQL; SQLite's
+    writer lock already serializes whole transactions)."""
+    return session.scalars(select(Article).where(Article.aid == aid).with_for_update()
+                           .execution_options(populate_existing=True)).one_or_none()
+
+
+def change_kind(open_extraction: str | None, new_extraction: str) -> str:
+    """`edited`, or `reextracted` when the content was read by another method than the open version's.
+
+    A page read by the profile and the same page read by the fallback differ
+    in small ways (whitespace, a label, a line of furniture) that say nothing
+    about the portal, so the difference cannot be attributed to the portal:
+    it is recorded, with its own kind, never as the portal's edit. The hash
+    itself stays exact; see the README, "When the portal changes its layout".
+    """
+    return "edited" if (open_extraction or "profile") == new_extraction else "reextracted"
+
+
 def record_article(session: Session, run_id: int, item: CleanArticle) -> tuple[str, bool]:
     """Archive one fetched article.
 
-    Returns the outcome (new, edited, restored or unchanged) and whether the
-    article was just found to be a copy of an earlier one.
+    Returns the outcome (new, edited, reextracted, restored or unchanged) and
+    whether the article was just found to be a copy of an earlier one.
     """
-    article = session.scalars(select(Article).where(Article.aid == item.aid)).one_or_none()
     etag, last_modified = item.headers.get("ETag"), item.headers.get("Last-Modified")
-    if article is None:
-        article = Article(aid=item.aid, canonical_url=item.url, channel=item.channel, status="live",
-                          first_seen_at=item.fetched_at, last_checked_at=item.fetched_at,
-                          last_changed_at=item.fetched_at, current_version=1, missing_count=0,
-                          published_at=item.published_at,
-                          content_hash=item.content_hash, body_hash=item.body_hash,
-                          etag=etag, last_modified=last_modified)
-        session.add(article)
-        session.flush()
+    created = _insert_if_absent(session, dict(
+        aid=item.aid, canonical_url=item.url, channel=item.channel, status="live",
+        first_seen_at=item.fetched_at, last_checked_at=item.fetched_at, last_changed_at=item.fetched_at,
+        current_version=1, missing_count=0, published_at=item.published_at,
+        content_hash=item.content_hash, body_hash=item.body_hash, etag=etag, last_modified=last_modified))
+    article = _locked(session, item.aid)
+    if created:
         raw = store_raw_page(session, item.fetched_from, item.fetched_at, item.http_status,
                              item.headers, item.encoding, item.raw)
         _new_version(session, article, 1, "created", run_id, item.fetched_at, raw, _fields(item))
@@ -101,8 +132,9 @@ def record_article(session: Session, run_id: int, item: CleanArticle) -> tuple[s
     article.etag, article.last_modified = etag, last_modified
     if article.status == "live" and article.content_hash == item.content_hash:
         return "unchanged", False
-    change = "restored" if article.status == "taken_down" else "edited"
-    _close(session, _open_version(session, article.id), item.fetched_at)
+    current = _open_version(session, article.id)
+    change = "restored" if article.status == "taken_down" else change_kind(current.extraction, item.extraction)
+    _close(session, current, item.fetched_at)
     raw = store_raw_page(session, item.fetched_from, item.fetched_at, item.http_status,
                          item.headers, item.encoding, item.raw)
     _new_version(session, article, article.current_version + 1, change, run_id, item.fetched_at,
@@ -121,7 +153,7 @@ def record_article(session: Session, run_id: int, item: CleanArticle) -> tuple[s
 
 def record_gone(session: Session, run_id: int, item: ArticleGone, confirmations: int) -> str:
     """A 404/410 or redirect-to-channel answer: a tombstone once confirmed on enough runs."""
-    article = session.scalars(select(Article).where(Article.aid == item.aid)).one_or_none()
+    article = _locked(session, item.aid)
     if article is None:
         return "gone_unknown"
     article.last_checked_at = max(item.fetched_at, article.last_checked_at)
@@ -145,7 +177,7 @@ def record_gone(session: Session, run_id: int, item: ArticleGone, confirmations:
 
 def record_not_modified(session: Session, item: ArticleNotModified) -> str:
     """A 304 to a conditional revisit: checked, unchanged, nothing versioned."""
-    article = session.scalars(select(Article).where(Article.aid == item.aid)).one_or_none()
+    article = _locked(session, item.aid)
     if article is None:
         return "not_modified_unknown"
     article.last_checked_at = max(item.fetched_at, article.last_checked_at)
@@ -166,3 +198,27 @@ def record_quarantine(session: Session, run_id: int, item: Rejected) -> None:
 def record_fetch_failure(session: Session, run_id: int, item: FetchFailed) -> None:
     session.add(FetchFailure(crawl_run_id=run_id, url=item.url, aid=item.aid, reason=item.reason,
                              http_status=item.http_status, created_at=item.fetched_at))
+
+
+def record_reextraction(session: Session, run_id: int, article: Article, item: CleanArticle,
+                        raw_page: RawPage, at: datetime) -> str:
+    """A stored page read again (`portal-archive reparse`): a `reextracted` version if the content changed.
+
+    Nothing was fetched, so the new version keeps the open version's raw page
+    and fetch time; it is valid from `at`, when it was read again, which keeps
+    the validity chain in order and the old reading visible to --as-of.
+    """
+    if article.status != "live" or article.content_hash == item.content_hash:
+        return "unchanged"
+    _close(session, _open_version(session, article.id), at)
+    version = _new_version(session, article, article.current_version + 1, "reextracted", run_id, at,
+                           raw_page, _fields(item))
+    version.fetched_at = item.fetched_at
+    body_changed = article.body_hash != item.body_hash
+    article.canonical_url, article.channel = item.url, item.channel
+    article.content_hash, article.body_hash = item.content_hash, item.body_hash
+    article.published_at = item.published_at
+    if body_changed:
+        index_paragraphs(session, article, item.paragraph_hashes)
+        link_duplicates(session, article, item)
+    return "reextracted"

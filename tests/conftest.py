@@ -75,11 +75,77 @@ def start_site(directory: Path, articles: int, seed: int, defects: dict | None =
     return Site(directory, ReplicaServer(directory).start())
 
 
-def query(db_file, sql: str, *args):
+BACKEND = os.environ.get("PORTAL_ARCHIVE_TEST_BACKEND", "sqlite")
+_ENGINES: dict = {}
+
+
+def query(db, sql: str, *args):
+    """Rows of a SQL query on a test archive: a SQLite file path, or a database URL.
+
+    Tests write SQLite's dialect (`?` parameters, `datetime('now')`); on
+    PostgreSQL it is translated, and JSON columns come back as JSON text as
+    they do from SQLite, so a test reads the same on both.
+    """
+    import json
     import sqlite3
 
-    with sqlite3.connect(db_file, timeout=30) as conn:
-        return conn.execute(sql, args).fetchall()
+    url = str(db)
+    if not url.startswith("postgresql"):
+        path = url.removeprefix("sqlite:///")
+        with sqlite3.connect(path, timeout=30) as conn:
+            return conn.execute(sql, args).fetchall()
+    from sqlalchemy import create_engine, text
+
+    engine = _ENGINES.get(url) or _ENGINES.setdefault(url, create_engine(url, pool_size=1, max_overflow=2))
+    parts = sql.replace("datetime('now')", "(now() at time zone 'utc')").split("?")
+    statement = "".join(f"{part}:p{i}" if i < len(parts) - 1 else part for i, part in enumerate(parts))
+    with engine.begin() as conn:
+        result = conn.execute(text(statement), {f"p{i}": a for i, a in enumerate(args)})
+        if not result.returns_rows:
+            return []
+        return [tuple(json.dumps(v) if isinstance(v, (dict, list)) else v for v in row) for row in result]
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    from tests.servers import PostgresServer, ServerUnavailable
+
+    try:
+        server = PostgresServer().start()
+    except ServerUnavailable as exc:
+        if IN_CI:
+            raise  # under CI a missing server is a failure, not a skip
+        pytest.skip(str(exc))
+    yield server
+    for url in [u for u in _ENGINES if str(server.port) in u]:
+        _ENGINES.pop(url).dispose()
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    from tests.servers import RedisServer, ServerUnavailable
+
+    try:
+        server = RedisServer().start()
+    except ServerUnavailable as exc:
+        if IN_CI:
+            raise
+        pytest.skip(str(exc))
+    yield server
+    server.stop()
+
+
+def new_database(request, tmp_path, name: str = "archive") -> str:
+    """A fresh, empty archive database on the backend under test."""
+    if BACKEND == "postgres":
+        return request.getfixturevalue("postgres_server").create_database()
+    return f"sqlite:///{tmp_path / (name + '.sqlite')}"
+
+
+@pytest.fixture
+def archive_db(request, tmp_path) -> str:
+    return new_database(request, tmp_path)
 
 
 def wait_for(predicate, timeout: float, interval: float = 0.2, what: str = "condition"):

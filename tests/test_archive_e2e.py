@@ -4,12 +4,11 @@ One scenario, run once for the module: crawl, a round of portal changes,
 crawl again, crawl a third time with nothing changed. The tests then read
 what each step left, through the public export and the CLI.
 """
-import sqlite3
 import time
 
 import pytest
 
-from tests.conftest import cli, export, start_site, utcnow
+from tests.conftest import BACKEND, cli, export, query, start_site, utcnow
 
 ARTICLES = 2000
 CHANGES = {"edits": 50, "takedowns": 20, "republish": 10, "new": 30}
@@ -17,20 +16,22 @@ DEFECTS = {"no_body": 3, "bad_bytes": 3}
 COMPARED = ("url", "channel", "title", "published_at", "lede", "body", "editor", "source",
             "origin_source", "tags", "status", "duplicate_of")
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.archive]
 
 
-def version_rows(db_file) -> int:
-    with sqlite3.connect(db_file) as conn:
-        return conn.execute("select count(*) from article_versions").fetchone()[0]
+def version_rows(db) -> int:
+    return query(db, "select count(*) from article_versions")[0][0]
 
 
 @pytest.fixture(scope="module")
-def scenario(tmp_path_factory):
+def scenario(request, tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e")
     site = start_site(root / "site", ARTICLES, seed=7, defects=DEFECTS)
-    db_file = root / "archive.sqlite"
-    db = f"sqlite:///{db_file}"
+    if BACKEND == "postgres":
+        db = request.getfixturevalue("postgres_server").create_database()
+    else:
+        db = f"sqlite:///{root / 'archive.sqlite'}"
+    db_file = db
     crawl = lambda: cli("crawl", "--base-url", site.url, "--db", db, "--revisit", "all", env={"PORTAL_ARCHIVE_LOG_LEVEL": "WARNING"})  # noqa: E731
     try:
         s = {"site": site, "db": db, "db_file": db_file}
@@ -78,8 +79,7 @@ def test_mobile_and_tracking_urls_never_make_a_second_article(scenario):
 
 
 def test_defective_pages_are_quarantined_with_their_reason(scenario):
-    with sqlite3.connect(scenario["db_file"]) as conn:
-        rows = conn.execute("select aid, reason, raw_page_id from quarantine").fetchall()
+    rows = query(scenario["db"], "select aid, reason, raw_page_id from quarantine")
     expected = {aid: e["defect"] for aid, e in scenario["expected1"].items() if e["quarantined"]}
     reasons = {aid: reason for aid, reason, _ in rows}
     assert set(reasons) == set(expected)

@@ -212,7 +212,7 @@ def test_a_database_locked_past_its_busy_timeout_fails_the_crawl_cleanly(tmp_pat
                  what="a crawl under way")
         blocker = sqlite3.connect(db_file, timeout=30, isolation_level=None, check_same_thread=False)
         blocker.execute("BEGIN EXCLUSIVE")
-        released = threading.Timer(4.0, lambda: (blocker.execute("ROLLBACK"), blocker.close()))
+        released = threading.Timer(10.0, lambda: (blocker.execute("ROLLBACK"), blocker.close()))
         released.start()
         code = proc.wait(timeout=120)
         released.join()

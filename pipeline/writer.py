@@ -1,0 +1,108 @@
+"""Writing a batch of crawl outcomes to the archive: one transaction, retried whole on conflict.
+
+Plain Python (no Scrapy), so the archive stage, a distributed worker and the
+concurrency tests share exactly one write path.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from pipeline.gaps import record_probe
+from pipeline.models import BackfillArticle
+from pipeline.records import CleanArticle, Rejected
+from pipeline.versions import (
+    record_article,
+    record_fetch_failure,
+    record_gone,
+    record_not_modified,
+    record_quarantine,
+)
+from spiders.items import ArticleGone, ArticleNotModified, FetchFailed
+
+log = logging.getLogger(__name__)
+BATCH_ATTEMPTS = 4
+BATCH_RETRY_PAUSE = 0.5  # seconds, times the attempt number
+
+
+class ArchiveWriteError(RuntimeError):
+    pass
+
+
+class ArchiveWriter:
+    def __init__(self, session: Session, run_id: int, takedown_confirmations: int = 1,
+                 backfill_id: int | None = None):
+        self.session = session
+        self.run_id = run_id
+        self.confirmations = takedown_confirmations
+        self.backfill_id = backfill_id
+
+    def write(self, batch: list) -> Counter:
+        """Archive the batch in one transaction; the outcomes counted by kind.
+
+        Articles are written in aid order, so concurrent writers lock rows in
+        the same order and cannot deadlock one another. A conflict with
+        another writer (a unique constraint, a deadlock, a busy database)
+        rolls the batch back and does it again: every step compares with
+        what the archive holds, so a repeated batch writes nothing twice.
+        """
+        batch = sorted(batch, key=lambda item: getattr(item, "aid", None) or 0)
+        for attempt in range(1, BATCH_ATTEMPTS + 1):
+            outcomes: Counter = Counter()
+            try:
+                for item in batch:
+                    self._record(item, outcomes)
+                self.session.commit()
+                return outcomes
+            except (IntegrityError, OperationalError) as exc:
+                self.session.rollback()
+                if attempt == BATCH_ATTEMPTS:
+                    raise ArchiveWriteError(_describe(exc)) from exc
+                log.info("batch conflicted with another writer (%s); attempt %d", _describe(exc), attempt + 1)
+                time.sleep(BATCH_RETRY_PAUSE * attempt)
+            except Exception as exc:
+                self.session.rollback()
+                log.exception("archive write failed")
+                raise ArchiveWriteError(_describe(exc)) from exc
+        raise AssertionError("unreachable")
+
+    def _record(self, item, outcomes: Counter) -> None:
+        session = self.session
+        if isinstance(item, CleanArticle):
+            outcome, linked = record_article(session, self.run_id, item)
+            outcomes[outcome] += 1
+            outcomes["duplicates"] += linked
+            if item.probe:
+                record_probe(session, item.aid, "found", item.fetched_at)
+                outcomes["gaps_found"] += 1
+            self._done(item.aid)
+        elif isinstance(item, ArticleNotModified):
+            outcomes[record_not_modified(session, item)] += 1
+            self._done(item.aid)
+        elif isinstance(item, ArticleGone):
+            outcome = record_gone(session, self.run_id, item, self.confirmations)
+            outcomes[outcome] += 1
+            if item.probe and outcome == "gone_unknown":
+                record_probe(session, item.aid, "missing", item.fetched_at)
+            self._done(item.aid)
+        elif isinstance(item, Rejected):
+            record_quarantine(session, self.run_id, item)
+            outcomes["quarantined"] += 1
+        elif isinstance(item, FetchFailed):
+            record_fetch_failure(session, self.run_id, item)
+            outcomes["fetch_failed"] += 1
+        else:
+            raise TypeError(f"the archive does not know {type(item).__name__}")
+
+    def _done(self, aid: int) -> None:
+        """Remember, in the same transaction, that this backfill has archived the aid."""
+        if self.backfill_id is not None:
+            self.session.merge(BackfillArticle(backfill_id=self.backfill_id, aid=aid))
+
+
+def _describe(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"

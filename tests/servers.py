@@ -1,0 +1,131 @@
+"""Throwaway PostgreSQL and Redis servers for the tests: temporary data directory, loopback, a free port.
+
+Started from the installed Debian binaries; under CI=true a missing binary is
+an error, never a skip (a suite that silently skips its server tests fails).
+"""
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+class ServerUnavailable(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pg_bin(name: str) -> str:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    if found:
+        return found[-1]
+    path = shutil.which(name)
+    if path:
+        return path
+    raise ServerUnavailable(f"PostgreSQL's {name} is not installed (apt-get install postgresql)")
+
+
+def _wait_port(port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise ServerUnavailable(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+
+
+class PostgresServer:
+    """initdb into a temp dir and run postgres on 127.0.0.1 (as the postgres user when we are root)."""
+
+    def __init__(self):
+        self.dir = Path(tempfile.mkdtemp(prefix="pa-pg-"))
+        self.port = free_port()
+        self.user = "portal"
+        self._as = []
+        if os.geteuid() == 0:  # postgres refuses to run as root
+            try:
+                account = pwd.getpwnam("postgres")
+            except KeyError:
+                raise ServerUnavailable("no postgres system user to run the server as") from None
+            os.chown(self.dir, account.pw_uid, account.pw_gid)
+            self._as = ["runuser", "-u", "postgres", "--"]
+
+    def _run(self, *args: str) -> None:
+        subprocess.run([*self._as, *args], check=True, capture_output=True, timeout=120)
+
+    def start(self) -> "PostgresServer":
+        data = self.dir / "data"
+        self._run(_pg_bin("initdb"), "-D", str(data), "-U", self.user, "--auth=trust", "-E", "UTF8",
+                  "--locale=C.UTF-8")
+        options = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
+                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+        self._run(_pg_bin("pg_ctl"), "-D", str(data), "-o", options, "-l", str(self.dir / "log"), "-w", "start")
+        _wait_port(self.port, 30)
+        return self
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql+psycopg://{self.user}@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, migrate: bool = True) -> str:
+        """A fresh database, brought to the newest schema (as a new SQLite file is on first use)."""
+        import psycopg
+
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(f"host=127.0.0.1 port={self.port} user={self.user} dbname=postgres",
+                             autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        if migrate:
+            from pipeline.db import upgrade
+
+            upgrade(self.url(name))
+        return self.url(name)
+
+    def stop(self, mode: str = "fast") -> None:
+        try:
+            self._run(_pg_bin("pg_ctl"), "-D", str(self.dir / "data"), "-m", mode, "-w", "stop")
+        except subprocess.CalledProcessError:
+            pass
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class RedisServer:
+    def __init__(self):
+        self.dir = Path(tempfile.mkdtemp(prefix="pa-redis-"))
+        self.port = free_port()
+        self.process = None
+
+    def start(self) -> "RedisServer":
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise ServerUnavailable("redis-server is not installed (apt-get install redis-server)")
+        self.process = subprocess.Popen(
+            [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.dir),
+             "--save", "", "--appendonly", "no", "--protected-mode", "yes"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_port(self.port, 15)
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=15)
+        shutil.rmtree(self.dir, ignore_errors=True)
