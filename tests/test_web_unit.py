@@ -1,0 +1,282 @@
+"""The web browser's parts on a small archive written through the real write path (no crawl, no browser):
+the search index kept by the database, read-only access, the token and binding rules, the diff,
+escaping in feeds and charts, sanitizing on output."""
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timedelta, timezone
+from xml.etree import ElementTree
+
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from pipeline.db import ArchiveError, open_archive, session_scope, upgrade
+from pipeline.dedupe import fingerprint
+from pipeline.records import CleanArticle
+from pipeline.rules.html import clean_body
+from pipeline.versions import record_article, record_gone
+from spiders.items import ArticleGone
+from tests.conftest import cli
+from web import create_app
+from web.charts import bar_chart
+from web.diffview import char_segments, fold, paragraph_rows
+from web.feeds import changes_atom
+from web.queries import ChangeRow
+from web.readonly import open_readonly
+from web.search import fts5_phrase, search_terms
+from web.security import WebError, check_binding, is_loopback, sanitized_body
+
+T0 = datetime(2026, 2, 12, 4, 0, tzinfo=timezone.utc)
+
+
+def TestClient(app, **kwargs):
+    """Starlette's in-process client (it warns that it would rather have `httpx2`; httpx is what we have)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient as client
+
+    return client(app, **kwargs)
+BASE = "http://portal.test"
+
+
+def article(aid: int, title: str, paragraphs: list[str], at: datetime = T0, lede: str = "导语") -> CleanArticle:
+    body_html, body_text = clean_body("".join(f"<p>{p}</p>" for p in paragraphs))
+    item = CleanArticle(
+        aid=aid, url=f"{BASE}/news/hyzx/2026/0212/{aid}.html", fetched_from=f"{BASE}/news/hyzx/2026/0212/{aid}.html",
+        http_status=200, fetched_at=at, raw=f"<html>{title}</html>".encode(), headers={}, encoding="utf-8",
+        channel="行业资讯", title=title, published_at=at - timedelta(days=aid % 7), lede=lede,
+        body_html=body_html, body_text=body_text, editor="中国电源产业网", source="国家能源局",
+        origin_source=None, tags=["光伏"])
+    return fingerprint(item)
+
+
+class Archive:
+    """A SQLite archive at head, written the way a crawl writes it."""
+
+    def __init__(self, path):
+        self.path = path
+        self.url = f"sqlite:///{path}"
+        self.engine = open_archive(self.url, auto_upgrade=True)
+        self.runs = 0
+
+    def write(self, *items):
+        from pipeline import runs
+
+        run_id = runs.start_run(self.engine, "crawl", BASE, {})
+        with session_scope(self.engine) as session:
+            for item in items:
+                if isinstance(item, ArticleGone):
+                    record_gone(session, run_id, item, 1)
+                else:
+                    record_article(session, run_id, item)
+        runs.finish_run(self.engine, run_id, "succeeded", {})
+
+    def search(self, q: str, **params) -> list[int]:
+        with TestClient(create_app(open_readonly(self.url)), base_url="http://127.0.0.1") as client:
+            answer = client.get("/api/articles", params={"q": q, "per_page": 200, **params})
+            assert answer.status_code == 200, answer.text
+            return sorted(item["aid"] for item in answer.json()["items"])
+
+
+@pytest.fixture
+def small(tmp_path):
+    archive = Archive(tmp_path / "archive.sqlite")
+    archive.write(
+        article(101, "光伏逆变器出口增长", ["今年光伏逆变器出口同比增长三成。", "企业加快海外布局。"]),
+        article(102, "储能电站并网运行", ["国内最大的钠离子电池储能电站并网运行。"]),
+        article(103, "充电桩建设提速", ["城市充电基础设施建设持续提速,光伏车棚成为新亮点。"]),
+    )
+    yield archive
+    archive.engine.dispose()
+
+
+# --- the search index ------------------------------------------------------------------
+
+def test_search_finds_chinese_substrings_of_the_current_version(small):
+    assert small.search("逆变器出口") == [101]
+    assert small.search("钠离子电池储能") == [102]
+    assert small.search("光伏") == [101, 103]  # two characters: the LIKE fallback
+    assert small.search("光伏 车棚") == [103]  # every term must occur
+    assert small.search("光伏逆变器 出口") == [101]
+    assert small.search("氢能") == []
+
+
+def test_the_index_follows_edits_and_takedowns(small):
+    later = T0 + timedelta(days=1)
+    small.write(article(101, "光伏逆变器出口增长", ["今年光伏组件出口同比增长三成。", "企业加快海外布局。"], at=later))
+    assert small.search("逆变器出口") == [101]  # still in the (unchanged) title
+    assert small.search("光伏逆变器出口同比") == []  # the old body is no longer searched
+    assert small.search("光伏组件出口") == [101]
+    small.write(ArticleGone(f"{BASE}/news/hyzx/2026/0212/102.html", 102, 404, later, "HTTP 404"))
+    assert small.search("钠离子电池") == [102]  # a takedown keeps its last content
+    assert small.search("钠离子电池", status="live") == []
+    assert small.search("钠离子电池", status="taken_down") == [102]
+    with sqlite3.connect(small.path) as conn:
+        # One row per indexed document (a full scan of an external-content table would read the versions).
+        indexed = conn.execute("SELECT count(*) FROM article_search_docsize").fetchone()[0]
+        open_versions = conn.execute("SELECT count(*) FROM article_versions WHERE valid_to IS NULL").fetchone()[0]
+    assert indexed == open_versions == 3
+
+
+def test_query_syntax_is_searched_for_literally(small):
+    for q in ['"光伏', '光伏" OR "储能', "NEAR(光伏 储能)", "光伏*", "title:光伏", "%", "_", "\\", "a\x00b", "''"]:
+        assert small.search(q) == [] or q.startswith("光伏"), q
+    assert search_terms("  光伏\x00逆变器  光伏 ") == ["光伏", "逆变器"]
+    assert fts5_phrase('a"b') == '"a""b"'
+
+
+def test_the_migration_indexes_articles_written_before_it(tmp_path):
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    upgrade(url, "0002")
+    archive = Archive.__new__(Archive)
+    archive.path, archive.url = tmp_path / "old.sqlite", url
+    from pipeline.db import make_engine
+
+    archive.engine = make_engine(url)
+    archive.write(article(201, "高压直流输电工程投运", ["特高压直流输电工程正式投运。"]))
+    archive.engine.dispose()
+    upgrade(url)
+    assert archive.search("直流输电工程") == [201]
+
+
+# --- read-only, binding, token ------------------------------------------------------------
+
+def test_the_archive_is_opened_read_only(small):
+    engine = open_readonly(small.url)
+    with engine.connect() as conn:
+        with pytest.raises(OperationalError, match="readonly|read-only|query_only"):
+            conn.exec_driver_sql("DELETE FROM articles")
+    engine.dispose()
+
+
+def test_a_read_only_archive_file_can_be_browsed(small, tmp_path):
+    small.engine.dispose()
+    small.path.chmod(0o444)
+    try:
+        assert small.search("逆变器") == [101]
+    finally:
+        small.path.chmod(0o644)
+
+
+def test_an_archive_that_is_missing_or_behind_is_refused(tmp_path):
+    with pytest.raises(ArchiveError, match="no archive at"):
+        open_readonly(f"sqlite:///{tmp_path / 'nothing.sqlite'}")
+    url = f"sqlite:///{tmp_path / 'behind.sqlite'}"
+    upgrade(url, "0002")
+    with pytest.raises(ArchiveError, match="portal-archive db upgrade"):
+        open_readonly(url)
+
+
+def test_loopback_needs_no_token_any_other_address_does():
+    for host in ("127.0.0.1", "127.0.0.2", "localhost", "::1", "[::1]"):
+        assert is_loopback(host) and check_binding(host, None) is None
+    for host in ("0.0.0.0", "::", "192.168.1.10", "example.org"):
+        with pytest.raises(WebError, match="PORTAL_ARCHIVE_WEB_TOKEN"):
+            check_binding(host, None)
+        with pytest.raises(WebError):
+            check_binding(host, "   ")
+        assert check_binding(host, "s3cret") == "s3cret"
+
+
+def test_binding_elsewhere_without_a_token_refuses_to_start(small):
+    result = cli("web", "--host", "0.0.0.0", "--port", "0", "--db", small.url, check=False, timeout=60,
+                 env={"PORTAL_ARCHIVE_WEB_TOKEN": ""})
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("portal-archive: error: refusing to serve the archive on 0.0.0.0 without a token")
+    assert "PORTAL_ARCHIVE_WEB_TOKEN" in lines[0]
+
+
+def test_a_missing_archive_is_a_one_line_error(tmp_path):
+    result = cli("web", "--db", f"sqlite:///{tmp_path / 'none.sqlite'}", check=False, timeout=60)
+    assert result.returncode == 2 and "there is no archive" in result.stderr
+    assert not (tmp_path / "none.sqlite").exists()
+
+
+def test_with_a_token_every_request_must_carry_it(small):
+    app = create_app(open_readonly(small.url), token="s3cret-token", bound_host="0.0.0.0")
+    with TestClient(app, base_url="http://archive.example:8080", follow_redirects=False) as client:
+        assert client.get("/").status_code == 401
+        answer = client.get("/api/articles")
+        assert answer.status_code == 401 and answer.headers["www-authenticate"] == "Bearer"
+        assert client.get("/", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert client.get("/api/articles", headers={"Authorization": "Bearer s3cret-token"}).status_code == 200
+        assert client.get("/?token=wrong").status_code == 401
+        login = client.get("/articles/101?token=s3cret-token&x=1")
+        assert login.status_code == 303 and login.headers["location"] == "/articles/101?x=1"
+        assert "s3cret-token" not in login.headers["set-cookie"]  # the cookie holds a digest
+        assert client.get("/articles/101").status_code == 200  # the cookie now carries it
+
+
+def test_without_a_token_only_loopback_host_names_are_answered(small):
+    app = create_app(open_readonly(small.url))
+    with TestClient(app, base_url="http://127.0.0.1:8080") as client:
+        assert client.get("/").status_code == 200
+        assert client.get("/", headers={"Host": "localhost:8080"}).status_code == 200
+        assert client.get("/", headers={"Host": "[::1]:8080"}).status_code == 200
+        assert client.get("/", headers={"Host": "rebound.attacker.example"}).status_code == 400
+
+
+def test_pages_answer_in_html_and_bad_input_is_forgiven(small):
+    with TestClient(create_app(open_readonly(small.url)), base_url="http://127.0.0.1") as client:
+        for path in ("/", "/?page=abc&from=notadate&status=bogus", "/articles/101", "/articles/101/versions/1",
+                     "/articles/101/diff", "/changes", "/changes?kind=bogus", "/runs", "/runs?days=x",
+                     "/quarantine", "/api", "/feeds/changes.atom", "/raw/1", "/raw/1/page"):
+            assert client.get(path).status_code == 200, path
+        for path in ("/articles/999", "/articles/abc", "/articles/101/versions/9", "/raw/999"):
+            assert client.get(path).status_code == 404, path
+        assert client.get("/api/articles/abc").status_code == 422
+        jump = client.get("/?q=" + f"{BASE}/news/hyzx/2026/0212/102.html", follow_redirects=False)
+        assert jump.headers["location"] == "/articles/102"
+        raw = client.get("/raw/1/page")
+        assert raw.headers["content-security-policy"].startswith("sandbox;")
+
+
+# --- the diff ---------------------------------------------------------------------------
+
+def test_changed_characters_are_marked_inside_a_paragraph():
+    old, new = char_segments("今年光伏逆变器出口增长三成。", "今年光伏组件出口增长四成。")
+    assert [(s.op, s.text) for s in old if s.op != "equal"] == [("delete", "逆变器"), ("delete", "三")]
+    assert [(s.op, s.text) for s in new if s.op != "equal"] == [("insert", "组件"), ("insert", "四")]
+    assert "".join(s.text for s in old) == "今年光伏逆变器出口增长三成。"
+    old, new = char_segments("完全不同的一段话。", "另起炉灶重写。")
+    assert [s.op for s in old] == ["delete"] and [s.op for s in new] == ["insert"]
+
+
+def test_paragraphs_are_aligned_and_far_ones_folded():
+    a = "\n".join(f"第{i}段。" for i in range(10))
+    b = a.replace("第5段。", "第5段,有改动。") + "\n新增一段。"
+    rows = paragraph_rows(a, b)
+    assert [r.kind for r in rows].count("changed") == 1 and rows[-1].kind == "added"
+    folded = fold(rows, context=1)
+    assert [r.kind for r in folded] == ["folded", "equal", "changed", "equal", "folded", "equal", "added"]
+    assert (folded[0].folded, folded[4].folded) == (4, 2)
+
+
+# --- escaping ---------------------------------------------------------------------------
+
+def test_stored_body_html_is_sanitized_again_on_output():
+    dirty = ('<p onclick="x()">正文<script>alert(1)</script><a href="javascript:alert(2)">链接</a>'
+             '<img src="http://portal.test/a.png" onerror="x()"><iframe src="http://evil"></iframe></p>')
+    clean = str(sanitized_body(dirty))
+    assert "<script" not in clean and "onclick" not in clean and "onerror" not in clean
+    assert "javascript:" not in clean and "<iframe" not in clean
+    assert "正文" in clean and "链接" in clean and 'src="http://portal.test/a.png"' in clean
+
+
+def test_the_feed_is_valid_xml_whatever_the_titles_hold():
+    row = ChangeRow(aid=1, version=2, change="edited", at=T0, title='<b>&"标题"\x0b</b>', channel="行业资讯", run_id=3)
+    atom = ElementTree.fromstring(changes_atom([row], "http://127.0.0.1:8080", "中国电源产业网"))
+    ns = {"a": "http://www.w3.org/2005/Atom"}
+    entry = atom.find("a:entry", ns)
+    assert entry.find("a:title", ns).text == '[edited] <b>&"标题"</b>'
+    assert entry.find("a:link", ns).get("href") == "http://127.0.0.1:8080/articles/1/diff?from=1&to=2"
+
+
+def test_chart_labels_are_escaped():
+    svg = str(bar_chart("<script>", [("<img onerror=x>", 3), ("b", 0)]))
+    assert "<script>" not in svg and "<img" not in svg and "&lt;img onerror=x&gt;: 3" in svg

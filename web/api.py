@@ -1,0 +1,385 @@
+"""The JSON API: the same data as the pages, described by the OpenAPI document at /api/openapi.json."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request
+from pydantic import BaseModel, Field
+
+from pipeline.models import ArticleVersion, CrawlRun
+from web import queries
+from web.diffview import Segment, changed_fields, version_diff
+from web.readonly import reading
+from web.search import snippet
+from web.security import sanitized_body
+
+router = APIRouter(prefix="/api", tags=["archive"])
+
+MAX_ID = 2**63 - 1  # the archive's BIGINT
+MAX_VERSION = 2**31 - 1
+Status = Literal["live", "taken_down", "edited", "duplicate"]
+Change = Literal["created", "edited", "taken_down", "restored"]
+FeedChange = Literal["edited", "taken_down", "restored"]
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+NOT_FOUND = {404: {"model": Problem, "description": "No such article, version, run or page."}}
+
+
+class ArticleSummary(BaseModel):
+    aid: int
+    url: str
+    title: str
+    channel: str
+    published_at: datetime = Field(description="Publication time, in the portal's zone.")
+    status: Literal["live", "taken_down"]
+    versions: int
+    edits: int
+    restorations: int
+    duplicate_of: int | None = Field(description="aid of the original, for a republished copy.")
+    last_changed_at: datetime
+    snippet: str | None = Field(None, description="Text around the first hit, for a search.")
+
+
+class ArticlePage(BaseModel):
+    total: int
+    page: int
+    per_page: int
+    items: list[ArticleSummary]
+
+
+class ArticleRef(BaseModel):
+    aid: int
+    title: str
+    url: str
+    status: Literal["live", "taken_down"]
+
+
+class VersionSummary(BaseModel):
+    version: int
+    change: Change
+    valid_from: datetime = Field(description="When the archive first saw this content (UTC).")
+    valid_to: datetime | None = Field(description="When it stopped being current; null while current.")
+    fetched_at: datetime
+    crawl_run_id: int
+    raw_page_id: int
+    content_hash: str
+    title: str
+    changed_fields: list[str] = Field(description="Fields that differ from the previous version.")
+
+
+class VersionDetail(VersionSummary):
+    url: str
+    channel: str
+    published_at: datetime
+    lede: str | None
+    body_text: str
+    body_html: str = Field(description="The stored body HTML, sanitized again with the archive's allow-list.")
+    editor: str | None
+    source: str | None
+    origin_source: str | None
+    tags: list[str]
+    extraction: str
+
+
+class ArticleDetail(BaseModel):
+    aid: int
+    url: str
+    channel: str
+    status: Literal["live", "taken_down"]
+    first_seen_at: datetime
+    last_checked_at: datetime
+    last_changed_at: datetime
+    current_version: int
+    duplicate_of: ArticleRef | None
+    duplicates: list[ArticleRef]
+    current: VersionDetail
+    versions: list[VersionSummary]
+
+
+class DiffSegment(BaseModel):
+    op: Literal["equal", "delete", "insert"]
+    text: str
+
+
+class FieldDiff(BaseModel):
+    field: str
+    old: list[DiffSegment]
+    new: list[DiffSegment]
+
+
+class ParagraphDiff(BaseModel):
+    kind: Literal["equal", "changed", "removed", "added", "folded"]
+    old: list[DiffSegment] | None
+    new: list[DiffSegment] | None
+    folded: int = Field(description="For a folded row: how many unchanged paragraphs it stands for.")
+
+
+class VersionDiffOut(BaseModel):
+    aid: int
+    from_version: int
+    to_version: int
+    from_change: Change
+    to_change: Change
+    fields: list[FieldDiff]
+    body_changed: bool
+    body: list[ParagraphDiff]
+
+
+class ChangeOut(BaseModel):
+    aid: int
+    version: int
+    change: FeedChange
+    at: datetime
+    title: str
+    channel: str
+    crawl_run_id: int
+
+
+class ChangePage(BaseModel):
+    total: int
+    page: int
+    per_page: int
+    items: list[ChangeOut]
+
+
+class RunOut(BaseModel):
+    id: int
+    kind: str
+    job: str | None
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    duration_seconds: float | None
+    base_url: str
+    pages_fetched: int
+    articles_seen: int
+    articles_new: int
+    versions_written: int
+    edits: int
+    unchanged: int
+    taken_down: int
+    restored: int
+    duplicates: int
+    quarantined: int
+    fetch_failures: int
+    error: str | None
+    health: dict[str, Any]
+
+
+class RunPage(BaseModel):
+    total: int
+    page: int
+    per_page: int
+    items: list[RunOut]
+
+
+class QuarantineOut(BaseModel):
+    id: int
+    created_at: datetime
+    crawl_run_id: int
+    url: str
+    aid: int | None
+    reason: str
+    http_status: int | None
+    raw_page_id: int | None
+
+
+class QuarantinePage(BaseModel):
+    total: int
+    page: int
+    per_page: int
+    items: list[QuarantineOut]
+
+
+class ChannelOut(BaseModel):
+    name: str
+    articles: int
+
+
+def _tz(request: Request) -> ZoneInfo:
+    return request.app.state.tz
+
+
+def _missing(exc: queries.NotFound) -> HTTPException:
+    return HTTPException(status_code=404, detail=str(exc))
+
+
+Page = Query(1, ge=1, le=queries.MAX_PAGE)
+PerPage = Query(queries.DEFAULT_PER_PAGE, ge=1, le=200)
+Aid = Path(ge=1, le=MAX_ID, description="The portal's article id.")
+
+
+@router.get("/articles", response_model=ArticlePage, summary="Articles, newest first, filtered and searched")
+def list_articles(request: Request,
+                  q: str | None = Query(None, max_length=200, description=(
+                      "Substring search (Chinese works: 光伏逆变器); whitespace-separated terms must all occur.")),
+                  channel: str | None = Query(None, max_length=50),
+                  published_from: date | None = Query(None, description="First publication day (portal time)."),
+                  published_to: date | None = Query(None, description="Last publication day (portal time)."),
+                  status: Status | None = None, page: int = Page, per_page: int = PerPage):
+    flt = queries.ArticleFilter(q=q, channel=channel, published_from=published_from,
+                                published_to=published_to, status=status)
+    tz = _tz(request)
+    with reading(request.app.state.engine) as session:
+        found = queries.list_articles(session, flt, tz, page, per_page)
+    items = [ArticleSummary(
+        aid=r.aid, url=r.url, title=r.title, channel=r.channel, published_at=r.published_at.astimezone(tz),
+        status=r.status, versions=r.current_version, edits=r.edits, restorations=r.restorations,
+        duplicate_of=r.duplicate_of, last_changed_at=r.last_changed_at,
+        snippet="".join(text for text, _ in snippet(r.excerpt, q)) if r.excerpt is not None else None,
+    ) for r in found.items]
+    return ArticlePage(total=found.total, page=page, per_page=per_page, items=items)
+
+
+def version_summary(version: ArticleVersion, previous: ArticleVersion | None) -> dict:
+    return dict(version=version.version, change=version.change, valid_from=version.valid_from,
+                valid_to=version.valid_to, fetched_at=version.fetched_at, crawl_run_id=version.crawl_run_id,
+                raw_page_id=version.raw_page_id, content_hash=version.content_hash, title=version.title,
+                changed_fields=changed_fields(previous, version))
+
+
+def version_detail(version: ArticleVersion, previous: ArticleVersion | None, tz: ZoneInfo) -> VersionDetail:
+    return VersionDetail(
+        **version_summary(version, previous), url=version.canonical_url, channel=version.channel,
+        published_at=version.published_at.astimezone(tz), lede=version.lede, body_text=version.body_text,
+        body_html=str(sanitized_body(version.body_html)), editor=version.editor, source=version.source,
+        origin_source=version.origin_source, tags=list(version.tags or []), extraction=version.extraction)
+
+
+def _ref(ref: queries.ArticleRef) -> ArticleRef:
+    return ArticleRef(aid=ref.aid, title=ref.title, url=ref.url, status=ref.status)
+
+
+@router.get("/articles/{aid}", response_model=ArticleDetail, responses=NOT_FOUND,
+            summary="An article: its current fields, versions, original and duplicates")
+def get_article(request: Request, aid: int = Aid):
+    tz = _tz(request)
+    with reading(request.app.state.engine) as session:
+        try:
+            view = queries.article_view(session, aid)
+        except queries.NotFound as exc:
+            raise _missing(exc) from None
+        a, vs = view.article, view.versions
+        return ArticleDetail(
+            aid=a.aid, url=a.canonical_url, channel=a.channel, status=a.status,
+            first_seen_at=a.first_seen_at, last_checked_at=a.last_checked_at,
+            last_changed_at=a.last_changed_at, current_version=a.current_version,
+            duplicate_of=_ref(view.duplicate_of) if view.duplicate_of else None,
+            duplicates=[_ref(d) for d in view.duplicates],
+            current=version_detail(vs[-1], vs[-2] if len(vs) > 1 else None, tz),
+            versions=[VersionSummary(**version_summary(v, vs[i - 1] if i else None)) for i, v in enumerate(vs)],
+        )
+
+
+@router.get("/articles/{aid}/versions", response_model=list[VersionSummary], responses=NOT_FOUND,
+            summary="The version timeline of an article")
+def list_versions(request: Request, aid: int = Aid):
+    with reading(request.app.state.engine) as session:
+        try:
+            vs = queries.article_view(session, aid).versions
+        except queries.NotFound as exc:
+            raise _missing(exc) from None
+        return [VersionSummary(**version_summary(v, vs[i - 1] if i else None)) for i, v in enumerate(vs)]
+
+
+@router.get("/articles/{aid}/versions/{version}", response_model=VersionDetail, responses=NOT_FOUND,
+            summary="One version of an article, all fields")
+def get_version(request: Request, aid: int = Aid, version: int = Path(ge=1, le=MAX_VERSION)):
+    with reading(request.app.state.engine) as session:
+        try:
+            view = queries.article_view(session, aid)
+            found = queries.version_of(view, version)
+        except queries.NotFound as exc:
+            raise _missing(exc) from None
+        at = view.versions.index(found)
+        previous = view.versions[at - 1] if at else None
+        return version_detail(found, previous, _tz(request))
+
+
+def _segments(segments: list[Segment] | None) -> list[DiffSegment] | None:
+    return None if segments is None else [DiffSegment(op=s.op, text=s.text) for s in segments]
+
+
+@router.get("/articles/{aid}/diff", response_model=VersionDiffOut, responses=NOT_FOUND,
+            summary="What changed between two versions: fields, paragraphs, characters")
+def get_diff(request: Request, aid: int = Aid,
+             from_: int | None = Query(None, alias="from", ge=1, le=MAX_VERSION,
+                                       description="Older version (default: the one before `to`)."),
+             to: int | None = Query(None, ge=1, le=MAX_VERSION, description="Newer version (default: current)."),
+             context: int | None = Query(2, ge=0, le=1000,
+                                         description="Unchanged paragraphs kept around a change; omit for 2.")):
+    with reading(request.app.state.engine) as session:
+        try:
+            view = queries.article_view(session, aid)
+            to = to or view.article.current_version
+            from_ = from_ or max(1, to - 1)
+            old, new = queries.version_of(view, from_), queries.version_of(view, to)
+        except queries.NotFound as exc:
+            raise _missing(exc) from None
+        diff = version_diff(old, new, _tz(request), context=context)
+        return VersionDiffOut(
+            aid=aid, from_version=old.version, to_version=new.version, from_change=old.change,
+            to_change=new.change, body_changed=diff.body_changed,
+            fields=[FieldDiff(field=f.name, old=_segments(f.old), new=_segments(f.new)) for f in diff.fields],
+            body=[ParagraphDiff(kind=r.kind, old=_segments(r.old), new=_segments(r.new), folded=r.folded)
+                  for r in diff.body])
+
+
+@router.get("/changes", response_model=ChangePage, summary="Latest edits, takedowns and restorations")
+def list_changes(request: Request, kind: list[FeedChange] | None = Query(None, description="Only these kinds."),
+                 page: int = Page, per_page: int = PerPage):
+    with reading(request.app.state.engine) as session:
+        found = queries.changes(session, tuple(kind or ()) or queries.CHANGE_KINDS, page, per_page)
+    return ChangePage(total=found.total, page=page, per_page=per_page, items=[ChangeOut(
+        aid=r.aid, version=r.version, change=r.change, at=r.at, title=r.title, channel=r.channel,
+        crawl_run_id=r.run_id) for r in found.items])
+
+
+def run_out(run: CrawlRun) -> RunOut:
+    duration = (run.finished_at - run.started_at).total_seconds() if run.finished_at else None
+    return RunOut(
+        id=run.id, kind=run.kind, job=run.job, status=run.status, started_at=run.started_at,
+        finished_at=run.finished_at, duration_seconds=duration, base_url=run.base_url,
+        pages_fetched=run.pages_fetched or 0, articles_seen=run.articles_seen or 0,
+        articles_new=run.articles_new or 0, versions_written=run.versions_written or 0,
+        edits=queries.run_edits(run), unchanged=run.unchanged or 0, taken_down=run.taken_down or 0,
+        restored=run.restored or 0, duplicates=run.duplicates or 0, quarantined=run.quarantined or 0,
+        fetch_failures=run.fetch_failures or 0, error=run.error,
+        health=run.health if isinstance(run.health, dict) else {})
+
+
+@router.get("/runs", response_model=RunPage, summary="Crawl runs, latest first, with counts and health")
+def list_runs(request: Request, page: int = Page, per_page: int = PerPage):
+    with reading(request.app.state.engine) as session:
+        found = queries.runs(session, page, per_page)
+        return RunPage(total=found.total, page=page, per_page=per_page, items=[run_out(r) for r in found.items])
+
+
+@router.get("/runs/{run_id}", response_model=RunOut, responses=NOT_FOUND, summary="One crawl run")
+def get_run(request: Request, run_id: int = Path(ge=1, le=MAX_ID)):
+    with reading(request.app.state.engine) as session:
+        try:
+            return run_out(queries.run(session, run_id))
+        except queries.NotFound as exc:
+            raise _missing(exc) from None
+
+
+@router.get("/quarantine", response_model=QuarantinePage, summary="Pages that could not be archived, and why")
+def list_quarantine(request: Request, page: int = Page, per_page: int = PerPage):
+    with reading(request.app.state.engine) as session:
+        found = queries.quarantine(session, page, per_page)
+        return QuarantinePage(total=found.total, page=page, per_page=per_page, items=[QuarantineOut(
+            id=q.id, created_at=q.created_at, crawl_run_id=q.crawl_run_id, url=q.url, aid=q.aid,
+            reason=q.reason, http_status=q.http_status, raw_page_id=q.raw_page_id) for q in found.items])
+
+
+@router.get("/channels", response_model=list[ChannelOut], summary="Channels and how many articles each holds")
+def list_channels(request: Request):
+    with reading(request.app.state.engine) as session:
+        return [ChannelOut(name=name, articles=n) for name, n in queries.channels(session)]

@@ -1,0 +1,321 @@
+"""What the pages and the API read from the archive. Every function takes the request's session."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, exists, func, select
+from sqlalchemy.orm import Session, aliased
+
+from pipeline.models import Article, ArticleVersion, CrawlRun, Quarantine, RawPage
+from web.search import index_count, search_condition
+
+STATUSES = ("live", "taken_down", "edited", "duplicate")
+CHANGE_KINDS = ("edited", "taken_down", "restored")
+MAX_PAGE = 100_000
+DEFAULT_PER_PAGE = 50
+
+
+class NotFound(LookupError):
+    pass
+
+
+@dataclass
+class ArticleFilter:
+    q: str | None = None
+    channel: str | None = None
+    published_from: date | None = None
+    published_to: date | None = None
+    status: str | None = None  # one of STATUSES
+
+    def is_empty(self) -> bool:
+        return not (self.q or self.channel or self.published_from or self.published_to or self.status)
+
+
+@dataclass
+class ArticleRow:
+    aid: int
+    url: str
+    title: str
+    channel: str
+    published_at: datetime
+    status: str
+    current_version: int
+    last_changed_at: datetime
+    duplicate_of: int | None
+    edits: int = 0
+    restorations: int = 0
+    excerpt: str | None = None  # lede and body of the current version, for a search snippet
+
+
+@dataclass
+class Paged:
+    total: int
+    page: int
+    per_page: int
+    items: list
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def _offset(page: int, per_page: int) -> int:
+    return (min(max(page, 1), MAX_PAGE) - 1) * per_page
+
+
+# Dates far outside any archive are clamped, so that converting them between zones cannot overflow.
+EARLIEST_DAY, LATEST_DAY = date(1000, 1, 1), date(9000, 12, 31)
+
+
+def portal_day_start(day: date, tz: ZoneInfo) -> datetime:
+    day = min(max(day, EARLIEST_DAY), LATEST_DAY)
+    return datetime.combine(day, time(), tz).astimezone(timezone.utc)
+
+
+def list_articles(session: Session, flt: ArticleFilter, tz: ZoneInfo, page: int = 1,
+                  per_page: int = DEFAULT_PER_PAGE) -> Paged:
+    """Articles newest first by publication, filtered; with a search, only current versions match."""
+    current = aliased(ArticleVersion)
+    conditions = []
+    if flt.channel:
+        conditions.append(Article.channel == flt.channel)
+    if flt.published_from:
+        conditions.append(Article.published_at >= portal_day_start(flt.published_from, tz))
+    if flt.published_to:
+        conditions.append(Article.published_at < portal_day_start(flt.published_to + timedelta(days=1), tz))
+    if flt.status in ("live", "taken_down"):
+        conditions.append(Article.status == flt.status)
+    elif flt.status == "duplicate":
+        conditions.append(Article.duplicate_of_id.is_not(None))
+    elif flt.status == "edited":
+        edit = aliased(ArticleVersion)
+        # current_version > 1 first: it reads only the small articles rows, and
+        # leaves the version lookup for the few articles that ever changed.
+        conditions += [Article.current_version > 1,
+                       exists().where(edit.article_id == Article.id, edit.change == "edited")]
+    searched = search_condition(current, flt.q, session.get_bind().dialect.name)
+    open_version = and_(current.article_id == Article.id, current.valid_to.is_(None))
+
+    total = index_count(session, flt.q) if searched is not None and not conditions else None
+    if total is None:
+        counted = select(func.count()).select_from(Article)
+        if searched is not None:
+            counted = counted.join(current, open_version).where(searched)
+        total = session.scalar(counted.where(*conditions)) or 0
+
+    # Ordered by (published_at, id): the published_at index holds exactly that order.
+    query = (select(Article.id, Article.aid, Article.canonical_url, current.id.label("version_id"), current.title,
+                    Article.channel, Article.published_at, Article.status, Article.current_version,
+                    Article.last_changed_at, Article.duplicate_of_id)
+             .join(current, open_version).where(*conditions))
+    if searched is not None:
+        query = query.where(searched)
+    query = query.order_by(Article.published_at.desc(), Article.id.desc())
+    rows = session.execute(query.limit(per_page).offset(_offset(page, per_page))).all()
+
+    ids = [r.id for r in rows]
+    originals = _aids(session, {r.duplicate_of_id for r in rows if r.duplicate_of_id})
+    counts = _change_counts(session, ids)
+    # The text for search snippets, read for this page's rows only (never carried through the sort).
+    excerpts = {}
+    if searched is not None and rows:
+        excerpts = {vid: "\n".join(filter(None, (lede, body))) for vid, lede, body in session.execute(
+            select(ArticleVersion.id, ArticleVersion.lede, ArticleVersion.body_text)
+            .where(ArticleVersion.id.in_([r.version_id for r in rows])))}
+    items = []
+    for r in rows:
+        items.append(ArticleRow(
+            aid=r.aid, url=r.canonical_url, title=r.title, channel=r.channel,
+            published_at=r.published_at, status=r.status, current_version=r.current_version,
+            last_changed_at=r.last_changed_at, duplicate_of=originals.get(r.duplicate_of_id),
+            edits=counts[(r.id, "edited")], restorations=counts[(r.id, "restored")],
+            excerpt=excerpts.get(r.version_id) if searched is not None else None,
+        ))
+    return Paged(total, page, per_page, items)
+
+
+def _aids(session: Session, ids: set[int]) -> dict[int, int]:
+    if not ids:
+        return {}
+    return dict(session.execute(select(Article.id, Article.aid).where(Article.id.in_(ids))).all())
+
+
+def _change_counts(session: Session, article_ids: list[int]) -> Counter:
+    counts: Counter = Counter()
+    if article_ids:
+        for article_id, change, n in session.execute(
+                select(ArticleVersion.article_id, ArticleVersion.change, func.count())
+                .where(ArticleVersion.article_id.in_(article_ids))
+                .group_by(ArticleVersion.article_id, ArticleVersion.change)):
+            counts[(article_id, change)] = n
+    return counts
+
+
+def channels(session: Session) -> list[tuple[str, int]]:
+    return [tuple(r) for r in session.execute(
+        select(Article.channel, func.count()).group_by(Article.channel).order_by(Article.channel))]
+
+
+# --- one article ---------------------------------------------------------------
+
+@dataclass
+class ArticleRef:
+    aid: int
+    title: str
+    url: str
+    status: str
+
+
+@dataclass
+class ArticleView:
+    article: Article
+    versions: list[ArticleVersion]
+    duplicate_of: ArticleRef | None
+    duplicates: list[ArticleRef] = field(default_factory=list)
+
+    @property
+    def current(self) -> ArticleVersion:
+        return self.versions[-1]
+
+
+def find_article(session: Session, aid: int) -> Article:
+    article = session.scalars(select(Article).where(Article.aid == aid)).one_or_none()
+    if article is None:
+        raise NotFound(f"article {aid} is not in the archive")
+    return article
+
+
+def _refs(session: Session, condition) -> list[ArticleRef]:
+    current = aliased(ArticleVersion)
+    rows = session.execute(
+        select(Article.aid, current.title, Article.canonical_url, Article.status)
+        .join(current, and_(current.article_id == Article.id, current.valid_to.is_(None)))
+        .where(condition).order_by(Article.aid))
+    return [ArticleRef(*r) for r in rows]
+
+
+def article_view(session: Session, aid: int) -> ArticleView:
+    article = find_article(session, aid)
+    versions = list(session.scalars(select(ArticleVersion).where(ArticleVersion.article_id == article.id)
+                                    .order_by(ArticleVersion.version)))
+    original = None
+    if article.duplicate_of_id is not None:
+        found = _refs(session, Article.id == article.duplicate_of_id)
+        original = found[0] if found else None
+    duplicates = _refs(session, Article.duplicate_of_id == article.id)
+    return ArticleView(article, versions, original, duplicates)
+
+
+def version_of(view: ArticleView, number: int) -> ArticleVersion:
+    for version in view.versions:
+        if version.version == number:
+            return version
+    raise NotFound(f"article {view.article.aid} has no version {number} "
+                   f"(it has 1..{view.article.current_version})")
+
+
+# --- changes ---------------------------------------------------------------------
+
+@dataclass
+class ChangeRow:
+    aid: int
+    version: int
+    change: str
+    at: datetime
+    title: str
+    channel: str
+    run_id: int
+
+
+def changes(session: Session, kinds: tuple[str, ...] = CHANGE_KINDS, page: int = 1,
+            per_page: int = DEFAULT_PER_PAGE) -> Paged:
+    """Edits, takedowns and restorations, latest first."""
+    kinds = tuple(k for k in kinds if k in CHANGE_KINDS) or CHANGE_KINDS
+    condition = ArticleVersion.change.in_(kinds)
+    total = session.scalar(select(func.count()).select_from(ArticleVersion).where(condition)) or 0
+    rows = session.execute(
+        select(Article.aid, ArticleVersion.version, ArticleVersion.change, ArticleVersion.valid_from,
+               ArticleVersion.title, ArticleVersion.channel, ArticleVersion.crawl_run_id)
+        .join(Article, Article.id == ArticleVersion.article_id).where(condition)
+        .order_by(ArticleVersion.valid_from.desc(), ArticleVersion.id.desc())
+        .limit(per_page).offset(_offset(page, per_page)))
+    return Paged(total, page, per_page, [ChangeRow(*r) for r in rows])
+
+
+# --- runs ------------------------------------------------------------------------
+
+def runs(session: Session, page: int = 1, per_page: int = DEFAULT_PER_PAGE) -> Paged:
+    total = session.scalar(select(func.count()).select_from(CrawlRun)) or 0
+    rows = list(session.scalars(select(CrawlRun).order_by(CrawlRun.started_at.desc(), CrawlRun.id.desc())
+                                .limit(per_page).offset(_offset(page, per_page))))
+    return Paged(total, page, per_page, rows)
+
+
+def run(session: Session, run_id: int) -> CrawlRun:
+    found = session.get(CrawlRun, run_id)
+    if found is None:
+        raise NotFound(f"crawl run {run_id} is not in the archive")
+    return found
+
+
+def run_edits(run: CrawlRun) -> int:
+    """Edits are the versions a run wrote that were neither new, nor takedowns, nor restorations."""
+    return max(0, (run.versions_written or 0) - (run.articles_new or 0) - (run.taken_down or 0)
+               - (run.restored or 0))
+
+
+def published_per_day(session: Session, tz: ZoneInfo, days: int) -> list[tuple[date, int]]:
+    """Articles by publication day (portal time), for the `days` up to the latest publication."""
+    latest = session.scalar(select(func.max(Article.published_at)))
+    if latest is None:
+        return []
+    last_day = latest.astimezone(tz).date()
+    first_day = last_day - timedelta(days=days - 1)
+    counts = Counter(moment.astimezone(tz).date() for moment in session.scalars(
+        select(Article.published_at).where(Article.published_at >= portal_day_start(first_day, tz))))
+    return [(first_day + timedelta(days=i), counts[first_day + timedelta(days=i)]) for i in range(days)]
+
+
+def changes_per_day(session: Session, kind: str, days: int) -> list[tuple[date, int]]:
+    """Versions of one kind by the day (UTC) the archive first saw them, up to the latest such day."""
+    latest = session.scalar(select(func.max(ArticleVersion.valid_from)).where(ArticleVersion.change == kind))
+    if latest is None:
+        return []
+    last_day = latest.date()
+    first_day = last_day - timedelta(days=days - 1)
+    start = datetime.combine(first_day, time(), timezone.utc)
+    counts = Counter(moment.date() for moment in session.scalars(
+        select(ArticleVersion.valid_from).where(ArticleVersion.change == kind,
+                                                ArticleVersion.valid_from >= start)))
+    return [(first_day + timedelta(days=i), counts[first_day + timedelta(days=i)]) for i in range(days)]
+
+
+def archive_totals(session: Session) -> dict[str, int]:
+    count = lambda q: session.scalar(q) or 0  # noqa: E731
+    return {
+        "articles": count(select(func.count()).select_from(Article)),
+        "versions": count(select(func.count()).select_from(ArticleVersion)),
+        "taken down": count(select(func.count()).select_from(Article).where(Article.status == "taken_down")),
+        "duplicates": count(select(func.count()).select_from(Article)
+                            .where(Article.duplicate_of_id.is_not(None))),
+        "quarantined pages": count(select(func.count()).select_from(Quarantine)),
+    }
+
+
+# --- quarantine and raw pages -------------------------------------------------------
+
+def quarantine(session: Session, page: int = 1, per_page: int = DEFAULT_PER_PAGE) -> Paged:
+    total = session.scalar(select(func.count()).select_from(Quarantine)) or 0
+    rows = list(session.scalars(select(Quarantine).order_by(Quarantine.created_at.desc(), Quarantine.id.desc())
+                                .limit(per_page).offset(_offset(page, per_page))))
+    return Paged(total, page, per_page, rows)
+
+
+def raw_page(session: Session, raw_id: int) -> RawPage:
+    found = session.get(RawPage, raw_id)
+    if found is None:
+        raise NotFound(f"raw page {raw_id} is not in the archive")
+    return found
