@@ -78,12 +78,17 @@ def _forget(backfill_id: int):
 
 
 def run_backfill(settings: Settings, request: BackfillRequest, progress: bool = True,
-                 restart: bool = False) -> tuple[CrawlSummary | None, int]:
+                 restart: bool = False, distributed: bool = False) -> tuple[CrawlSummary | None, int]:
     backfill_id, done = open_backfill(settings, request, restart)
     if done:
         return None, backfill_id
-    summary = run_crawl(settings, request.plan(backfill_id, progress))
-    if summary.status == "succeeded" and summary.fetch_failures == 0:
+    if distributed:
+        from pipeline.distributed import coordinate
+
+        summary = coordinate(settings, request.plan(backfill_id, progress=False), echo=lambda _line: None)
+    else:
+        summary = run_crawl(settings, request.plan(backfill_id, progress))
+    if summary.status in ("succeeded", "degraded") and summary.fetch_failures == 0:
         engine = open_archive(settings.db, auto_upgrade=False)
         with session_scope(engine) as session:
             backfill = session.get(Backfill, backfill_id)

@@ -169,9 +169,12 @@ def main(ctx, config):
               help="Stop paging a channel once a list page holds nothing new (plus one page of slack).")
 @click.option("--no-conditional", is_flag=True, help="Revisit without If-None-Match / If-Modified-Since.")
 @click.option("--no-gap-probes", is_flag=True, help="Do not probe aids missing between archived ones.")
+@click.option("--distributed", is_flag=True,
+              help="Seed a shared Redis frontier (PORTAL_ARCHIVE_REDIS) for `portal-archive worker`s and "
+                   "wait until they have drained it.")
 @db_option
 @click.pass_context
-def crawl(ctx, base_url, channels, revisit, incremental, no_conditional, no_gap_probes, db):
+def crawl(ctx, base_url, channels, revisit, incremental, no_conditional, no_gap_probes, distributed, db):
     """Crawl the portal once into the archive."""
     from pipeline.crawl import CrawlPlan, run_crawl
     from spiders.walk import ListWalk
@@ -184,7 +187,12 @@ def crawl(ctx, base_url, channels, revisit, incremental, no_conditional, no_gap_
         plan = CrawlPlan(channels=list(channels) or None, revisit=revisit,
                          walk=ListWalk(mode="incremental" if incremental else "full"),
                          conditional=not no_conditional, probe_gaps=not no_gap_probes)
-        summary = run_crawl(settings, plan)
+        if distributed:
+            from pipeline.distributed import coordinate
+
+            summary = coordinate(settings, plan, echo=lambda line: click.echo(line, err=True))
+        else:
+            summary = run_crawl(settings, plan)
     click.echo(format_summary(summary))
     sys.exit(0 if summary.status == "succeeded" else 1)
 
@@ -202,7 +210,16 @@ def format_summary(s) -> str:
             f"{s.taken_down} taken down, {s.restored} restored, {s.duplicates} duplicates linked, "
             f"{s.quarantined} quarantined, {s.fetch_failures} failed fetches"
             + (f", {s.gaps_found} of {s.gaps_probed} aid gaps found" if s.gaps_probed else "")
+            + _health_summary(s.health)
             + (f"\n  error: {s.error}" if s.error else ""))
+
+
+def _health_summary(health: dict) -> str:
+    """The run's fallback and quarantine rates when it read any article page, and why it is degraded."""
+    if not health or not health.get("article_pages"):
+        return ""
+    return (f"\n  health: fallback {health['fallback_rate']:.1%}, quarantine {health['quarantine_rate']:.1%}"
+            + "".join(f"\n  degraded: {reason}" for reason in health.get("degraded") or []))
 
 
 def parse_range(option: str, value: str | None) -> tuple[int, int] | None:
@@ -232,9 +249,10 @@ def parse_day(option: str, value: str | None):
 @click.option("--aids", help="Fetch articles A-B by aid directly, without list pages.")
 @click.option("--restart", is_flag=True, help="Start this backfill over instead of resuming it.")
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
+@click.option("--distributed", is_flag=True, help="Seed a shared Redis frontier for workers instead of crawling here.")
 @db_option
 @click.pass_context
-def backfill(ctx, base_url, channels, since, until, pages, aids, restart, no_progress, db):
+def backfill(ctx, base_url, channels, since, until, pages, aids, restart, no_progress, distributed, db):
     """Walk the portal's history into the archive; resumable: run it again to continue."""
     from pipeline.backfill import BackfillRequest, run_backfill
 
@@ -248,12 +266,33 @@ def backfill(ctx, base_url, channels, since, until, pages, aids, restart, no_pro
         for channel in channels:
             load_profile(settings.profile).channel(channel)
         _check_crawl_target(settings)
-        summary, backfill_id = run_backfill(settings, request, progress=not no_progress, restart=restart)
+        summary, backfill_id = run_backfill(settings, request, progress=not no_progress, restart=restart,
+                                            distributed=distributed)
     if summary is None:
         click.echo(f"backfill {backfill_id} with these options is already done (use --restart to redo it)")
         return
     click.echo(f"backfill {backfill_id}: " + format_summary(summary))
     sys.exit(0 if summary.status == "succeeded" else 1)
+
+
+@main.command()
+@click.option("--idle", "idle_seconds", type=float,
+              help="Leave after this many seconds with nothing to do (default: worker_idle_seconds, 30).")
+@db_option
+@click.pass_context
+def worker(ctx, idle_seconds, db):
+    """Join the current distributed crawl (PORTAL_ARCHIVE_REDIS) and work until it is drained."""
+    from pipeline.distributed import run_worker
+
+    settings = settings_from(ctx, db=db, worker_idle_seconds=idle_seconds)
+    with problems():
+        result = run_worker(settings)
+    if result["joined"] is None:
+        click.echo(f"no distributed run to join after {settings.worker_idle_seconds:.0f} s")
+        return
+    totals = result["stats"]
+    click.echo(f"worker {result['worker']} left run {result['joined']}: "
+               f"{totals.get('downloader/response_count', 0)} pages, {totals.get('archive/new', 0)} new articles")
 
 
 @main.command()
@@ -426,6 +465,89 @@ def export(ctx, fmt, all_versions, as_of, output, db):
             writer(rows, click.get_text_stream("stdout"))
 
 
+@main.command()
+@click.argument("page", metavar="FILE|URL")
+@click.option("--method", type=click.Choice(["auto", "profile", "fallback"]), default="auto", show_default=True,
+              help="How to read the page: the profile, the generic fallback, or the profile and the fallback "
+                   "when the profile finds no title, body or date (what a crawl does).")
+@click.option("--url", "page_url", help="The URL a saved FILE was fetched from (default: its canonical link).")
+@click.pass_context
+def extract(ctx, page, method, page_url):
+    """Print the fields read from one saved page or one URL, as JSON; the archive is not touched.
+
+    The keys are the export's, plus `method` (profile, or fallback and the
+    extractor's version), `problem` (why the page could not be archived, or
+    null) and `profile_miss` (what made the crawl's `auto` fall back). Exits 1
+    when the page could not be archived.
+    """
+    import json
+
+    from pipeline.extract_page import PageUnavailable, extract_page, load
+
+    settings = settings_from(ctx)
+    try:
+        raw, url, headers, status, fetched_at = load(page, settings, page_url)
+    except PageUnavailable as exc:
+        raise Problem(str(exc)) from None
+    fields = extract_page(load_profile(settings.profile), raw, url, headers=headers, http_status=status,
+                          fetched_at=fetched_at, method=method)
+    click.echo(json.dumps(fields, ensure_ascii=False, indent=2))
+    sys.exit(1 if fields["problem"] else 0)
+
+
+@main.command()
+@click.option("--channel", help="Only this channel (slug or name).")
+@click.option("--since", help="Articles published on or after this date (YYYY-MM-DD).")
+@click.option("--until", help="Articles published on or before this date (YYYY-MM-DD).")
+@click.option("--article", help="Only this article (an aid or any URL of it).")
+@click.option("--method", type=click.Choice(["auto", "profile", "fallback"]), default="auto", show_default=True,
+              help="How to read the pages (auto: the profile, the fallback where it misses).")
+@click.option("--no-quarantine", is_flag=True, help="Do not read quarantined pages again.")
+@click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
+@db_option
+@click.pass_context
+def reparse(ctx, channel, since, until, article, method, no_quarantine, no_progress, db):
+    """Read the stored pages again after a profile or cleaner fix; never fetches anything.
+
+    Each live article's current page is read and cleaned again; a new version
+    (change `reextracted`) is written only where the content changed.
+    Quarantined pages that now read are archived. Exit 1 if the run failed.
+    """
+    from pipeline.reparse import ReparseRequest, run_reparse
+
+    settings = settings_from(ctx, db=db)
+    request = ReparseRequest(channel=channel, since=parse_day("--since", since), until=parse_day("--until", until),
+                             article=article, method=method, quarantine=not no_quarantine)
+    with problems():
+        if channel:
+            load_profile(settings.profile).channel(channel)
+    check_database(settings.db, create=False)
+    bar = None
+    if not no_progress:
+        from tqdm import tqdm
+
+        bar = tqdm(unit="page", file=sys.stderr, dynamic_ncols=True, desc="reparse")
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    with problems():
+        try:
+            summary = run_reparse(settings, request, progress=progress if bar is not None else None)
+        finally:
+            if bar is not None:
+                bar.close()
+    click.echo(f"reparse run {summary.run_id} {summary.status}: {summary.articles_read} articles read, "
+               f"{summary.reextracted} reextracted, {summary.unchanged} unchanged, {summary.unreadable} unreadable; "
+               f"{summary.quarantine_read} quarantined pages read again, {summary.recovered} archived"
+               + (f"\n  error: {summary.error}" if summary.error else ""))
+    for problem in summary.problems[:20]:
+        click.echo(f"  {problem}")
+    sys.exit(0 if summary.status == "succeeded" else 1)
+
+
 def _article_missing(ctx, ref: str) -> str:
     """What history and diff say when there is no archive at all: ARTICLE itself is checked first."""
     from pipeline.query import article_aid
@@ -513,6 +635,7 @@ def web(ctx, host, port, db):
                   profile=settings.profile, echo=click.echo)
         except WebError as exc:
             raise Problem(str(exc)) from None
+
 
 def _attach_replica():
     from replica.cli import cli as replica

@@ -25,6 +25,10 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     db: str = f"sqlite:///{DEFAULT_DB_PATH}"
+    # The shared frontier of distributed crawls (redis://host:port/db); none by default.
+    redis: str = ""
+    # A distributed worker with nothing to do leaves after this long.
+    worker_idle_seconds: float = 30.0
     # The replica's default address: the tool works offline out of the box.
     base_url: str = "http://127.0.0.1:8000"
     profile: str = "cpsia"
@@ -50,6 +54,24 @@ class Settings:
     # Revisit tiers: [max age in days (or -1 for any age), revisit every N hours].
     revisit_tiers: tuple = ((2, 1), (14, 6), (90, 24), (None, 168))
     log_level: str = "INFO"
+    # Run health (pipeline/health.py): a run is `degraded` when, over at least
+    # health_min_articles article pages, more than these shares were read by the
+    # fallback or quarantined, or fewer than health_min_field_coverage of its
+    # archived articles have a field every article page carries.
+    # Read an article page the profile cannot read with the generic fallback
+    # (spiders/fallback.py); off, such pages are quarantined as before.
+    extraction_fallback: bool = True
+    health_max_fallback_rate: float = 0.05
+    health_max_quarantine_rate: float = 0.05
+    health_min_field_coverage: float = 0.9
+    health_min_articles: int = 20
+    # Told after a daemon run whose status is in notify_on (comma-separated): a
+    # command run with the run's JSON summary on stdin, and/or a URL the summary
+    # is POSTed to. Empty: nobody is told.
+    notify_command: str = ""
+    notify_url: str = ""
+    notify_on: str = "degraded,failed"
+    notify_timeout: float = 10.0
     extra: dict = field(default_factory=dict)
 
     def replace(self, **changes) -> "Settings":

@@ -22,9 +22,10 @@ from scrapy.downloadermiddlewares.retry import get_retry_request
 
 from spiders.decode import UndecodablePage, decode_page
 from spiders.integrity import body_problem, page_problem
-from spiders.extract import extract_article, extract_list
+from spiders.extract import extract_list
 from spiders.items import ArticleGone, ArticleNotModified, ArticlePage, FetchFailed, Revisit
 from spiders.profile import load_profile
+from spiders.reading import read_article
 from spiders.walk import ListWalk
 
 GONE_STATUSES = (404, 410)
@@ -57,7 +58,7 @@ class PortalSpider(scrapy.Spider):
                  walk: ListWalk | None = None, revisit: Iterable[Revisit | str] = (),
                  probe_aids: Iterable[int] = (), known_aids: AidValidators | None = None,
                  skip_aids: AidFilter | None = None, follow_links: bool = True,
-                 retry_lists: Iterable[str] = (), **kwargs):
+                 retry_lists: Iterable[str] = (), fallback: bool = True, **kwargs):
         super().__init__(**kwargs)
         self.base_url = base_url.rstrip("/") + "/"
         self.profile = load_profile(profile)
@@ -72,23 +73,25 @@ class PortalSpider(scrapy.Spider):
         self.known_aids = known_aids
         self.skip_aids = skip_aids
         self.follow_links = follow_links
+        # Pages the profile cannot read (a redesign) are read by the generic fallback.
+        self.extraction = "auto" if fallback else "profile"
         # List pages that failed last time: read again, and the walk goes on from them.
         self.retry_lists = retry_lists
         # Article ids already requested in this crawl: one fetch per article
         # however many URL forms of it the portal links to.
         self.requested_aids: set[int] = set()
+        # Aids that list pages (or related links) showed and the archive did not
+        # know: a run that archives none of them has not done its job (pipeline.health).
+        self.listed_new: set[int] = set()
 
     async def start(self):
         if self.walk.mode != "none":
             for channel in self.channels:
                 page = self.walk.first_page()
-                yield scrapy.Request(self.profile.list_page_url(self.base_url, channel, page),
-                                     callback=self.parse_list, errback=self.on_error,
-                                     meta={"channel": channel.slug, "page": page, "quiet": 0})
+                yield self.list_request(self.profile.list_page_url(self.base_url, channel, page), page)
         for url in self.retry_lists:
             match = LIST_PAGE_NUMBER.search(url)
-            yield scrapy.Request(url, callback=self.parse_list, errback=self.on_error,
-                                 meta={"page": int(match[1]) if match else 1, "quiet": 0})
+            yield self.list_request(url, int(match[1]) if match else 1)
         for item in self.revisit:
             request = self.article_request(item if isinstance(item, Revisit) else Revisit(item))
             if request is not None:
@@ -100,6 +103,10 @@ class PortalSpider(scrapy.Spider):
                                            probe=True)
             if request is not None:
                 yield request
+
+    def list_request(self, url: str, page: int, quiet: int = 0) -> scrapy.Request:
+        return scrapy.Request(url, callback=self.parse_list, errback=self.on_error,
+                              meta={"page": page, "quiet": quiet})
 
     def article_request(self, target: Revisit, probe: bool = False) -> scrapy.Request | None:
         url = self.profile.clean_url(target.url)
@@ -166,9 +173,7 @@ class PortalSpider(scrapy.Spider):
             self._expect(response, len(items))
         quiet = 0 if new_items else response.meta.get("quiet", 0) + 1
         if next_url and self.walk.continue_after(page, days, new_items, quiet):
-            yield scrapy.Request(next_url, callback=self.parse_list, errback=self.on_error,
-                                 meta={"channel": response.meta.get("channel"), "page": page + 1,
-                                       "quiet": quiet})
+            yield self.list_request(next_url, page + 1, quiet)
         elif next_url:
             stats.inc_value("portal/list_walk_stopped_early")
 
@@ -181,6 +186,8 @@ class PortalSpider(scrapy.Spider):
                 self.crawler.stats.inc_value("portal/skipped_done")
                 continue
             is_new = aid not in known and aid not in self.requested_aids
+            if is_new:
+                self.listed_new.add(aid)
             etag, last_modified = known.get(aid, (None, None))
             yield self.article_request(Revisit(url, etag, last_modified)), is_new
 
@@ -236,7 +243,7 @@ class PortalSpider(scrapy.Spider):
             except UndecodablePage as exc:
                 page.problem = f"undecodable page: {exc}"
             else:
-                page.fields = extract_article(self.profile, text, response.url)
+                page.fields = read_article(self.profile, text, response.url, self.extraction)
                 page.problem = body_problem(page.fields)
         if page.problem is not None:
             # Broken pages are mostly a flaky portal: fetch again before giving up on them.

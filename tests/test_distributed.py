@@ -1,0 +1,90 @@
+"""Past one machine (issue 4): workers on one Redis frontier writing one PostgreSQL archive."""
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import IN_CI, cli, export, query, start_site, wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.archive]
+COMPARED = ("url", "channel", "title", "published_at", "lede", "body", "editor", "source",
+            "origin_source", "tags", "status", "duplicate_of")
+
+
+@pytest.fixture
+def cluster(request, tmp_path, postgres_server, redis_server):
+    db = postgres_server.create_database()
+    env = {**os.environ, "PORTAL_ARCHIVE_DB": db, "PORTAL_ARCHIVE_REDIS": redis_server.url,
+           "PORTAL_ARCHIVE_LOG_LEVEL": "WARNING", "PORTAL_ARCHIVE_WORKER_IDLE_SECONDS": "4"}
+    return db, env
+
+
+def start(args, env, log):
+    return subprocess.Popen([sys.executable, "-m", "pipeline.cli", *args], env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def distributed_run(site, env, tmp_path, workers=3, kill_one_after=None, name="run"):
+    logs = [open(tmp_path / f"{name}-{i}.log", "w") for i in range(workers + 1)]
+    coordinator = start(["crawl", "--distributed", "--base-url", site.url, "--revisit", "all"], env, logs[0])
+    procs = [start(["worker"], env, logs[i + 1]) for i in range(workers)]
+    killed = None
+    try:
+        if kill_one_after is not None:
+            db = env["PORTAL_ARCHIVE_DB"]
+            wait_for(lambda: query(db, "select count(*) from articles")[0][0] >= kill_one_after, 300,
+                     interval=0.1, what=f"{kill_one_after} articles archived")
+            killed = procs[0]
+            killed.send_signal(signal.SIGKILL)
+        for p in procs:
+            p.wait(timeout=600)
+        assert coordinator.wait(timeout=600) == 0, (tmp_path / f"{name}-0.log").read_text()[-3000:]
+    finally:
+        for p in [coordinator, *procs]:
+            if p.poll() is None:
+                p.kill()
+        for log in logs:
+            log.close()
+    return killed
+
+
+def test_three_workers_archive_every_article_exactly_once_fetching_each_page_once(tmp_path, cluster, redis_server):
+    db, env = cluster
+    site = start_site(tmp_path / "site", 5000, seed=81)
+    try:
+        distributed_run(site, env, tmp_path)
+        counts = dict(site.server.request_counts)
+        expected = site.expected()
+    finally:
+        site.server.stop()
+    rows = {r["aid"]: r for r in export(db)}
+    assert sorted(rows) == sorted(expected)
+    assert [(a, k) for a, e in expected.items() for k in COMPARED if rows[a][k] != e[k]] == []
+    assert query(db, "select count(*) from article_versions")[0][0] == 5000
+    pages = {path: n for path, n in counts.items() if path != "/robots.txt"}
+    assert max(pages.values()) == 1, [p for p, n in pages.items() if n > 1][:5]
+    # The run released its Redis memory.
+    import redis
+
+    assert not list(redis.Redis.from_url(redis_server.url).scan_iter("portal-archive:*"))
+    run = query(db, "select status, articles_new, versions_written from crawl_runs")[0]
+    assert run == ("succeeded", 5000, 5000)
+
+
+def test_a_killed_worker_loses_only_in_flight_work_which_the_next_run_completes(tmp_path, cluster):
+    db, env = cluster
+    site = start_site(tmp_path / "site", 3000, seed=82)
+    try:
+        distributed_run(site, env, tmp_path, kill_one_after=800, name="first")
+        after_first = query(db, "select count(*) from articles")[0][0]
+        assert cli("verify", "--db", db, check=False).returncode == 0
+        distributed_run(site, env, tmp_path, name="second")
+        expected = site.expected()
+    finally:
+        site.server.stop()
+    rows = {r["aid"]: r for r in export(db)}
+    assert sorted(rows) == sorted(expected)
+    assert query(db, "select count(*) from article_versions")[0][0] == 3000
+    print(f"after the run with a killed worker: {after_first} of 3000 articles; after one more run: {len(rows)}")
+    assert after_first <= 3000
