@@ -16,5 +16,8 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 demo: setup
 	$(BIN)/portal-archive demo
 
+# The whole suite on SQLite (tests that need PostgreSQL or Redis start their own
+# throwaway servers), then the archive tests again on PostgreSQL.
 test: setup
 	$(BIN)/python -m pytest
+	PORTAL_ARCHIVE_TEST_BACKEND=postgres $(BIN)/python -m pytest -m archive

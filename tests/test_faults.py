@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Site, cli, export, query
+from tests.conftest import Site, cli, export, new_database, query
 
 pytestmark = pytest.mark.slow
 
@@ -36,10 +36,10 @@ def assert_equals_ground_truth(db, expected):
     return exported
 
 
-def test_a_flaky_portal_still_yields_the_exact_archive(tmp_path):
+@pytest.mark.archive
+def test_a_flaky_portal_still_yields_the_exact_archive(request, tmp_path):
     site = faulty_site(tmp_path / "site", 1200, seed=31, rate=0.10)
-    db_file = tmp_path / "a.sqlite"
-    db = f"sqlite:///{db_file}"
+    db = db_file = new_database(request, tmp_path)
     report = {"runs": []}
     try:
         for _ in range(2):  # a crawl, and at most one more run
@@ -88,13 +88,13 @@ def test_a_flaky_portal_still_yields_the_exact_archive(tmp_path):
                                               "truncated_short", "empty200", "empty_page", "bad_bytes"}
 
 
-def test_takedowns_need_confirming_runs_and_a_return_is_restored(tmp_path):
+@pytest.mark.archive
+def test_takedowns_need_confirming_runs_and_a_return_is_restored(request, tmp_path):
     from replica import ReplicaServer, generate, load_state, save_state
 
     save_state(generate(150, seed=41), tmp_path / "site")
     site = Site(tmp_path / "site", ReplicaServer(tmp_path / "site").start())
-    db_file = tmp_path / "a.sqlite"
-    db = f"sqlite:///{db_file}"
+    db = db_file = new_database(request, tmp_path)
     env = {**FAST_RETRIES, "PORTAL_ARCHIVE_TAKEDOWN_CONFIRMATIONS": "2"}
     run = lambda: cli("crawl", "--base-url", site.url, "--db", db, "--revisit", "all", env=env)  # noqa: E731
     try:
@@ -119,14 +119,14 @@ def test_takedowns_need_confirming_runs_and_a_return_is_restored(tmp_path):
     assert changes_seen == ["created", "taken_down", "restored"]
 
 
-def test_timeouts_and_server_errors_never_take_an_article_down(tmp_path):
+@pytest.mark.archive
+def test_timeouts_and_server_errors_never_take_an_article_down(request, tmp_path):
     from replica import FaultPlan, ReplicaServer, generate, save_state
 
     save_state(generate(120, seed=51), tmp_path / "site")
     server = ReplicaServer(tmp_path / "site").start()
     site = Site(tmp_path / "site", server)
-    db_file = tmp_path / "a.sqlite"
-    db = f"sqlite:///{db_file}"
+    db = db_file = new_database(request, tmp_path)
     try:
         cli("crawl", "--base-url", site.url, "--db", db, env=FAST_RETRIES)
     finally:
@@ -145,7 +145,8 @@ def test_timeouts_and_server_errors_never_take_an_article_down(tmp_path):
     assert query(db_file, "select count(*) from fetch_failures")[0][0] >= 120
 
 
-def test_twenty_sigkills_leave_a_verifiable_archive_that_ends_exact(tmp_path):
+@pytest.mark.archive
+def test_twenty_sigkills_leave_a_verifiable_archive_that_ends_exact(request, tmp_path):
     """Kills at random points of crawls and backfills: `verify` passes after each, and the end is exact."""
     import random
     import signal
@@ -158,9 +159,8 @@ def test_twenty_sigkills_leave_a_verifiable_archive_that_ends_exact(tmp_path):
     save_state(generate(1500, seed=61), tmp_path / "site")
     site = Site(tmp_path / "site", ReplicaServer(tmp_path / "site").start())
     env = {**FAST_RETRIES, "PORTAL_ARCHIVE_LEASE_TTL_SECONDS": "1", "PORTAL_ARCHIVE_BATCH_SIZE": "40"}
-    reference = f"sqlite:///{tmp_path / 'reference.sqlite'}"
-    db_file = tmp_path / "killed.sqlite"
-    db = f"sqlite:///{db_file}"
+    reference = new_database(request, tmp_path, "reference")
+    db = db_file = new_database(request, tmp_path, "killed")
     rng = random.Random(62)
     verified = 0
     try:
@@ -190,6 +190,7 @@ def test_twenty_sigkills_leave_a_verifiable_archive_that_ends_exact(tmp_path):
 
 
 def test_a_database_locked_past_its_busy_timeout_fails_the_crawl_cleanly(tmp_path):
+    # SQLite-specific: the busy timeout and an EXCLUSIVE lock (PostgreSQL outages: test_postgres_outage).
     """Another writer holds SQLite's lock longer than the busy timeout: the run fails with the reason."""
     import sqlite3
     import threading

@@ -1,0 +1,280 @@
+"""`portal-archive verify`: a crawled archive passes, and each way of breaking it is named.
+
+One archive is built for the module by real crawls of a 200-article replica
+(crawl, a round of portal changes, crawl again); each test breaks its own copy
+of the SQLite file with plain SQL and runs the real command on it.
+"""
+import sqlite3
+import zlib
+from pathlib import Path
+
+import pytest
+
+from pipeline.db import make_engine, session_scope
+from pipeline.records import CleanArticle
+from pipeline.rules.fingerprint import HASHED_FIELDS
+from pipeline.verify import EXAMPLES_PER_CHECK, verify_archive
+from tests.conftest import cli, start_site
+
+ARTICLES = 200
+CHANGES = {"edits": 20, "takedowns": 8, "republish": 5, "new": 10}
+CHECKS = ("one-open-version", "version-numbers", "validity-chain", "content-hash", "article-hash",
+          "raw-pages", "article-has-versions", "version-has-article", "status", "duplicate-of")
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    root = tmp_path_factory.mktemp("verify")
+    site = start_site(root / "site", ARTICLES, seed=3)
+    db_file = root / "archive.sqlite"
+    quiet = {"PORTAL_ARCHIVE_LOG_LEVEL": "WARNING"}
+    try:
+        cli("crawl", "--base-url", site.url, "--db", f"sqlite:///{db_file}", env=quiet)
+        site.mutate(seed=5, **CHANGES)
+        cli("crawl", "--base-url", site.url, "--revisit", "all", "--db", f"sqlite:///{db_file}", env=quiet)
+    finally:
+        site.server.stop()
+    return db_file
+
+
+@pytest.fixture
+def copy(archive, tmp_path):
+    """A private copy of the archive (through SQLite's backup API, so the WAL is included)."""
+    target = tmp_path / "copy.sqlite"
+    with sqlite3.connect(archive) as source, sqlite3.connect(target) as dest:
+        source.backup(dest)
+    source.close()
+    dest.close()
+    return target
+
+
+def run_sql(db_file, *statements, params=()):
+    conn = sqlite3.connect(db_file)
+    try:
+        for statement in statements:
+            conn.execute(statement, params if "?" in statement else ())
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def one(db_file, query):
+    conn = sqlite3.connect(db_file)
+    try:
+        return conn.execute(query).fetchone()
+    finally:
+        conn.close()
+
+
+def verify(db_file):
+    return cli("verify", "--db", f"sqlite:///{db_file}", check=False)
+
+
+def failed_checks(stdout: str) -> set[str]:
+    return {line.split()[1] for line in stdout.splitlines() if line.startswith("FAIL ")}
+
+
+EDITED = "select article_id from article_versions where change = 'edited' order by article_id limit 1"
+TAKEN = "select article_id from article_versions where change = 'taken_down' order by article_id limit 1"
+LIVE_ONE_VERSION = ("select id from articles where current_version = 1 and status = 'live' "
+                    "order by id limit 1")
+
+
+def test_the_archive_has_what_the_corruptions_need(archive):
+    assert one(archive, EDITED) and one(archive, TAKEN) and one(archive, LIVE_ONE_VERSION)
+    assert one(archive, "select count(*) from articles where duplicate_of_id is not null")[0] > 0
+
+
+def test_the_hashed_fields_are_the_clean_articles_content_fields():
+    article = CleanArticle(*[None] * 19)
+    assert set(article.content_fields()) == set(HASHED_FIELDS)
+
+
+def test_a_crawled_archive_passes_and_says_what_it_checked(archive):
+    result = verify(archive)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    articles = one(archive, "select count(*) from articles")[0]
+    versions = one(archive, "select count(*) from article_versions")[0]
+    for name in CHECKS:
+        line = next(line for line in lines if line.split()[1:2] == [name])
+        assert line.startswith("ok ")
+        unit = "versions" if name in ("validity-chain", "content-hash", "raw-pages",
+                                     "version-has-article") else None
+        if unit:
+            assert f" {versions} versions examined" in line
+        elif name != "duplicate-of":
+            assert f" {articles} articles examined" in line
+    assert lines[-1] == f"all {len(CHECKS)} checks hold over {articles} articles"
+
+
+def test_verify_writes_nothing(archive, copy):
+    before = copy.read_bytes()
+    assert verify(copy).returncode == 0
+    assert copy.read_bytes() == before
+
+
+CORRUPTIONS = {
+    # name: (statements; {} is the target article's id, from the query), target query, checks that must fail
+    "second open version": (
+        ["drop index uq_article_versions_open",
+         "update article_versions set valid_to = null where article_id = {} and version = 1"],
+        EDITED, {"one-open-version", "validity-chain"}),
+    "gap in version numbers": (
+        ["update article_versions set version = 3 where article_id = {} and version = 2",
+         "update articles set current_version = 3 where id = {}"],
+        EDITED, {"version-numbers"}),
+    "current version is not the newest": (
+        ["update articles set current_version = 1 where id = {}"],
+        EDITED, {"version-numbers"}),
+    "overlapping validity": (
+        ["update article_versions set valid_from = (select valid_from from article_versions "
+         "where article_id = {} and version = 1) where article_id = {} and version = 2"],
+        EDITED, {"validity-chain"}),
+    "version ends before it begins": (
+        ["update article_versions set valid_to = '2000-01-01 00:00:00.000000' "
+         "where article_id = {} and version = 1"],
+        EDITED, {"validity-chain"}),
+    "changed body text": (
+        ["update article_versions set body_text = body_text || '。' where article_id = {}"],
+        LIVE_ONE_VERSION, {"content-hash"}),
+    "changed published date": (
+        ["update article_versions set published_at = '2001-02-03 04:05:06.000000' where article_id = {}"],
+        LIVE_ONE_VERSION, {"content-hash"}),
+    "article hash differs from the open version": (
+        ["update articles set content_hash = '" + "0" * 64 + "' where id = {}"],
+        LIVE_ONE_VERSION, {"article-hash"}),
+    "corrupted raw page bytes": (
+        ["update raw_pages set body = x'00010203' where id = "
+         "(select raw_page_id from article_versions where article_id = {})"],
+        LIVE_ONE_VERSION, {"raw-pages"}),
+    "raw page of other bytes": (
+        ["update raw_pages set body = ? where id = "
+         "(select raw_page_id from article_versions where article_id = {})"],
+        LIVE_ONE_VERSION, {"raw-pages"}),
+    "missing raw page": (
+        ["delete from raw_pages where id = (select raw_page_id from article_versions where article_id = {})"],
+        LIVE_ONE_VERSION, {"raw-pages"}),
+    "deleted versions of an article": (
+        ["delete from article_versions where article_id = {}"],
+        EDITED, {"article-has-versions"}),
+    "versions of a deleted article": (
+        ["delete from paragraph_fingerprints where article_id = {}", "delete from articles where id = {}"],
+        LIVE_ONE_VERSION, {"version-has-article"}),
+    "live article whose open version is a tombstone": (
+        ["update articles set status = 'live' where id = {}"],
+        TAKEN, {"status"}),
+    "taken-down article whose open version is live": (
+        ["update articles set status = 'taken_down' where id = {}"],
+        LIVE_ONE_VERSION, {"status"}),
+    "duplicate of itself": (
+        ["update articles set duplicate_of_id = id where id = {}"],
+        LIVE_ONE_VERSION, {"duplicate-of"}),
+    "duplicate cycle": (
+        ["update articles set duplicate_of_id = {} where id = "
+         "(select duplicate_of_id from articles where id = {})"],
+        "select id from articles where duplicate_of_id is not null order by id limit 1", {"duplicate-of"}),
+}
+
+
+@pytest.mark.parametrize("name", list(CORRUPTIONS))
+def test_each_corruption_is_reported_by_name(copy, name):
+    statements, target_query, expected = CORRUPTIONS[name]
+    target = one(copy, target_query)[0]
+    aid = one(copy, f"select aid from articles where id = {target}")
+    params = (zlib.compress(b"<html>some other page</html>"),)
+    run_sql(copy, *(s.replace("{}", str(target)) for s in statements), params=params)
+    result = verify(copy)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert expected <= failed_checks(result.stdout), result.stdout
+    examples = [line for line in result.stdout.splitlines() if line.startswith("       ")]
+    assert any(f"article {aid[0]} (id {target})" in line or f"article id {target}," in line
+               or ("cycle" in line and f"{aid[0]}" in line) for line in examples), result.stdout
+    assert result.stdout.splitlines()[-1].startswith(f"{len(failed_checks(result.stdout))} of {len(CHECKS)} checks failed")
+
+
+def test_violations_are_listed_up_to_a_bound_and_counted(copy):
+    versions = one(copy, "select count(*) from article_versions")[0]
+    run_sql(copy, "update article_versions set title = title || ' '")
+    out = verify(copy).stdout.splitlines()
+    start = next(i for i, line in enumerate(out) if line.startswith("FAIL content-hash"))
+    assert f"{versions} versions examined, {versions} violations" in out[start]
+    listed = out[start + 1:start + 1 + EXAMPLES_PER_CHECK]
+    assert all(line.startswith("       article ") for line in listed)
+    assert out[start + 1 + EXAMPLES_PER_CHECK] == f"       … and {versions - EXAMPLES_PER_CHECK} more"
+
+
+def test_chunk_boundaries_do_not_change_the_verdict(copy):
+    first, last = one(copy, "select min(id), max(id) from articles")
+    run_sql(copy, f"update articles set status = 'taken_down' where id in ({first}, {last})",
+            "update article_versions set body_text = body_text || '!' where article_id = "
+            f"(select max(article_id) from article_versions where change = 'edited')",
+            "update articles set duplicate_of_id = "
+            "(select min(id) from articles where duplicate_of_id is not null) where id = "
+            "(select duplicate_of_id from articles where duplicate_of_id is not null order by id limit 1)")
+    engine = make_engine(f"sqlite:///{copy}")
+    try:
+        reports = []
+        for chunk in (1, 7, 500, 100_000):
+            with session_scope(engine) as session:
+                reports.append(verify_archive(session, chunk=chunk))
+    finally:
+        engine.dispose()
+    summaries = [[(c.name, c.examined, c.violations, c.examples) for c in r.checks] for r in reports]
+    assert all(s == summaries[0] for s in summaries)
+    assert {c.name for c in reports[0].checks if not c.ok} == {"status", "content-hash", "duplicate-of"}
+
+
+def test_a_missing_archive_is_refused_not_created(tmp_path):
+    db_file = tmp_path / "none.sqlite"
+    result = cli("verify", "--db", f"sqlite:///{db_file}", check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"portal-archive: error: nothing to verify: there is no archive at {db_file} "
+                                     "(the file does not exist)")
+    assert not db_file.exists()
+
+
+def expand(db_file: Path, articles: int) -> None:
+    """Copy the crawled articles and their versions (new ids and aids, same raw pages) up to `articles`."""
+    conn = sqlite3.connect(db_file)
+    try:
+        # The search index's triggers would only slow the copy down; verify does not read it.
+        for (name,) in conn.execute("select name from sqlite_master where type = 'trigger'").fetchall():
+            conn.execute(f'drop trigger "{name}"')
+        columns = {t: [r[1] for r in conn.execute(f"pragma table_info({t})")] for t in ("articles", "article_versions")}
+        count, max_id, max_aid = conn.execute("select count(*), max(id), max(aid) from articles").fetchone()
+        max_version_id = conn.execute("select max(id) from article_versions").fetchone()[0]
+        copies = -(-articles // count) - 1
+        for k in range(1, copies + 1):
+            shifted = {"articles": {"id": f"id + {k * max_id}", "aid": f"aid + {k * max_aid}",
+                                    "duplicate_of_id": f"duplicate_of_id + {k * max_id}"},
+                       "article_versions": {"id": f"id + {k * max_version_id}",
+                                            "article_id": f"article_id + {k * max_id}"}}
+            for table, limit in (("articles", max_id), ("article_versions", max_version_id)):
+                names = columns[table]
+                values = ", ".join(shifted[table].get(c, c) for c in names)
+                conn.execute(f"insert into {table} ({', '.join(names)}) select {values} from {table} where id <= {limit}")
+        conn.commit()
+    finally:
+        conn.close()
+
+
+@pytest.mark.slow
+def test_fifty_thousand_articles_in_bounded_memory(copy):
+    import tracemalloc
+
+    expand(copy, 50_000)
+    engine = make_engine(f"sqlite:///{copy}")
+    tracemalloc.start()
+    try:
+        with session_scope(engine) as session:
+            report = verify_archive(session)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        engine.dispose()
+    assert report.ok, "\n".join(report.lines())
+    assert report.articles >= 50_000
+    assert report.check("content-hash").examined == one(copy, "select count(*) from article_versions")[0]
+    # Holding every version's text at once would take hundreds of MB; a chunk takes a few.
+    assert peak < 32 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
