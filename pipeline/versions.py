@@ -49,15 +49,23 @@ def _open_version(session: Session, article_id: int) -> ArticleVersion:
         ArticleVersion.article_id == article_id, ArticleVersion.valid_to.is_(None))).one()
 
 
-def _close(session: Session, version: ArticleVersion, at: datetime) -> None:
-    version.valid_to = max(at, version.valid_from)
-    session.flush()
-
-
 def _new_version(session: Session, article: Article, number: int, change: str, run_id: int,
-                 fetched_at: datetime, raw_page: RawPage, fields: dict) -> ArticleVersion:
+                 fetched_at: datetime, raw_page: RawPage, fields: dict,
+                 previous: ArticleVersion | None = None) -> ArticleVersion:
+    """The article's next version; `previous` (the open one) is closed where the new one starts.
+
+    Both ends use the same instant, never earlier than the previous version's
+    start (a clock that stepped back must not make validity periods overlap),
+    and the previous one is closed and flushed first, so the "one open
+    version per article" index holds at every statement.
+    """
+    valid_from = fetched_at
+    if previous is not None:
+        valid_from = max(fetched_at, previous.valid_from)
+        previous.valid_to = valid_from
+        session.flush()
     version = ArticleVersion(article=article, version=number, change=change, crawl_run_id=run_id,
-                             valid_from=fetched_at, fetched_at=fetched_at, raw_page=raw_page, **fields)
+                             valid_from=valid_from, fetched_at=fetched_at, raw_page=raw_page, **fields)
     session.add(version)
     article.current_version = number
     article.last_changed_at = fetched_at
@@ -134,11 +142,10 @@ def record_article(session: Session, run_id: int, item: CleanArticle) -> tuple[s
         return "unchanged", False
     current = _open_version(session, article.id)
     change = "restored" if article.status == "taken_down" else change_kind(current.extraction, item.extraction)
-    _close(session, current, item.fetched_at)
     raw = store_raw_page(session, item.fetched_from, item.fetched_at, item.http_status,
                          item.headers, item.encoding, item.raw)
     _new_version(session, article, article.current_version + 1, change, run_id, item.fetched_at,
-                 raw, _fields(item))
+                 raw, _fields(item), previous=current)
     body_changed = article.body_hash != item.body_hash
     article.status = "live"
     article.canonical_url, article.channel = item.url, item.channel
@@ -163,14 +170,13 @@ def record_gone(session: Session, run_id: int, item: ArticleGone, confirmations:
     if article.missing_count < confirmations:
         return "gone_unconfirmed"
     current = _open_version(session, article.id)
-    _close(session, current, item.fetched_at)
     raw = store_raw_page(session, item.url, item.fetched_at, item.http_status, item.headers, None,
                          item.raw)
     fields = {c: getattr(current, c) for c in (
         "content_hash", "extraction", "canonical_url", "channel", "title", "published_at", "lede",
         "body_html", "body_text", "editor", "source", "origin_source", "tags", "related", "context")}
     _new_version(session, article, article.current_version + 1, "taken_down", run_id,
-                 item.fetched_at, raw, fields)
+                 item.fetched_at, raw, fields, previous=current)
     article.status = "taken_down"
     return "taken_down"
 
@@ -210,9 +216,8 @@ def record_reextraction(session: Session, run_id: int, article: Article, item: C
     """
     if article.status != "live" or article.content_hash == item.content_hash:
         return "unchanged"
-    _close(session, _open_version(session, article.id), at)
     version = _new_version(session, article, article.current_version + 1, "reextracted", run_id, at,
-                           raw_page, _fields(item))
+                           raw_page, _fields(item), previous=_open_version(session, article.id))
     version.fetched_at = item.fetched_at
     body_changed = article.body_hash != item.body_hash
     article.canonical_url, article.channel = item.url, item.channel

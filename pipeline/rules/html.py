@@ -10,9 +10,10 @@ from pipeline.rules.text import ZERO_WIDTH, normalize_inline
 
 # Things that sit inside some CMS body containers but are not the article.
 BODY_BOILERPLATE = (
-    "script", "style", "iframe", ".share", ".boxoff", ".related", ".footer", ".info",
-    ".handle", ".editor", ".source", ".tags",
+    "script", "style", "iframe", "form",
+    ".share", ".boxoff", ".related", ".footer", ".info", ".handle", ".editor", ".source", ".tags",
 )
+SAFE_URL = re.compile(r"^(?:https?://|mailto:|/|#)", re.I)
 ALLOWED_TAGS = {
     "p", "br", "b", "strong", "i", "em", "u", "s", "sub", "sup", "span", "a", "img",
     "ul", "ol", "li", "blockquote", "h1", "h2", "h3", "h4", "h5", "h6",
@@ -49,6 +50,14 @@ def body_paragraphs(root: Selector) -> list[str]:
     return out
 
 
+def _safe_urls_only(tag: str, attribute: str, value: str) -> str | None:
+    """Keep link and image URLs only when absolute http(s)/mailto or site-relative: a relative
+    oddity like `java%0Ascript:` is inert but means nothing worth keeping."""
+    if attribute in ("href", "src") and not SAFE_URL.match(value.strip()):
+        return None
+    return value
+
+
 def sanitize_body_html(html: str) -> str:
     """Safe, whitespace-normalized HTML: no scripts, handlers, frames or javascript: URLs."""
     clean = nh3.clean(
@@ -56,6 +65,7 @@ def sanitize_body_html(html: str) -> str:
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes={"http", "https", "mailto"},
+        attribute_filter=_safe_urls_only,
         strip_comments=True,
         link_rel="noopener noreferrer nofollow",
     )
