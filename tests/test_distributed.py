@@ -6,9 +6,10 @@ import sys
 
 import pytest
 
-from tests.conftest import IN_CI, cli, export, query, start_site, wait_for
+from tests.conftest import cli, export, query, start_site, wait_for
 
-pytestmark = [pytest.mark.slow, pytest.mark.archive]
+# Always on PostgreSQL and Redis (the point of the feature), so not repeated per backend.
+pytestmark = pytest.mark.slow
 COMPARED = ("url", "channel", "title", "published_at", "lede", "body", "editor", "source",
             "origin_source", "tags", "status", "duplicate_of")
 
