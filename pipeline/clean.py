@@ -29,7 +29,8 @@ def clean_article(profile: Profile, page: ArticlePage) -> CleanArticle:
     if not title:
         raise RejectPage("missing title")
     if raw.get("body_html") is None:
-        raise RejectPage("missing body: no body container on the page")
+        tried = " (nor any article text the fallback could find)" if raw.get("extraction", "profile") != "profile" else ""
+        raise RejectPage(f"missing body: no body container on the page{tried}")
     body_html, body_text = clean_body(raw["body_html"])
     if not body_text:
         raise RejectPage("missing body: the body container is empty")
@@ -61,6 +62,7 @@ def clean_article(profile: Profile, page: ArticlePage) -> CleanArticle:
         tags=split_tags(raw.get("tags"), labels["tags"]),
         related=raw.get("related") or [],
         context=raw.get("context") or {},
+        extraction=raw.get("extraction") or "profile",
         probe=page.probe,
     )
 
@@ -98,6 +100,9 @@ class CleanStage:
     def process_item(self, item):
         if not isinstance(item, ArticlePage):
             return item
+        if item.fields:
+            method = "profile" if item.fields.get("extraction", "profile") == "profile" else "fallback"
+            self.stats.inc_value(f"clean/extraction/{method}")
         try:
             clean = clean_article(self.profile, item)
         except RejectPage as exc:
@@ -105,4 +110,12 @@ class CleanStage:
             return Rejected(item.url, item.aid, str(exc), item.http_status, item.fetched_at,
                             item.raw, item.headers, item.encoding)
         self.stats.inc_value("clean/ok")
+        count_fields(self.stats, clean)
         return clean
+
+
+def count_fields(stats, clean: CleanArticle) -> None:
+    """Which fields an archived article has: the run's field coverage (pipeline.health)."""
+    for name, value in clean.content_fields().items():
+        if value:
+            stats.inc_value(f"clean/field/{name}")

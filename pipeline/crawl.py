@@ -13,7 +13,7 @@ from scrapy.crawler import CrawlerProcess
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
-from pipeline import runs
+from pipeline import health, runs
 from pipeline.config import Settings
 from pipeline.db import open_archive, session_scope
 from pipeline.gaps import missing_aids
@@ -70,6 +70,7 @@ class CrawlSummary:
     error: str | None
     gaps_probed: int = 0
     gaps_found: int = 0
+    health: dict = field(default_factory=dict)
 
     @classmethod
     def of(cls, run: CrawlRun) -> "CrawlSummary":
@@ -92,6 +93,9 @@ def scrapy_settings(settings: Settings, run_id: int, plan: CrawlPlan) -> dict:
         "RETRY_TIMES": settings.retry_times,
         "RETRY_HTTP_CODES": [500, 502, 503, 504, 522, 524, 408, 429],
         "DOWNLOADER_MIDDLEWARES": {"spiders.middlewares.RetryBackoff": 560},
+        # The spider re-requests broken pages through get_retry_request, which carries the
+        # retry count in meta on purpose; the meta-copy detector would warn on every one.
+        "SPIDER_MIDDLEWARES": {"scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": None},
         "RETRY_BACKOFF_BASE": settings.retry_backoff,
         "COOKIES_ENABLED": False,
         # A page this large is refused (recorded as a failed fetch with the reason) rather
@@ -208,6 +212,7 @@ def _crawl(settings, plan, engine, run_id, channel_names, profile) -> CrawlSumma
                           revisits(engine, plan.revisit, policy, now, channel_names, plan.conditional)),
             retry_lists=failed_lists,
             probe_aids=probes, known_aids=known, skip_aids=skip, follow_links=plan.follow_links,
+            fallback=settings.extraction_fallback,
         )
         process.start()
     except Exception as exc:  # the run must never be left "running"
@@ -228,5 +233,12 @@ def _crawl(settings, plan, engine, run_id, channel_names, profile) -> CrawlSumma
     status = "failed" if error else FINISH_STATUS.get(reason, "failed")
     if status == "failed" and not error:
         error = f"crawl ended with reason {reason!r}"
-    run = runs.finish_run_patiently(engine, run_id, status, stats, error)
+    listed_new = getattr(crawler.spider, "listed_new", set())
+    stats["portal/listed_new"] = len(listed_new)
+    figures = health.run_health(stats, len(listed_new), health.known_broken(engine, run_id))
+    report = health.assess(figures, health.Thresholds.from_settings(settings))
+    if status == "succeeded":
+        error = health.unarchived_news(engine, run_id, listed_new, stats)
+        status = "failed" if error else health.DEGRADED if report["degraded"] else status
+    run = runs.finish_run_patiently(engine, run_id, status, stats, error, health=report)
     return CrawlSummary.of(run)

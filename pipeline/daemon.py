@@ -23,7 +23,7 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import MetaData
 
-from pipeline import runs
+from pipeline import notify, runs
 from pipeline.child import CrawlChild
 from pipeline.config import Settings
 from pipeline.crawl import CrawlPlan
@@ -166,6 +166,18 @@ class Daemon:
                                                          lease_held=True))
         finally:
             release(self.engine, holder)
+        self._notify(name, run_id)
+
+    def _notify(self, name: str, run_id: int) -> None:
+        """Tell the configured command or URL about a run that needs a person (degraded, failed)."""
+        try:
+            summary = notify.run_summary(self.engine, run_id)
+            if not notify.wanted(self.settings, summary["status"]):
+                return
+            for result in notify.notify(self.settings, summary):
+                log.info("job %s: run %s %s: %s", name, run_id, summary["status"], result)
+        except Exception as exc:  # telling someone must never stop the daemon
+            log.error("job %s: run %s: notification failed: %s", name, run_id, exc)
 
     def _plan(self, spec: JobSpec) -> CrawlPlan:
         return CrawlPlan(job=spec.name, walk=ListWalk(mode=spec.walk), revisit=spec.revisit,

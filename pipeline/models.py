@@ -70,7 +70,8 @@ class CrawlRun(Base):
     kind: Mapped[str] = mapped_column(String(20))  # crawl, backfill, demo
     # The daemon job that started it (incremental, deep, ...), or null for a manual run.
     job: Mapped[str | None] = mapped_column(String(50), index=True)
-    # running, succeeded, failed, interrupted (stopped by a signal), abandoned
+    # running, succeeded, degraded (archived, but its health crossed a threshold: pipeline/health.py),
+    # failed, interrupted (stopped by a signal), abandoned
     # (its process died without closing it), skipped (a missed schedule slot)
     status: Mapped[str] = mapped_column(String(20), index=True)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -162,13 +163,14 @@ class ArticleVersion(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     article_id: Mapped[int] = mapped_column(ForeignKey("articles.id"))
     version: Mapped[int] = mapped_column(Integer)
-    change: Mapped[str] = mapped_column(String(20))  # created, edited, taken_down, restored
+    change: Mapped[str] = mapped_column(String(20))  # created, edited, reextracted, taken_down, restored
     content_hash: Mapped[str] = mapped_column(String(64))
     valid_from: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     valid_to: Mapped[datetime | None] = mapped_column(UTCDateTime())
     fetched_at: Mapped[datetime] = mapped_column(UTCDateTime())
     crawl_run_id: Mapped[int] = mapped_column(ForeignKey("crawl_runs.id"), index=True)
     raw_page_id: Mapped[int] = mapped_column(ForeignKey("raw_pages.id"))
+    # profile, or fallback:<extractor>-<version> (spiders/fallback.py)
     extraction: Mapped[str] = mapped_column(String(40), default="profile")
 
     canonical_url: Mapped[str] = mapped_column(Text)

@@ -41,7 +41,7 @@ class Progress:
         self.bar.n = pages
         self.bar.set_postfix_str(
             f"new {get('archive/new')} unchanged {get('archive/unchanged') + get('archive/not_modified')} "
-            f"changed {get('archive/edited') + get('archive/taken_down') + get('archive/restored')} "
+            f"changed {sum(get(f'archive/{k}') for k in ('edited', 'reextracted', 'taken_down', 'restored'))} "
             f"errors {get('archive/fetch_failed') + get('archive/quarantined')}", refresh=False)
         self.bar.refresh()
 

@@ -94,8 +94,8 @@ def unresolved_failures(session, now: datetime) -> tuple[list[str], list[str]]:
         rows = session.execute(select(table.url).where(table.created_at > since, table.aid.is_not(None),
                                                        ~settled.exists()).distinct())
         articles.update(dict.fromkeys(url for (url,) in rows))
-    last_good = session.scalar(select(func.max(CrawlRun.started_at)).where(CrawlRun.status == "succeeded",
-                                                                          CrawlRun.fetch_failures == 0))
+    last_good = session.scalar(select(func.max(CrawlRun.started_at)).where(
+        CrawlRun.status.in_(("succeeded", "degraded")), CrawlRun.fetch_failures == 0))
     lists = session.scalars(select(FetchFailure.url).where(
         FetchFailure.created_at > max(since, last_good or since), FetchFailure.aid.is_(None)).distinct())
     return list(articles), list(lists)

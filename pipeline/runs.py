@@ -38,7 +38,7 @@ def start_run(engine: Engine, kind: str, base_url: str, options: dict, job: str 
 
 
 def finish_run_patiently(engine: Engine, run_id: int, status: str, stats: dict, error: str | None,
-                         attempts: int = 10, wait_seconds: float = 3.0) -> CrawlRun:
+                         attempts: int = 10, wait_seconds: float = 3.0, health: dict | None = None) -> CrawlRun:
     """finish_run, tried again while the database is unavailable (locked, restarting).
 
     The crawl may have stopped precisely because the database went away; its
@@ -46,7 +46,7 @@ def finish_run_patiently(engine: Engine, run_id: int, status: str, stats: dict, 
     """
     for attempt in range(attempts):
         try:
-            return finish_run(engine, run_id, status, stats, error)
+            return finish_run(engine, run_id, status, stats, error, health)
         except OperationalError:
             if attempt == attempts - 1:
                 raise
@@ -71,7 +71,8 @@ def close_run(engine: Engine, run_id: int, status: str, error: str | None) -> bo
         return True
 
 
-def finish_run(engine: Engine, run_id: int, status: str, stats: dict, error: str | None = None) -> CrawlRun:
+def finish_run(engine: Engine, run_id: int, status: str, stats: dict, error: str | None = None,
+               health: dict | None = None) -> CrawlRun:
     with session_scope(engine) as session:
         run = session.get(CrawlRun, run_id)
         run.status = status
@@ -81,8 +82,10 @@ def finish_run(engine: Engine, run_id: int, status: str, stats: dict, error: str
             setattr(run, column, int(stats.get(key, 0)))
         run.unchanged = int(stats.get("archive/unchanged", 0)) + int(stats.get("archive/not_modified", 0))
         run.articles_seen = run.unchanged + sum(int(stats.get(f"archive/{k}", 0))
-                                                for k in ("new", "edited", "restored"))
+                                                for k in ("new", "edited", "reextracted", "restored"))
         run.versions_written = sum(int(stats.get(f"archive/{k}", 0))
-                                   for k in ("new", "edited", "taken_down", "restored"))
+                                   for k in ("new", "edited", "reextracted", "taken_down", "restored"))
         run.stats = {k: v if isinstance(v, (int, float, str)) else str(v) for k, v in stats.items()}
+        if health is not None:
+            run.health = health
         return run

@@ -11,6 +11,8 @@ from pipeline.models import Article, ArticleVersion, CrawlRun, FetchFailure, Qua
 from pipeline.revisit import RevisitPolicy, count_due
 
 BAD = ("failed", "abandoned")
+# Archived, but read the portal worse than the thresholds allow (pipeline/health.py).
+DEGRADED = "degraded"
 
 
 def _count(session: Session, query) -> int:
@@ -30,7 +32,8 @@ def archive_status(session: Session, engine, policy: RevisitPolicy, now: datetim
         last = session.scalars(select(CrawlRun).where(CrawlRun.job == name, CrawlRun.status != "skipped")
                                .order_by(CrawlRun.id.desc()).limit(1)).first()
         jobs[name] = {"last_run": _run(last) if last else None, "next_run": next_runs.get(name)}
-    manual = session.scalars(select(CrawlRun).where(CrawlRun.job.is_(None))
+    # A reparse reads stored pages, not the portal: it says nothing of how the last crawl went.
+    manual = session.scalars(select(CrawlRun).where(CrawlRun.job.is_(None), CrawlRun.kind != "reparse")
                              .order_by(CrawlRun.id.desc()).limit(1)).first()
     holder = current_holder(engine)
     return {
@@ -52,6 +55,9 @@ def archive_status(session: Session, engine, policy: RevisitPolicy, now: datetim
             "failed_runs": [_run(r) for r in session.scalars(
                 select(CrawlRun).where(CrawlRun.started_at > day_ago, CrawlRun.status.in_(BAD))
                 .order_by(CrawlRun.id))],
+            "degraded_runs": [_run(r) for r in session.scalars(
+                select(CrawlRun).where(CrawlRun.started_at > day_ago, CrawlRun.status == DEGRADED)
+                .order_by(CrawlRun.id))],
             "fetch_failures": _count(session, select(func.count()).select_from(FetchFailure)
                                      .where(FetchFailure.created_at > day_ago)),
         },
@@ -63,13 +69,24 @@ def _run(run: CrawlRun) -> dict:
             "finished_at": run.finished_at, "articles_new": run.articles_new,
             "versions_written": run.versions_written, "unchanged": run.unchanged,
             "taken_down": run.taken_down, "quarantined": run.quarantined,
-            "fetch_failures": run.fetch_failures, "error": run.error}
+            "fetch_failures": run.fetch_failures, "error": run.error, "health": run.health or {}}
 
 
 def healthy(status: dict) -> bool:
-    """False when the last run of any job (or the last manual run) failed or was abandoned."""
+    """False when the last run of any job (or the last manual run) failed, was abandoned or was degraded."""
     lasts = [j["last_run"] for j in status["jobs"].values()] + [status["last_manual_run"]]
-    return not any(r and r["status"] in BAD for r in lasts)
+    return not any(r and r["status"] in (*BAD, DEGRADED) for r in lasts)
+
+
+def _health_line(run: dict) -> str | None:
+    """The run's health in one line: fallback and quarantine rates, and why it is degraded."""
+    health = run.get("health") or {}
+    if not health.get("article_pages"):
+        return None
+    line = (f"health: {health['article_pages']} article pages, fallback {health['fallback_rate']:.1%}, "
+            f"quarantine {health['quarantine_rate']:.1%}")
+    reasons = health.get("degraded") or []
+    return line + ("; degraded: " + "; ".join(reasons) if reasons else "")
 
 
 def format_status(status: dict) -> str:
@@ -83,17 +100,24 @@ def format_status(status: dict) -> str:
             f"taken down, {last['fetch_failures']} failed fetches" if last else "never"))
         if last and last["error"]:
             lines.append(f"    error: {last['error']}")
+        if last and last["status"] == DEGRADED and _health_line(last):
+            lines.append(f"    {_health_line(last)}")
     if not status["jobs"]:
         lines.append("  (no scheduled jobs yet: start `portal-archive daemon`)")
     manual = status["last_manual_run"]
     if manual:
         lines.append(f"last manual run: {manual['id']} {manual['status']} at {t(manual['started_at'])}")
+        if _health_line(manual):
+            lines.append(f"  {_health_line(manual)}")
     totals = status["totals"]
     lines.append("archive: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in totals.items()))
     lines.append(f"lease: {status['lease'] or 'free'}")
     day = status["last_day"]
     lines.append(f"last 24 h: {day['runs']} runs, {len(day['failed_runs'])} failed or abandoned, "
-                 f"{day['fetch_failures']} failed fetches")
+                 f"{len(day['degraded_runs'])} degraded, {day['fetch_failures']} failed fetches")
     for run in day["failed_runs"]:
         lines.append(f"  run {run['id']} ({run['job'] or 'manual'}) {run['status']}: {run['error']}")
+    for run in day["degraded_runs"]:
+        lines.append(f"  run {run['id']} ({run['job'] or 'manual'}) degraded: "
+                     + "; ".join((run["health"] or {}).get("degraded") or ["(no reason recorded)"]))
     return "\n".join(lines)

@@ -20,7 +20,7 @@ router = APIRouter(prefix="/api", tags=["archive"])
 MAX_ID = 2**63 - 1  # the archive's BIGINT
 MAX_VERSION = 2**31 - 1
 Status = Literal["live", "taken_down", "edited", "duplicate"]
-Change = Literal["created", "edited", "taken_down", "restored"]
+Change = Literal["created", "edited", "reextracted", "taken_down", "restored"]
 FeedChange = Literal["edited", "taken_down", "restored"]
 
 
