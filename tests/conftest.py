@@ -97,6 +97,9 @@ def query(db, sql: str, *args):
     from sqlalchemy import create_engine, text
 
     engine = _ENGINES.get(url) or _ENGINES.setdefault(url, create_engine(url, pool_size=1, max_overflow=2))
+    import re
+
+    sql = re.sub(r"datetime\('now', '([+-]\d+) (\w+)'\)", r"(now() at time zone 'utc' + interval '\1 \2')", sql)
     parts = sql.replace("datetime('now')", "(now() at time zone 'utc')").split("?")
     statement = "".join(f"{part}:p{i}" if i < len(parts) - 1 else part for i, part in enumerate(parts))
     with engine.begin() as conn:

@@ -4,9 +4,9 @@ import signal
 
 import pytest
 
-from tests.conftest import cli, export, query, spawn_cli, start_site, wait_for
+from tests.conftest import new_database, cli, export, query, spawn_cli, start_site, wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.archive]
 TIMELESS = ("valid_from", "valid_to", "fetched_at")
 
 
@@ -21,13 +21,12 @@ def big_site(tmp_path_factory):
     site.server.stop()
 
 
-def test_a_backfill_killed_twice_ends_with_the_same_archive(tmp_path, big_site):
+def test_a_backfill_killed_twice_ends_with_the_same_archive(request, tmp_path, big_site):
     env = {"PORTAL_ARCHIVE_LOG_LEVEL": "WARNING", "PORTAL_ARCHIVE_BATCH_SIZE": "100",
            "PORTAL_ARCHIVE_LEASE_TTL_SECONDS": "2"}
-    reference = f"sqlite:///{tmp_path / 'reference.sqlite'}"
+    reference = new_database(request, tmp_path, "reference")
     cli("backfill", "--base-url", big_site.url, "--db", reference, "--no-progress", env=env)
-    db_file = tmp_path / "killed.sqlite"
-    db = f"sqlite:///{db_file}"
+    db = db_file = new_database(request, tmp_path, "killed")
     cli("db", "upgrade", "--db", db)
     rng = random.Random(7)
     for _ in range(2):
@@ -57,10 +56,9 @@ def test_a_backfill_killed_twice_ends_with_the_same_archive(tmp_path, big_site):
     assert "already done" in again.stdout
 
 
-def test_backfill_by_date_pages_and_aids(tmp_path, big_site):
+def test_backfill_by_date_pages_and_aids(request, tmp_path, big_site):
     expected = big_site.expected()
-    db_file = tmp_path / "a.sqlite"
-    db = f"sqlite:///{db_file}"
+    db = db_file = new_database(request, tmp_path, "a")
     some = sorted(expected)[1000:1010]
     out = cli("backfill", "--base-url", big_site.url, "--db", db, "--aids", f"{some[0]}-{some[-1]}", "--no-progress")
     assert "10 new" in out.stdout
@@ -77,19 +75,19 @@ def test_backfill_by_date_pages_and_aids(tmp_path, big_site):
     assert set(newest) <= {r["aid"] for r in export(db)}
 
 
-def test_backfill_shows_progress(tmp_path):
+def test_backfill_shows_progress(request, tmp_path):
     site = start_site(tmp_path / "site", 300, seed=2)
     try:
-        result = cli("backfill", "--base-url", site.url, "--db", f"sqlite:///{tmp_path / 'a.sqlite'}")
+        result = cli("backfill", "--base-url", site.url, "--db", new_database(request, tmp_path))
     finally:
         site.server.stop()
     assert "page" in result.stderr and "new 300" in result.stderr
     assert "backfill 1: run 1 succeeded" in result.stdout
 
 
-def test_incremental_crawl_stops_paging_when_nothing_is_new(tmp_path):
+def test_incremental_crawl_stops_paging_when_nothing_is_new(request, tmp_path):
     site = start_site(tmp_path / "site", 1000, seed=8)
-    db = f"sqlite:///{tmp_path / 'a.sqlite'}"
+    db = new_database(request, tmp_path)
     try:
         cli("crawl", "--base-url", site.url, "--db", db)
         site.mutate(seed=3, edits=0, takedowns=0, republish=0, new=7)
@@ -103,10 +101,9 @@ def test_incremental_crawl_stops_paging_when_nothing_is_new(tmp_path):
     assert lists <= 5 * 3
 
 
-def test_an_aid_no_list_showed_is_found_by_a_gap_probe(tmp_path):
+def test_an_aid_no_list_showed_is_found_by_a_gap_probe(request, tmp_path):
     site = start_site(tmp_path / "site", 300, seed=9)
-    db_file = tmp_path / "a.sqlite"
-    db = f"sqlite:///{db_file}"
+    db = db_file = new_database(request, tmp_path, "a")
     try:
         cli("crawl", "--base-url", site.url, "--db", db)
         # Pretend the crawl missed one old article (as if list pages had shifted it away).
@@ -125,10 +122,9 @@ def test_an_aid_no_list_showed_is_found_by_a_gap_probe(tmp_path):
     assert '"gaps/found": 1' in stats
 
 
-def test_revisits_send_validators_and_a_304_writes_nothing(tmp_path):
+def test_revisits_send_validators_and_a_304_writes_nothing(request, tmp_path):
     site = start_site(tmp_path / "site", 400, seed=10)
-    db_file = tmp_path / "a.sqlite"
-    db = f"sqlite:///{db_file}"
+    db = db_file = new_database(request, tmp_path, "a")
     try:
         cli("crawl", "--base-url", site.url, "--db", db)
         versions = query(db_file, "select count(*) from article_versions")[0][0]
@@ -147,7 +143,7 @@ def test_revisits_send_validators_and_a_304_writes_nothing(tmp_path):
     assert query(db_file, "select count(*) from article_versions")[0][0] == versions
 
 
-def test_a_crawl_while_the_lists_shift_still_archives_every_article(tmp_path):
+def test_a_crawl_while_the_lists_shift_still_archives_every_article(request, tmp_path):
     from replica import ShiftPlan
 
     from tests.conftest import Site
@@ -156,7 +152,7 @@ def test_a_crawl_while_the_lists_shift_still_archives_every_article(tmp_path):
     save_state(generate(1500, seed=12), tmp_path / "site")
     server = ReplicaServer(tmp_path / "site", shift=ShiftPlan(after_list_requests=12, new=40, takedowns=25, seed=4)).start()
     site = Site(tmp_path / "site", server)
-    db = f"sqlite:///{tmp_path / 'a.sqlite'}"
+    db = new_database(request, tmp_path)
     try:
         cli("crawl", "--base-url", site.url, "--db", db, "--no-gap-probes")
         assert server.shift_report is not None

@@ -5,9 +5,9 @@ import time
 
 import pytest
 
-from tests.conftest import cli, export, query, spawn_cli, start_site, wait_for, write_config
+from tests.conftest import new_database, cli, export, query, spawn_cli, start_site, wait_for, write_config
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.archive]
 
 CONFIG = """
 revisit_tiers = [[-1, 0]]   # every live article is due at every run
@@ -49,9 +49,8 @@ def stop(proc, sig=signal.SIGTERM, timeout=60):
     return proc.wait(timeout=timeout)
 
 
-def test_daemon_keeps_the_archive_current_and_status_reports_it(tmp_path, small_site):
-    db_file = tmp_path / "a.sqlite"
-    db = f"sqlite:///{db_file}"
+def test_daemon_keeps_the_archive_current_and_status_reports_it(request, tmp_path, small_site):
+    db = db_file = new_database(request, tmp_path, "a")
     config = write_config(tmp_path / "c.toml",
                           f'base_url = "{small_site.url}"\n' + CONFIG.format(ttl=10, grace=20, every=3))
     with open(tmp_path / "daemon.log", "w") as log:
@@ -83,10 +82,9 @@ def test_daemon_keeps_the_archive_current_and_status_reports_it(tmp_path, small_
     assert "daemon started" in log_text and "daemon stopped" in log_text
 
 
-def test_two_daemons_never_crawl_at_once_and_the_survivor_takes_over(tmp_path):
+def test_two_daemons_never_crawl_at_once_and_the_survivor_takes_over(request, tmp_path):
     site = start_site(tmp_path / "site", 800, seed=4)
-    db_file = tmp_path / "a.sqlite"
-    db = f"sqlite:///{db_file}"
+    db = db_file = new_database(request, tmp_path, "a")
     cli("db", "upgrade", "--db", db)
     config = write_config(tmp_path / "c.toml", f'base_url = "{site.url}"\n' + CONFIG.format(ttl=4, grace=10, every=1))
     logs = [open(tmp_path / f"d{i}.log", "w") for i in range(2)]
@@ -127,10 +125,9 @@ def test_two_daemons_never_crawl_at_once_and_the_survivor_takes_over(tmp_path):
         site.server.stop()
 
 
-def test_sigterm_mid_crawl_interrupts_the_run_and_sigkill_leaves_it_abandoned(tmp_path):
+def test_sigterm_mid_crawl_interrupts_the_run_and_sigkill_leaves_it_abandoned(request, tmp_path):
     site = start_site(tmp_path / "site", 1500, seed=5)
-    db_file = tmp_path / "a.sqlite"
-    db = f"sqlite:///{db_file}"
+    db = db_file = new_database(request, tmp_path, "a")
     cli("db", "upgrade", "--db", db)
     env = {"PORTAL_ARCHIVE_LOG_LEVEL": "WARNING", "PORTAL_ARCHIVE_BATCH_SIZE": "50",
            "PORTAL_ARCHIVE_LEASE_TTL_SECONDS": "3"}
@@ -169,9 +166,8 @@ def test_sigterm_mid_crawl_interrupts_the_run_and_sigkill_leaves_it_abandoned(tm
         site.server.stop()
 
 
-def test_a_daemon_job_skips_its_slot_while_a_manual_crawl_holds_the_lease(tmp_path, small_site):
-    db_file = tmp_path / "a.sqlite"
-    db = f"sqlite:///{db_file}"
+def test_a_daemon_job_skips_its_slot_while_a_manual_crawl_holds_the_lease(request, tmp_path, small_site):
+    db = db_file = new_database(request, tmp_path, "a")
     cli("db", "upgrade", "--db", db)
     query(db_file, "insert into leases (name, holder, job, acquired_at, expires_at) values "
                    "('crawl', 'otherhost:4242:abcd', 'crawl', datetime('now'), datetime('now', '+1 hour'))")
@@ -187,9 +183,8 @@ def test_a_daemon_job_skips_its_slot_while_a_manual_crawl_holds_the_lease(tmp_pa
     assert query(db_file, "select count(*) from crawl_runs where status != 'skipped'")[0][0] == 0
 
 
-def test_a_manual_crawl_refuses_while_the_lease_is_held(tmp_path, small_site):
-    db_file = tmp_path / "a.sqlite"
-    db = f"sqlite:///{db_file}"
+def test_a_manual_crawl_refuses_while_the_lease_is_held(request, tmp_path, small_site):
+    db = db_file = new_database(request, tmp_path, "a")
     cli("db", "upgrade", "--db", db)
     query(db_file, "insert into leases (name, holder, job, acquired_at, expires_at) values "
                    "('crawl', 'otherhost:4242:abcd', 'deep', datetime('now'), datetime('now', '+1 hour'))")
@@ -207,9 +202,8 @@ def test_print_schedule_shows_next_runs(tmp_path):
     assert out.startswith("nightly: ") and out.count("02:30:00 CST") == 5
 
 
-def test_missed_slots_run_once_within_the_grace_period_and_are_recorded_beyond_it(tmp_path, small_site):
-    db_file = tmp_path / "a.sqlite"
-    db = f"sqlite:///{db_file}"
+def test_missed_slots_run_once_within_the_grace_period_and_are_recorded_beyond_it(request, tmp_path, small_site):
+    db = db_file = new_database(request, tmp_path, "a")
     conf = lambda grace: (f'base_url = "{small_site.url}"\n' + CONFIG.format(ttl=5, grace=5, every=3)  # noqa: E731
                           .replace("misfire_grace_seconds = 30", f"misfire_grace_seconds = {grace}"))
     config = write_config(tmp_path / "c.toml", conf(1))
@@ -242,10 +236,9 @@ def test_missed_slots_run_once_within_the_grace_period_and_are_recorded_beyond_i
     assert any("missed its slot" in e["message"] for e in events)
 
 
-def test_sigterm_stops_the_daemon_and_interrupts_its_crawl(tmp_path):
+def test_sigterm_stops_the_daemon_and_interrupts_its_crawl(request, tmp_path):
     site = start_site(tmp_path / "site", 1500, seed=6)
-    db_file = tmp_path / "a.sqlite"
-    db = f"sqlite:///{db_file}"
+    db = db_file = new_database(request, tmp_path, "a")
     config = write_config(tmp_path / "c.toml", f'base_url = "{site.url}"\nbatch_size = 50\n'
                           + CONFIG.format(ttl=5, grace=30, every=1))
     try:
@@ -262,8 +255,8 @@ def test_sigterm_stops_the_daemon_and_interrupts_its_crawl(tmp_path):
         site.server.stop()
 
 
-def test_status_fails_when_the_last_run_failed(tmp_path):
-    db = f"sqlite:///{tmp_path / 'a.sqlite'}"
+def test_status_fails_when_the_last_run_failed(request, tmp_path):
+    db = new_database(request, tmp_path)
     dead = "http://127.0.0.1:9"  # discard port: nothing listens
     result = cli("crawl", "--base-url", dead, "--db", db, check=False,
                  env={"PORTAL_ARCHIVE_RETRY_TIMES": "0", "PORTAL_ARCHIVE_LOG_LEVEL": "ERROR"})
