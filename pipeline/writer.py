@@ -6,6 +6,7 @@ concurrency tests share exactly one write path.
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections import Counter
 
@@ -25,8 +26,8 @@ from pipeline.versions import (
 from spiders.items import ArticleGone, ArticleNotModified, FetchFailed
 
 log = logging.getLogger(__name__)
-BATCH_ATTEMPTS = 4
-BATCH_RETRY_PAUSE = 0.5  # seconds, times the attempt number
+BATCH_ATTEMPTS = 6
+BATCH_RETRY_PAUSE = 0.5  # seconds, times the attempt number, plus jitter so colliding writers part
 
 
 class ArchiveWriteError(RuntimeError):
@@ -63,7 +64,7 @@ class ArchiveWriter:
                 if attempt == BATCH_ATTEMPTS:
                     raise ArchiveWriteError(_describe(exc)) from exc
                 log.info("batch conflicted with another writer (%s); attempt %d", _describe(exc), attempt + 1)
-                time.sleep(BATCH_RETRY_PAUSE * attempt)
+                time.sleep(BATCH_RETRY_PAUSE * attempt * (1 + random.random()))
             except Exception as exc:
                 self.session.rollback()
                 log.exception("archive write failed")

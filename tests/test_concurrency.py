@@ -15,7 +15,10 @@ def article(aid: int, round_: int):
     from pipeline.dedupe import fingerprint
     from pipeline.records import CleanArticle
 
-    body = f"第{aid}号文章的正文,第{round_}次修改。" * 3 + "\n" + "电源产业网测试段落内容足够长。" * 2
+    # Distinct text per article (seeded by its aid), so no two articles are near-duplicates.
+    rng = random.Random(aid)
+    words = ["".join(chr(0x4E00 + rng.randrange(0x5000)) for _ in range(rng.randint(2, 4))) for _ in range(40)]
+    body = ",".join(words[:20]) + f"。第{round_}次修改。\n" + ",".join(words[20:]) + "。"
     page = f"<html><body>{body}</body></html>".encode("gb18030")
     return fingerprint(CleanArticle(
         aid=aid, url=f"http://portal.test/news/djyd/2025/0507/{aid}.html", fetched_from="", http_status=200,

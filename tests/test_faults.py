@@ -193,7 +193,6 @@ def test_a_database_locked_past_its_busy_timeout_fails_the_crawl_cleanly(tmp_pat
     # SQLite-specific: the busy timeout and an EXCLUSIVE lock (PostgreSQL outages: test_postgres_outage).
     """Another writer holds SQLite's lock longer than the busy timeout: the run fails with the reason."""
     import sqlite3
-    import threading
     import time
 
     from replica import ReplicaServer, generate, save_state
@@ -213,10 +212,13 @@ def test_a_database_locked_past_its_busy_timeout_fails_the_crawl_cleanly(tmp_pat
                  what="a crawl under way")
         blocker = sqlite3.connect(db_file, timeout=30, isolation_level=None, check_same_thread=False)
         blocker.execute("BEGIN EXCLUSIVE")
-        released = threading.Timer(10.0, lambda: (blocker.execute("ROLLBACK"), blocker.close()))
-        released.start()
+        # Held until the crawl has given up on its writes (after its batch retries), then released,
+        # so the run can still be closed.
+        wait_for(lambda: "archive write failed" in (tmp_path / "crawl.log").read_text(), 120, interval=0.2,
+                 what="the crawl to give up writing")
+        blocker.execute("ROLLBACK")
+        blocker.close()
         code = proc.wait(timeout=120)
-        released.join()
         log.close()
         assert code == 1, (tmp_path / "crawl.log").read_text()[-3000:]
     finally:
