@@ -1,0 +1,79 @@
+"""Figures from the runs: medians with min/max, ratios against the baseline, the stdout table."""
+from __future__ import annotations
+
+import statistics
+
+BASELINE = "bare"
+LABELS = {
+    "bare": "(a) bare Scrapy spider",
+    "crawl": "(b) portal-archive crawl",
+    "revisit_conditional": "(c) revisit all, conditional",
+    "revisit_unconditional": "(c) revisit all, unconditional",
+}
+FIGURES = ("pages_per_s", "cpu_s_per_1000_pages", "peak_rss_mib", "wall_s")
+
+
+def label(run: str) -> str:
+    name, _, backend = run.partition("@")
+    return LABELS.get(name, name) + (f" [{backend}]" if backend else "")
+
+
+def spread(values: list[float]) -> dict:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
+
+
+def summarise(samples: list[dict]) -> dict:
+    return {figure: spread([s[figure] for s in samples]) for figure in FIGURES}
+
+
+def paired_ratios(samples: dict[str, list[dict]], run: str) -> dict | None:
+    """run / baseline per repeat (each pair measured back to back), then their spread.
+
+    Speed: pages/s of the run over the baseline's (>= 1 is as fast or faster).
+    CPU: CPU per page of the run over the baseline's (<= 1 is as cheap or cheaper).
+    """
+    base = {s["repeat"]: s for s in samples.get(BASELINE, [])}
+    pairs = [(s, base[s["repeat"]]) for s in samples.get(run, []) if s["repeat"] in base]
+    if not pairs:
+        return None
+    return {"speed": spread([s["pages_per_s"] / b["pages_per_s"] for s, b in pairs]),
+            "cpu_per_page": spread([s["cpu_s_per_1000_pages"] / b["cpu_s_per_1000_pages"] for s, b in pairs])}
+
+
+def _fmt(d: dict, digits: int) -> str:
+    return f"{d['median']:.{digits}f} ({d['min']:.{digits}f}–{d['max']:.{digits}f})"
+
+
+def table(results: dict) -> str:
+    head = (f"{'articles':>8}  {'run':<51} {'pages':>6}  {'pages/s med (min–max)':<22} "
+            f"{'CPU s/1000 pages':<20} {'peak RSS MiB':>12}  {'speed vs (a)':<18} {'CPU/page vs (a)':<18}")
+    lines = [head, "-" * len(head)]
+    for size, entry in results["sizes"].items():
+        for run, summary in entry.get("summary", {}).items():
+            ratio = entry.get("ratios", {}).get(run)
+            lines.append(
+                f"{size:>8}  {label(run):<51} {entry['runs'][run][-1]['pages']:>6}  "
+                f"{_fmt(summary['pages_per_s'], 0):<22} {_fmt(summary['cpu_s_per_1000_pages'], 2):<20} "
+                f"{summary['peak_rss_mib']['median']:>12.0f}  "
+                + (f"{_fmt(ratio['speed'], 2):<18} {_fmt(ratio['cpu_per_page'], 2):<18}" if ratio else ""))
+        for key in sorted(k for k in entry if k.startswith("ground_truth")):
+            backend = key.partition("@")[2]
+            lines.append(f"{'':>8}  ground truth{f' [{backend}]' if backend else ''}: {entry[key]}")
+    for note in results.get("notes", []):
+        lines.append(f"note: {note}")
+    return "\n".join(lines)
+
+
+def markdown(results: dict) -> str:
+    """The README's table."""
+    lines = ["| articles | run | pages | pages/s | CPU s / 1,000 pages | peak RSS MiB | speed vs (a) | CPU/page vs (a) |",
+             "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for size, entry in results["sizes"].items():
+        for run, summary in entry.get("summary", {}).items():
+            ratio = entry.get("ratios", {}).get(run)
+            lines.append(
+                f"| {int(size):,} | {label(run)} | {entry['runs'][run][-1]['pages']:,} | "
+                f"{_fmt(summary['pages_per_s'], 0)} | {_fmt(summary['cpu_s_per_1000_pages'], 2)} | "
+                f"{summary['peak_rss_mib']['median']:.0f} | "
+                + (f"{_fmt(ratio['speed'], 2)} | {_fmt(ratio['cpu_per_page'], 2)} |" if ratio else "— | — |"))
+    return "\n".join(lines)
