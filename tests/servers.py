@@ -72,6 +72,14 @@ class PostgresServer:
         data = self.dir / "data"
         self._run(_pg_bin("initdb"), "-D", str(data), "-U", self.user, "--auth=trust", "-E", "UTF8",
                   "--locale=C.UTF-8")
+        return self.resume()
+
+    def pause(self) -> None:
+        """Stop the server, keeping its data (an outage)."""
+        self._run(_pg_bin("pg_ctl"), "-D", str(self.dir / "data"), "-m", "immediate", "-w", "stop")
+
+    def resume(self) -> "PostgresServer":
+        data = self.dir / "data"
         options = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
                    "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
         self._run(_pg_bin("pg_ctl"), "-D", str(data), "-o", options, "-l", str(self.dir / "log"), "-w", "start")

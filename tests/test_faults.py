@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Site, cli, export, new_database, query
+from tests.conftest import _ENGINES, IN_CI, Site, cli, export, new_database, query
 
 pytestmark = pytest.mark.slow
 
@@ -229,3 +229,47 @@ def test_a_database_locked_past_its_busy_timeout_fails_the_crawl_cleanly(tmp_pat
     articles = query(db_file, "select count(*) from articles")[0][0]
     assert versions == articles, "no partial version: every article has its version, nothing more"
     assert cli("verify", "--db", db, check=False).returncode == 0
+
+
+def test_postgresql_going_away_mid_crawl_fails_the_run_cleanly(tmp_path):
+    """PostgreSQL stops during a crawl: the crawl fails with the reason and leaves no partial version."""
+    from replica import ReplicaServer, generate, save_state
+
+    from tests.conftest import spawn_cli, wait_for
+    from tests.servers import PostgresServer, ServerUnavailable
+
+    try:
+        server = PostgresServer().start()
+    except ServerUnavailable:
+        if IN_CI:
+            raise
+        pytest.skip("PostgreSQL is not installed")
+    save_state(generate(1500, seed=72), tmp_path / "site")
+    site = ReplicaServer(tmp_path / "site").start()
+    db = server.create_database()
+    env = {**FAST_RETRIES, "PORTAL_ARCHIVE_BATCH_SIZE": "50"}
+    try:
+        with open(tmp_path / "crawl.log", "w") as log:
+            proc = spawn_cli("crawl", "--base-url", site.url, "--db", db, env=env, log=log)
+            wait_for(lambda: query(db, "select count(*) from article_versions")[0][0] >= 100, 60, interval=0.05,
+                     what="a crawl under way")
+            from tests.conftest import _ENGINES
+
+            for url in [u for u in _ENGINES if u == db]:
+                _ENGINES.pop(url).dispose()
+            server.pause()
+            wait_for(lambda: "archive write failed" in (tmp_path / "crawl.log").read_text(), 120,
+                     what="the crawl to give up writing")
+            server.resume()
+            code = proc.wait(timeout=120)
+        assert code == 1, (tmp_path / "crawl.log").read_text()[-3000:]
+        status, error = query(db, "select status, error from crawl_runs order by id desc limit 1")[0]
+        assert status == "failed" and "archive write failed" in error
+        versions = query(db, "select count(*) from article_versions")[0][0]
+        assert versions == query(db, "select count(*) from articles")[0][0], "no partial version"
+        assert cli("verify", "--db", db, check=False).returncode == 0
+    finally:
+        site.stop()
+        for url in [u for u in _ENGINES if u == db]:
+            _ENGINES.pop(url).dispose()
+        server.stop()
