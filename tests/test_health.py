@@ -9,7 +9,9 @@ import pytest
 
 from pipeline.health import Thresholds, judge, run_health
 from replica import DriftPlan, ReplicaServer, generate, save_state
-from tests.conftest import cli, query, spawn_cli, start_site, wait_for, write_config
+from tests.conftest import new_database, cli, query, spawn_cli, start_site, wait_for, write_config
+
+pytestmark = pytest.mark.archive
 
 QUIET = {"PORTAL_ARCHIVE_LOG_LEVEL": "WARNING"}
 
@@ -41,27 +43,26 @@ def test_thresholds(counts, degraded):
     assert [r.split(" ")[0] + " " + r.split(" ")[1] for r in reasons] == degraded
 
 
-def test_a_healthy_crawl_records_its_health_and_succeeds(tmp_path):
+def test_a_healthy_crawl_records_its_health_and_succeeds(request, tmp_path):
     site = start_site(tmp_path / "site", 120, seed=23)
-    db_file = tmp_path / "a.sqlite"
+    db_file = new_database(request, tmp_path)
     try:
-        out = cli("crawl", "--base-url", site.url, "--db", f"sqlite:///{db_file}", env=QUIET).stdout
+        out = cli("crawl", "--base-url", site.url, "--db", db_file, env=QUIET).stdout
     finally:
         site.server.stop()
     assert "run 1 succeeded" in out and "fallback 0.0%" in out
     health = json.loads(query(db_file, "select health from crawl_runs")[0][0])
     assert health["article_pages"] == 120 and health["fallback"] == 0 and health["degraded"] == []
     assert set(health["coverage"].values()) <= {1.0} | {health["coverage"]["tags"], health["coverage"]["origin_source"]}
-    status = json.loads(cli("status", "--db", f"sqlite:///{db_file}", "--json").stdout)
+    status = json.loads(cli("status", "--db", db_file, "--json").stdout)
     assert status["last_manual_run"]["health"]["fallback_rate"] == 0.0
 
 
-def test_a_run_that_archives_none_of_the_new_articles_fails(tmp_path):
+def test_a_run_that_archives_none_of_the_new_articles_fails(request, tmp_path):
     """Every new article's page is broken: the first run fails; the next, which knows them, does not."""
     save_state(generate(30, seed=29, defects={"bad_bytes": 30}), tmp_path / "site")
     server = ReplicaServer(tmp_path / "site").start()
-    db_file = tmp_path / "a.sqlite"
-    db = f"sqlite:///{db_file}"
+    db = db_file = new_database(request, tmp_path, "a")
     env = {**QUIET, "PORTAL_ARCHIVE_RETRY_TIMES": "0"}
     try:
         first = cli("crawl", "--base-url", server.url, "--db", db, check=False, env=env)
@@ -120,7 +121,7 @@ timeout_seconds = 120
 
 
 @pytest.mark.slow
-def test_the_daemon_tells_the_command_and_the_url_about_a_degraded_run(tmp_path, recorder):
+def test_the_daemon_tells_the_command_and_the_url_about_a_degraded_run(request, tmp_path, recorder):
     url, received = recorder
     save_state(generate(200, seed=31), tmp_path / "site")
     site = ReplicaServer(tmp_path / "site", drift=DriftPlan(0.3, seed=7)).start()
@@ -128,10 +129,10 @@ def test_the_daemon_tells_the_command_and_the_url_about_a_degraded_run(tmp_path,
     command = shlex.join([sys.executable, "-c", f"import sys; open({str(told)!r}, 'wb').write(sys.stdin.buffer.read())"])
     config = write_config(tmp_path / "c.toml", CONFIG.format(base_url=site.url, url=url,
                                                              command=command.replace("\\", "\\\\").replace('"', '\\"')))
-    db_file = tmp_path / "a.sqlite"
+    db_file = new_database(request, tmp_path)
     log_path = tmp_path / "daemon.log"
     with open(log_path, "w") as log:
-        proc = spawn_cli("--config", str(config), "daemon", "--db", f"sqlite:///{db_file}", log=log)
+        proc = spawn_cli("--config", str(config), "daemon", "--db", db_file, log=log)
         try:
             wait_for(lambda: received, 120, what="the notification POST")
             wait_for(lambda: query(db_file, "select count(*) from crawl_runs where status = 'succeeded'")[0][0],

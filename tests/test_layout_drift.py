@@ -10,7 +10,9 @@ import json
 import pytest
 
 from replica import DriftPlan, ReplicaServer, generate, save_state
-from tests.conftest import cli, export, query
+from tests.conftest import new_database, cli, export, query
+
+pytestmark = pytest.mark.archive
 from tests.quality import body_f1
 
 ARTICLES = 300
@@ -20,14 +22,13 @@ QUIET = {"PORTAL_ARCHIVE_LOG_LEVEL": "WARNING"}
 
 
 @pytest.fixture(scope="module")
-def scenario(tmp_path_factory):
+def scenario(request, tmp_path_factory):
     from replica import expected_articles, load_state
 
     root = tmp_path_factory.mktemp("drift")
     save_state(generate(ARTICLES, seed=13, defects={"no_body": 2}), root / "site")
     server = ReplicaServer(root / "site", drift=DRIFT).start()
-    db_file = root / "archive.sqlite"
-    db = f"sqlite:///{db_file}"
+    db = db_file = new_database(request, root, "archive")
     crawl = lambda: cli("crawl", "--base-url", server.url, "--db", db, "--revisit", "all",  # noqa: E731
                         check=False, env=QUIET)
     try:

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from replica import DriftPlan, ReplicaServer, expected_articles, generate, load_state, save_state
-from tests.conftest import cli, export, query
+from tests.conftest import new_database, cli, export, query
+
+pytestmark = pytest.mark.archive
 
 COMPARED = ("url", "channel", "title", "published_at", "lede", "body", "editor", "source", "origin_source", "tags")
 PROFILE = Path(__file__).resolve().parents[1] / "spiders" / "profiles" / "cpsia.toml"
@@ -50,14 +52,13 @@ def dead_url() -> str:
 
 
 @pytest.fixture(scope="module")
-def archived(tmp_path_factory):
+def archived(request, tmp_path_factory):
     """A crawl of a redesigned-in-part replica, whose server is then stopped for good."""
     root = tmp_path_factory.mktemp("reparse")
     save_state(generate(200, seed=17, defects={"no_body": 1}), root / "site")
     drift = DriftPlan(0.3, seed=3)
     server = ReplicaServer(root / "site", drift=drift).start()
-    db_file = root / "archive.sqlite"
-    db = f"sqlite:///{db_file}"
+    db = db_file = new_database(request, root, "archive")
     try:
         crawl = cli("crawl", "--base-url", server.url, "--db", db, check=False,
                     env={"PORTAL_ARCHIVE_LOG_LEVEL": "WARNING"})
@@ -152,12 +153,11 @@ def test_reparse_refuses_bad_input(archived):
     assert bad.returncode == 2
 
 
-def test_quarantined_pages_that_now_read_are_archived(tmp_path):
+def test_quarantined_pages_that_now_read_are_archived(request, tmp_path):
     """Without the fallback a redesign goes to quarantine; the profile fix and reparse bring it back."""
     save_state(generate(60, seed=19), tmp_path / "site")
     server = ReplicaServer(tmp_path / "site", drift=DriftPlan(1.0)).start()
-    db_file = tmp_path / "archive.sqlite"
-    db = f"sqlite:///{db_file}"
+    db = db_file = new_database(request, tmp_path, "archive")
     try:
         crawl = cli("crawl", "--base-url", server.url, "--db", db, check=False,
                     env={"PORTAL_ARCHIVE_EXTRACTION_FALLBACK": "false", "PORTAL_ARCHIVE_LOG_LEVEL": "WARNING"})
