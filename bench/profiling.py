@@ -225,7 +225,7 @@ def profile(args, workdir: Path, env: dict) -> int:
             text, summaries[kind] = report_text(title, workdir / f"{kind}.pstats", pages, plain, profiled)
             path = RESULTS / f"profile-{kind}-{size}.txt"
             path.write_text(text, "utf-8")
-            # The raw profile too, for snakeviz / pstats (not committed: bench/results/.gitignore).
+            # The raw profile too, for snakeviz / pstats (bench/results/ is not committed).
             shutil.copyfile(workdir / f"{kind}.pstats", RESULTS / f"profile-{kind}-{size}.pstats")
             print(f"wrote {_short(str(path))}", file=sys.stderr)
     (RESULTS / f"profile-{size}.json").write_text(json.dumps(summaries, indent=1) + "\n")
