@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from scrapy.crawler import CrawlerProcess
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
 from pipeline import health, runs
 from pipeline.config import Settings
@@ -235,7 +236,11 @@ def _crawl(settings, plan, engine, run_id, channel_names, profile) -> CrawlSumma
         error = f"crawl ended with reason {reason!r}"
     listed_new = getattr(crawler.spider, "listed_new", set())
     stats["portal/listed_new"] = len(listed_new)
-    figures = health.run_health(stats, len(listed_new), health.known_broken(engine, run_id))
+    try:
+        broken = health.known_broken(engine, run_id)
+    except OperationalError:  # the database is away (often why the crawl stopped): judge without it
+        broken = 0
+    figures = health.run_health(stats, len(listed_new), broken)
     report = health.assess(figures, health.Thresholds.from_settings(settings))
     if status == "succeeded":
         error = health.unarchived_news(engine, run_id, listed_new, stats)

@@ -8,6 +8,7 @@ primary key), so two claimants can never both win.
 """
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -17,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from pipeline.db import session_scope
 from pipeline.models import CrawlRun, Lease
@@ -93,8 +94,14 @@ def renew(engine: Engine, holder: str, ttl: timedelta = DEFAULT_TTL, name: str =
 
 
 def release(engine: Engine, holder: str, name: str = CRAWL_LEASE) -> None:
-    with session_scope(engine) as session:
-        session.execute(delete(Lease).where(Lease.name == name, Lease.holder == holder))
+    """Give the lease back. A database that is unreachable right now is not an error here:
+    the lease then simply expires after its ttl, which is what it is for."""
+    try:
+        with session_scope(engine) as session:
+            session.execute(delete(Lease).where(Lease.name == name, Lease.holder == holder))
+    except OperationalError as exc:
+        logging.getLogger(__name__).warning("could not release lease %r (%s); it will expire", name,
+                                            str(exc).splitlines()[0])
 
 
 class Heartbeat:
