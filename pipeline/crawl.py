@@ -3,6 +3,7 @@ archive, close the run with its counts, give the lease back."""
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from itertools import chain
 import os
 import socket
@@ -170,21 +171,13 @@ def run_crawl(settings: Settings, plan: CrawlPlan | None = None, *, run_id: int 
             run_id = runs.start_run(engine, plan.kind, settings.base_url, plan.options(), job=plan.job,
                                     backfill_id=plan.backfill_id)
         runs.claim_run(engine, run_id, socket.gethostname(), os.getpid())
-        with Heartbeat(engine, holder, ttl, run_id=run_id) if not lease_held else _nothing():
+        with Heartbeat(engine, holder, ttl, run_id=run_id) if not lease_held else nullcontext():
             summary = _crawl(settings, plan, engine, run_id, channel_names, profile)
     finally:
         if not lease_held:
             release(engine, holder)
         engine.dispose()
     return summary
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _crawl(settings, plan, engine, run_id, channel_names, profile) -> CrawlSummary:
