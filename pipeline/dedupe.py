@@ -59,8 +59,8 @@ class DedupeStage:
 def index_paragraphs(session: Session, article: Article, hashes: list[int]) -> None:
     session.execute(delete(ParagraphFingerprint).where(ParagraphFingerprint.article_id == article.id))
     if hashes:
-        session.execute(insert(ParagraphFingerprint),
-                        [{"paragraph_hash": h, "article_id": article.id} for h in hashes])
+        session.execute(insert(ParagraphFingerprint.__table__),
+                        [{"paragraph_hash": h, "article_id": article.id} for h in dict.fromkeys(hashes)])
 
 
 def _candidates(session: Session, article: Article, item: CleanArticle) -> list[int]:

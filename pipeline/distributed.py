@@ -31,7 +31,7 @@ from scrapy.exceptions import ScrapyDeprecationWarning
 
 from pipeline import runs
 from pipeline.config import ConfigError, Settings
-from pipeline.crawl import CrawlPlan, CrawlSummary, _validators, scrapy_settings
+from pipeline.crawl import CrawlPlan, CrawlSummary, _validators, scrapy_settings, tune_gc
 from pipeline.db import open_archive, session_scope
 from pipeline.gaps import missing_aids
 from pipeline.lease import Heartbeat, acquire, holder_id, mark_abandoned, release
@@ -180,6 +180,7 @@ def run_worker(settings: Settings, wait_seconds: float | None = None) -> dict:
                   frontier_size=lambda: client.zcard(k["requests"]))
     beat.start()
     try:
+        tune_gc()
         process.start()
     finally:
         beat.stop()

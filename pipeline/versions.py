@@ -5,38 +5,170 @@ commits: the archive stage commits a batch as one transaction, so a crash
 leaves either all of a batch or none of it. The open version is closed
 (valid_to set and flushed) before its successor is inserted, so the partial
 unique index "one open version per article" holds at every statement.
+
+A batch is written set-wise (see `Batch`): its new articles are created with
+one INSERT … ON CONFLICT DO NOTHING, every article it touches is read and
+locked with one SELECT … FOR UPDATE in aid order, raw pages and copy
+candidates are looked up once for the whole batch, and paragraph
+fingerprints go in with one statement. The per-article steps below then
+decide exactly as they would one article at a time.
 """
 from __future__ import annotations
 
 import hashlib
+import math
 import zlib
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from pipeline.dedupe import index_paragraphs, link_duplicates
-from pipeline.models import Article, ArticleVersion, FetchFailure, Quarantine, RawPage
+from pipeline.models import Article, ArticleVersion, FetchFailure, ParagraphFingerprint, Quarantine, RawPage
 from pipeline.records import CleanArticle, Rejected
+from pipeline.rules.fingerprint import CANDIDATE_PARAGRAPH_SHARE
 from spiders.items import ArticleGone, ArticleNotModified, FetchFailed
 
 RAW_COMPRESSION_LEVEL = 6  # zlib: ~4x on these pages at a fraction of level 9's CPU
+# Statement size for the batch's IN (...) lookups: well inside SQLite's and PostgreSQL's parameter limits.
+LOOKUP_CHUNK = 500
+
+
+def _chunks(values: list, size: int = LOOKUP_CHUNK):
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+class Batch:
+    """What the writes of one batch share, looked up once instead of once per article.
+
+    `articles` holds every article the batch touches, read and locked (on
+    PostgreSQL) in aid order, so concurrent writers lock rows in the same order;
+    `created` the aids this batch inserted. `bodies` and `paragraphs` are the
+    body and paragraph hashes the archive held before the batch, plus those the
+    batch has written since: an article whose hashes are not there cannot be a
+    copy of anything, and skips the copy queries.
+    """
+
+    def __init__(self, session: Session):
+        self.session = session
+        self.articles: dict[int, Article] = {}
+        self.created: set[int] = set()
+        self.raw_pages: dict[tuple[str, str], int | RawPage] = {}
+        self.looked_up: set[str] = set()  # digests whose raw pages are all in raw_pages
+        self.bodies: set[str] = set()
+        self.paragraphs: set[int] = set()
+        self.fingerprints: list[dict] = []
+
+    @classmethod
+    def prepare(cls, session: Session, items: list) -> "Batch":
+        batch = cls(session)
+        articles = [i for i in items if isinstance(i, CleanArticle)]
+        batch._lookup_hashes(articles)
+        batch._lookup_raw_pages([i.raw for i in items if getattr(i, "raw", None)])
+        if articles:
+            batch.created = _insert_absent(session, articles)
+        aids = sorted({i.aid for i in items if isinstance(i, (CleanArticle, ArticleGone, ArticleNotModified))})
+        for chunk in _chunks(aids):
+            rows = session.scalars(select(Article).where(Article.aid.in_(chunk)).order_by(Article.aid)
+                                   .with_for_update().execution_options(populate_existing=True))
+            batch.articles.update((a.aid, a) for a in rows)
+        return batch
+
+    def _lookup_hashes(self, articles: list[CleanArticle]) -> None:
+        session = self.session
+        bodies = sorted({i.body_hash for i in articles})
+        for chunk in _chunks(bodies):
+            self.bodies.update(session.scalars(select(Article.body_hash).where(Article.body_hash.in_(chunk))))
+        paragraphs = sorted({h for i in articles for h in i.paragraph_hashes})
+        for chunk in _chunks(paragraphs):
+            self.paragraphs.update(session.scalars(
+                select(ParagraphFingerprint.paragraph_hash).distinct()
+                .where(ParagraphFingerprint.paragraph_hash.in_(chunk))))
+
+    def _lookup_raw_pages(self, raws: list[bytes]) -> None:
+        digests = sorted({hashlib.sha256(raw).hexdigest() for raw in raws})
+        for chunk in _chunks(digests):
+            for id_, digest, url in self.session.execute(
+                    select(RawPage.id, RawPage.sha256, RawPage.url).where(RawPage.sha256.in_(chunk))):
+                self.raw_pages.setdefault((digest, url), id_)
+        self.looked_up.update(digests)
+
+    def may_have_copies(self, item: CleanArticle) -> bool:
+        """False when no other article can share the item's body or enough of its paragraphs."""
+        if item.body_hash in self.bodies:
+            return True
+        if not item.paragraph_hashes:
+            return False
+        needed = max(1, math.ceil(len(item.paragraph_hashes) * CANDIDATE_PARAGRAPH_SHARE))
+        return len(self.paragraphs.intersection(item.paragraph_hashes)) >= needed
+
+    def index(self, article: Article, item: CleanArticle, replace: bool) -> bool:
+        """Record the article's fingerprints, link it to its copies; True if it is a copy."""
+        if replace:
+            self.flush_fingerprints()
+            index_paragraphs(self.session, article, item.paragraph_hashes)
+        else:
+            self.fingerprints += [{"paragraph_hash": h, "article_id": article.id}
+                                  for h in dict.fromkeys(item.paragraph_hashes)]
+        linked = False
+        if self.may_have_copies(item):
+            self.flush_fingerprints()
+            linked = link_duplicates(self.session, article, item) is not None
+        self.bodies.add(item.body_hash)
+        self.paragraphs.update(item.paragraph_hashes)
+        return linked
+
+    def flush_fingerprints(self) -> None:
+        if self.fingerprints:
+            self.session.execute(insert(ParagraphFingerprint.__table__), self.fingerprints)
+            self.fingerprints = []
+
+    def finish(self) -> None:
+        """The writes kept for the end of the batch; call before committing."""
+        self.flush_fingerprints()
+
+
+def _insert_absent(session: Session, articles: list[CleanArticle]) -> set[int]:
+    """INSERT … ON CONFLICT (aid) DO NOTHING for the batch's articles: the aids this call created.
+
+    Concurrent writers of one new article never race a SELECT-then-INSERT:
+    the database decides who creates it, and the others wait for that
+    transaction, then find the row.
+    """
+    dialect = session.get_bind().dialect.name
+    upsert = {"postgresql": pg_insert, "sqlite": sqlite_insert}[dialect]
+    statement = (upsert(Article.__table__).on_conflict_do_nothing(index_elements=["aid"])
+                 .returning(Article.__table__.c.aid))
+    rows = [dict(
+        aid=item.aid, canonical_url=item.url, channel=item.channel, status="live",
+        first_seen_at=item.fetched_at, last_checked_at=item.fetched_at, last_changed_at=item.fetched_at,
+        current_version=1, missing_count=0, published_at=item.published_at, duplicate_of_id=None,
+        content_hash=item.content_hash, body_hash=item.body_hash, etag=item.headers.get("ETag"),
+        last_modified=item.headers.get("Last-Modified")) for item in sorted(articles, key=lambda i: i.aid)]
+    return set(session.scalars(statement, rows))
 
 
 def store_raw_page(session: Session, url: str, fetched_at: datetime, status: int, headers: dict,
-                   encoding: str | None, raw: bytes) -> RawPage:
+                   encoding: str | None, raw: bytes, batch: Batch | None = None) -> RawPage:
     """The page's bytes, stored once: the same bytes from the same URL reuse the earlier row."""
     digest = hashlib.sha256(raw).hexdigest()
-    known = session.scalars(select(RawPage).where(RawPage.sha256 == digest, RawPage.url == url)
-                            .limit(1)).first()
+    if batch is None:
+        batch = Batch(session)
+    if digest not in batch.looked_up:
+        batch._lookup_raw_pages([raw])
+    known = batch.raw_pages.get((digest, url))
+    if isinstance(known, int):
+        known = batch.raw_pages[(digest, url)] = session.get(RawPage, known)
     if known is not None:
         return known
     page = RawPage(url=url, fetched_at=fetched_at, http_status=status, headers=headers,
                    encoding=encoding, sha256=digest, size=len(raw),
                    body=zlib.compress(raw, RAW_COMPRESSION_LEVEL))
     session.add(page)
+    batch.raw_pages[(digest, url)] = page
     return page
 
 
@@ -83,26 +215,6 @@ def _fields(item: CleanArticle) -> dict:
     }
 
 
-def _insert_if_absent(session: Session, values: dict) -> bool:
-    """INSERT … ON CONFLICT (aid) DO NOTHING: True when this call created the article.
-
-    Concurrent writers of one new article never race a SELECT-then-INSERT:
-    the database decides who creates it, and the others wait for that
-    transaction, then find the row.
-    """
-    dialect = session.get_bind().dialect.name
-    insert = {"postgresql": pg_insert, "sqlite": sqlite_insert}[dialect]
-    statement = insert(Article).values(**values).on_conflict_do_nothing(index_elements=["aid"])
-    return session.execute(statement.returning(Article.id)).first() is not None
-
-
-def _locked(session: Session, aid: int) -> Article | None:
-    """The article row, locked for the rest of the transaction (PostgreSQL; SQLite's
-    writer lock already serializes whole transactions)."""
-    return session.scalars(select(Article).where(Article.aid == aid).with_for_update()
-                           .execution_options(populate_existing=True)).one_or_none()
-
-
 def change_kind(open_extraction: str | None, new_extraction: str) -> str:
     """`edited`, or `reextracted` when the content was read by another method than the open version's.
 
@@ -115,52 +227,51 @@ def change_kind(open_extraction: str | None, new_extraction: str) -> str:
     return "edited" if (open_extraction or "profile") == new_extraction else "reextracted"
 
 
-def record_article(session: Session, run_id: int, item: CleanArticle) -> tuple[str, bool]:
+def record_article(session: Session, run_id: int, item: CleanArticle,
+                   batch: Batch | None = None) -> tuple[str, bool]:
     """Archive one fetched article.
 
     Returns the outcome (new, edited, reextracted, restored or unchanged) and
     whether the article was just found to be a copy of an earlier one.
+    Without a `batch` the article is a batch of its own.
     """
-    etag, last_modified = item.headers.get("ETag"), item.headers.get("Last-Modified")
-    created = _insert_if_absent(session, dict(
-        aid=item.aid, canonical_url=item.url, channel=item.channel, status="live",
-        first_seen_at=item.fetched_at, last_checked_at=item.fetched_at, last_changed_at=item.fetched_at,
-        current_version=1, missing_count=0, published_at=item.published_at,
-        content_hash=item.content_hash, body_hash=item.body_hash, etag=etag, last_modified=last_modified))
-    article = _locked(session, item.aid)
-    if created:
-        raw = store_raw_page(session, item.fetched_from, item.fetched_at, item.http_status,
-                             item.headers, item.encoding, item.raw)
-        _new_version(session, article, 1, "created", run_id, item.fetched_at, raw, _fields(item))
-        index_paragraphs(session, article, item.paragraph_hashes)
-        return "new", link_duplicates(session, article, item) is not None
+    if batch is None:
+        batch = Batch.prepare(session, [item])
+        try:
+            return record_article(session, run_id, item, batch)
+        finally:
+            batch.finish()
+    article = batch.articles[item.aid]
+    raw_page = lambda: store_raw_page(session, item.fetched_from, item.fetched_at,  # noqa: E731
+                                      item.http_status, item.headers, item.encoding, item.raw, batch)
+    if item.aid in batch.created:
+        batch.created.discard(item.aid)
+        _new_version(session, article, 1, "created", run_id, item.fetched_at, raw_page(), _fields(item))
+        return "new", batch.index(article, item, replace=False)
 
     article.last_checked_at = max(item.fetched_at, article.last_checked_at)
     article.missing_count = 0
-    article.etag, article.last_modified = etag, last_modified
+    article.etag, article.last_modified = item.headers.get("ETag"), item.headers.get("Last-Modified")
     if article.status == "live" and article.content_hash == item.content_hash:
         return "unchanged", False
     current = _open_version(session, article.id)
     change = "restored" if article.status == "taken_down" else change_kind(current.extraction, item.extraction)
-    raw = store_raw_page(session, item.fetched_from, item.fetched_at, item.http_status,
-                         item.headers, item.encoding, item.raw)
     _new_version(session, article, article.current_version + 1, change, run_id, item.fetched_at,
-                 raw, _fields(item), previous=current)
+                 raw_page(), _fields(item), previous=current)
     body_changed = article.body_hash != item.body_hash
     article.status = "live"
     article.canonical_url, article.channel = item.url, item.channel
     article.content_hash, article.body_hash = item.content_hash, item.body_hash
     article.published_at = item.published_at
-    linked = False
-    if body_changed:
-        index_paragraphs(session, article, item.paragraph_hashes)
-        linked = link_duplicates(session, article, item) is not None
+    linked = batch.index(article, item, replace=True) if body_changed else False
     return change, linked
 
 
-def record_gone(session: Session, run_id: int, item: ArticleGone, confirmations: int) -> str:
+def record_gone(session: Session, run_id: int, item: ArticleGone, confirmations: int,
+                batch: Batch | None = None) -> str:
     """A 404/410 or redirect-to-channel answer: a tombstone once confirmed on enough runs."""
-    article = _locked(session, item.aid)
+    batch = batch or Batch.prepare(session, [item])
+    article = batch.articles.get(item.aid)
     if article is None:
         return "gone_unknown"
     article.last_checked_at = max(item.fetched_at, article.last_checked_at)
@@ -171,7 +282,7 @@ def record_gone(session: Session, run_id: int, item: ArticleGone, confirmations:
         return "gone_unconfirmed"
     current = _open_version(session, article.id)
     raw = store_raw_page(session, item.url, item.fetched_at, item.http_status, item.headers, None,
-                         item.raw)
+                         item.raw, batch)
     fields = {c: getattr(current, c) for c in (
         "content_hash", "extraction", "canonical_url", "channel", "title", "published_at", "lede",
         "body_html", "body_text", "editor", "source", "origin_source", "tags", "related", "context")}
@@ -181,9 +292,10 @@ def record_gone(session: Session, run_id: int, item: ArticleGone, confirmations:
     return "taken_down"
 
 
-def record_not_modified(session: Session, item: ArticleNotModified) -> str:
+def record_not_modified(session: Session, item: ArticleNotModified, batch: Batch | None = None) -> str:
     """A 304 to a conditional revisit: checked, unchanged, nothing versioned."""
-    article = _locked(session, item.aid)
+    batch = batch or Batch.prepare(session, [item])
+    article = batch.articles.get(item.aid)
     if article is None:
         return "not_modified_unknown"
     article.last_checked_at = max(item.fetched_at, article.last_checked_at)
@@ -192,11 +304,11 @@ def record_not_modified(session: Session, item: ArticleNotModified) -> str:
     return "not_modified"
 
 
-def record_quarantine(session: Session, run_id: int, item: Rejected) -> None:
+def record_quarantine(session: Session, run_id: int, item: Rejected, batch: Batch | None = None) -> None:
     raw = None
     if item.raw:
         raw = store_raw_page(session, item.url, item.fetched_at, item.http_status or 0, item.headers,
-                             item.encoding, item.raw)
+                             item.encoding, item.raw, batch)
     session.add(Quarantine(crawl_run_id=run_id, url=item.url, aid=item.aid, reason=item.reason,
                            http_status=item.http_status, raw_page=raw, created_at=item.fetched_at))
 

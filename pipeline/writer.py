@@ -17,6 +17,7 @@ from pipeline.gaps import record_probe
 from pipeline.models import BackfillArticle
 from pipeline.records import CleanArticle, Rejected
 from pipeline.versions import (
+    Batch,
     record_article,
     record_fetch_failure,
     record_gone,
@@ -55,8 +56,10 @@ class ArchiveWriter:
         for attempt in range(1, BATCH_ATTEMPTS + 1):
             outcomes: Counter = Counter()
             try:
+                prepared = Batch.prepare(self.session, batch)
                 for item in batch:
-                    self._record(item, outcomes)
+                    self._record(item, outcomes, prepared)
+                prepared.finish()
                 self.session.commit()
                 return outcomes
             except (IntegrityError, OperationalError) as exc:
@@ -71,10 +74,10 @@ class ArchiveWriter:
                 raise ArchiveWriteError(_describe(exc)) from exc
         raise AssertionError("unreachable")
 
-    def _record(self, item, outcomes: Counter) -> None:
+    def _record(self, item, outcomes: Counter, batch: Batch) -> None:
         session = self.session
         if isinstance(item, CleanArticle):
-            outcome, linked = record_article(session, self.run_id, item)
+            outcome, linked = record_article(session, self.run_id, item, batch)
             outcomes[outcome] += 1
             outcomes["duplicates"] += linked
             if item.probe:
@@ -82,16 +85,16 @@ class ArchiveWriter:
                 outcomes["gaps_found"] += 1
             self._done(item.aid)
         elif isinstance(item, ArticleNotModified):
-            outcomes[record_not_modified(session, item)] += 1
+            outcomes[record_not_modified(session, item, batch)] += 1
             self._done(item.aid)
         elif isinstance(item, ArticleGone):
-            outcome = record_gone(session, self.run_id, item, self.confirmations)
+            outcome = record_gone(session, self.run_id, item, self.confirmations, batch)
             outcomes[outcome] += 1
             if item.probe and outcome == "gone_unknown":
                 record_probe(session, item.aid, "missing", item.fetched_at)
             self._done(item.aid)
         elif isinstance(item, Rejected):
-            record_quarantine(session, self.run_id, item)
+            record_quarantine(session, self.run_id, item, batch)
             outcomes["quarantined"] += 1
         elif isinstance(item, FetchFailed):
             record_fetch_failure(session, self.run_id, item)

@@ -22,7 +22,7 @@ from scrapy.downloadermiddlewares.retry import get_retry_request
 
 from spiders.decode import UndecodablePage, decode_page
 from spiders.integrity import body_problem, page_problem
-from spiders.extract import extract_list
+from spiders.extract import extract_list, list_pager
 from spiders.items import ArticleGone, ArticleNotModified, ArticlePage, FetchFailed, Revisit
 from spiders.profile import load_profile
 from spiders.reading import read_article
@@ -138,9 +138,11 @@ class PortalSpider(scrapy.Spider):
     def parse_list(self, response):
         stats = self.crawler.stats
         stats.inc_value("portal/list_pages")
-        items, next_url = extract_list(self.profile, Selector(text=response.text), response.url)
+        doc = Selector(text=response.text)  # parsed once: the list, the pager and the next link
+        items, next_url = extract_list(self.profile, doc, response.url)
+        pager = list_pager(self.profile, doc)
         problem = page_problem(response.body, _headers(response))
-        if problem is None and not items and self._listed_total(response) != 0:
+        if problem is None and not items and (pager[1] if pager else None) != 0:
             problem = "empty list page: no articles listed under a pager that counts some"
         if problem is not None:
             # A list page cut short or empty would end the walk early: fetch it again, and if it
@@ -170,7 +172,7 @@ class PortalSpider(scrapy.Spider):
                 yield request
         page = response.meta.get("page", 1)
         if page == self.walk.first_page():
-            self._expect(response, len(items))
+            self._expect(pager, len(items))
         quiet = 0 if new_items else response.meta.get("quiet", 0) + 1
         if next_url and self.walk.continue_after(page, days, new_items, quiet):
             yield self.list_request(next_url, page + 1, quiet)
@@ -191,19 +193,8 @@ class PortalSpider(scrapy.Spider):
             etag, last_modified = known.get(aid, (None, None))
             yield self.article_request(Revisit(url, etag, last_modified)), is_new
 
-    def _pager(self, response) -> tuple[int, int] | None:
-        """(pages, articles) as the pager counts them (共 N页M条), if it does."""
-        info = response.css(self.profile.list["page_info"]).xpath("string()").get() or ""
-        numbers = [int(n) for n in re.findall(r"\d+", info)]
-        return (numbers[0], numbers[1]) if len(numbers) >= 2 else None
-
-    def _listed_total(self, response) -> int | None:
-        pager = self._pager(response)
-        return pager[1] if pager else None
-
-    def _expect(self, response, per_page: int) -> None:
+    def _expect(self, pager: tuple[int, int] | None, per_page: int) -> None:
         """Add this channel's share to the expected page count (the progress display's ETA)."""
-        pager = self._pager(response)
         if pager is None or self.walk.since is not None:
             return
         pages, items = pager
