@@ -20,6 +20,4 @@ demo: setup
 # throwaway servers), then the archive tests again on PostgreSQL.
 test: setup
 	$(BIN)/python -m pytest
-	# The missed-slot test hinges on the daemon starting within a 1 s grace window; it runs
-	# in the SQLite pass only (on PostgreSQL the slower start made it flaky in CI).
-	PORTAL_ARCHIVE_TEST_BACKEND=postgres $(BIN)/python -m pytest -m archive -k "not missed_slots"
+	PORTAL_ARCHIVE_TEST_BACKEND=postgres $(BIN)/python -m pytest -m archive

@@ -92,8 +92,12 @@ def query(db, sql: str, *args):
     url = str(db)
     if not url.startswith("postgresql"):
         path = url.removeprefix("sqlite:///")
-        with sqlite3.connect(path, timeout=30) as conn:
-            return conn.execute(sql, args).fetchall()
+        conn = sqlite3.connect(path, timeout=30)
+        try:
+            with conn:  # commits a write
+                return conn.execute(sql, args).fetchall()
+        finally:
+            conn.close()  # now, not whenever it is collected: a WAL archive's -wal/-shm files go with it
     from sqlalchemy import create_engine, text
 
     engine = _ENGINES.get(url) or _ENGINES.setdefault(url, create_engine(url, pool_size=1, max_overflow=2))
@@ -178,3 +182,73 @@ def spawn_cli(*args: str, env: dict | None = None, log=None):
 def write_config(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def new_unmigrated_database(request, tmp_path, name: str = "archive") -> str:
+    """A fresh database on the backend under test with no schema at all (an empty SQLite file, an empty
+    PostgreSQL database): for tests of what is refused before any migration."""
+    if BACKEND == "postgres":
+        return request.getfixturevalue("postgres_server").create_database(migrate=False)
+    path = tmp_path / (name + ".sqlite")
+    import sqlite3
+
+    sqlite3.connect(path).close()
+    return f"sqlite:///{path}"
+
+
+def forget_engine(db: str) -> None:
+    """Close query()'s pooled connections to a database (PostgreSQL copies or drops only a database nobody uses)."""
+    engine = _ENGINES.pop(str(db), None)
+    if engine is not None:
+        engine.dispose()
+
+
+def copy_archive(request, db: str, tmp_path, name: str = "copy") -> str:
+    """A private copy of an archive on the backend under test: through SQLite's backup API (so the WAL is
+    included), or as a new PostgreSQL database made from it as a template."""
+    if str(db).startswith("postgresql"):
+        forget_engine(db)
+        return request.getfixturevalue("postgres_server").copy_database(db)
+    import sqlite3
+
+    target = tmp_path / (name + ".sqlite")
+    source, dest = sqlite3.connect(str(db).removeprefix("sqlite:///")), sqlite3.connect(target)
+    try:
+        with dest:
+            source.backup(dest)
+    finally:
+        source.close()
+        dest.close()
+    return f"sqlite:///{target}"
+
+
+def archive_contents(db: str) -> dict[str, list]:
+    """Every row of every table, in a stable order: what "left exactly as it was" compares on a database
+    whose bytes are not a file of ours. On PostgreSQL each row carries its xmin too, the transaction that
+    wrote it, so rewriting a row with the same values shows as well."""
+    from sqlalchemy import inspect, text
+
+    url = str(db)
+    postgres = url.startswith("postgresql")
+    if postgres:
+        query(url, "select 1")  # opens the pooled engine query() keeps for this database
+        engine = _ENGINES[url]
+    else:
+        from sqlalchemy import create_engine
+
+        engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            tables = sorted(inspect(conn).get_table_names())
+            if not postgres:
+                # SQLite's FTS5 shadow tables are the search index, the same data again.
+                tables = [t for t in tables if not t.startswith("article_search")]
+            contents = {}
+            for table in tables:
+                columns = "xmin::text AS xmin, t.*" if postgres else "*"
+                rows = conn.execute(text(f'SELECT {columns} FROM "{table}" t')).all()
+                contents[table] = sorted((tuple(r) for r in rows), key=repr)
+            return contents
+    finally:
+        if not postgres:
+            engine.dispose()

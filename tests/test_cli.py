@@ -1,12 +1,14 @@
 """The command line: the demo works end to end, and bad input gets one clear line and exit code 2."""
 import pytest
 
-from tests.conftest import cli
+from tests.conftest import cli, new_unmigrated_database, query
+
+pytestmark = pytest.mark.archive
 
 
 @pytest.mark.slow
-def test_demo_runs_offline_and_shows_the_archive(tmp_path):
-    out = cli("demo", "--articles", "120", "--db", f"sqlite:///{tmp_path / 'demo.sqlite'}").stdout
+def test_demo_runs_offline_and_shows_the_archive(archive_db):
+    out = cli("demo", "--articles", "120", "--db", archive_db).stdout
     assert "crawl 1: succeeded" in out
     assert "crawl 3 (nothing changed): succeeded" in out and ", 0 versions," in out.split("crawl 3")[1]
     assert "the archive now holds:" in out
@@ -19,24 +21,22 @@ def test_demo_runs_offline_and_shows_the_archive(tmp_path):
     (["history", "http://elsewhere.example/about.html"], "neither an aid nor an article URL"),
     (["history", "--db", "notaurl", "1"], "not a database URL"),
 ])
-def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
-    result = cli(*args, check=False, env={"PORTAL_ARCHIVE_DB": f"sqlite:///{tmp_path / 'a.sqlite'}"})
+def test_bad_input_is_one_line_and_exit_2(archive_db, args, message):
+    result = cli(*args, check=False, env={"PORTAL_ARCHIVE_DB": archive_db})
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("portal-archive: error:")
     assert message in lines[0]
 
 
-def test_a_database_behind_head_is_refused(tmp_path):
-    import sqlite3
-
-    db_file = tmp_path / "old.sqlite"
-    sqlite3.connect(db_file).execute("create table something_else (x)").connection.commit()
-    result = cli("export", "--db", f"sqlite:///{db_file}", check=False)
+def test_a_database_behind_head_is_refused(request, tmp_path):
+    db = new_unmigrated_database(request, tmp_path, "old")
+    query(db, "create table something_else (x integer)")
+    result = cli("export", "--db", db, check=False)
     assert result.returncode == 2
     assert "run `portal-archive db upgrade`" in result.stderr
 
 
-def test_history_of_an_unknown_article(tmp_path):
-    result = cli("history", "99999", "--db", f"sqlite:///{tmp_path / 'a.sqlite'}", check=False)
+def test_history_of_an_unknown_article(archive_db):
+    result = cli("history", "99999", "--db", archive_db, check=False)
     assert result.returncode == 2 and "not in the archive" in result.stderr

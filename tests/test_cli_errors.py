@@ -2,15 +2,22 @@
 
 "Nothing written" is checked two ways: where the database does not exist yet,
 neither its file nor its directory appears; where it exists (a real archive
-from a crawl of a small replica), its bytes and its crawl runs are unchanged.
+from a crawl of a small replica), its bytes and its crawl runs are unchanged
+(on PostgreSQL, where the bytes are the server's, every row and the
+transaction that wrote it).
+
+The tests marked `archive` run on SQLite and on PostgreSQL. The unmarked ones
+are about SQLite files and directories (a missing directory, a file that is
+not a database, a directory given as the database) and run on SQLite only;
+their PostgreSQL counterparts are a database that does not exist on a running
+server and a database that is not an archive.
 """
-import shutil
-import sqlite3
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import cli, start_site
+from tests.conftest import BACKEND, archive_contents, cli, copy_archive, new_database, new_unmigrated_database, \
+    query, start_site
 
 REFUSED_POSTGRES = "postgresql+psycopg://u:secret@127.0.0.1:1/db"
 MALFORMED_WITH_PASSWORD = "postgresql://u:secret@host:notaport/db"
@@ -29,36 +36,37 @@ def assert_refused(result, message: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def archive(tmp_path_factory):
-    """A real archive: one crawl of a 30-article replica."""
+def archive(request, tmp_path_factory):
+    """A real archive on the backend under test: one crawl of a 30-article replica."""
     root = tmp_path_factory.mktemp("cli-errors")
     site = start_site(root / "site", 30, seed=2)
-    db_file = root / "archive.sqlite"
+    db = new_database(request, root)
     try:
-        cli("crawl", "--base-url", site.url, "--db", f"sqlite:///{db_file}",
-            env={"PORTAL_ARCHIVE_LOG_LEVEL": "WARNING"})
+        cli("crawl", "--base-url", site.url, "--db", db, env={"PORTAL_ARCHIVE_LOG_LEVEL": "WARNING"})
     finally:
         site.server.stop()
-    conn = sqlite3.connect(db_file)
-    aid, url = conn.execute("select aid, canonical_url from articles order by aid limit 1").fetchone()
-    conn.close()
-    return {"file": db_file, "site_url": site.url, "aid": aid, "url": url}
+    aid, url = query(db, "select aid, canonical_url from articles order by aid limit 1")[0]
+    return {"db": db, "site_url": site.url, "aid": aid, "url": url}
 
 
 @pytest.fixture
-def existing(archive, tmp_path):
-    """A private copy of the archive, with what a refused command must leave as it is."""
-    db_file = tmp_path / "archive.sqlite"
-    shutil.copy(archive["file"], db_file)
-    return db_file
+def existing(request, archive, tmp_path):
+    """A private copy of the archive (its URL), with what a refused command must leave as it is."""
+    directory = tmp_path / "existing"
+    directory.mkdir()
+    return copy_archive(request, archive["db"], directory, "archive")
 
 
-def crawl_runs(db_file: Path) -> int:
-    conn = sqlite3.connect(db_file)
-    try:
-        return conn.execute("select count(*) from crawl_runs").fetchone()[0]
-    finally:
-        conn.close()
+def crawl_runs(db: str) -> int:
+    return query(db, "select count(*) from crawl_runs")[0][0]
+
+
+def state_of(db: str):
+    """What a refused command must leave as it was: the SQLite file and its neighbours byte for byte,
+    or on PostgreSQL every row of every table with the transaction that wrote it."""
+    if db.startswith("postgresql"):
+        return archive_contents(db)
+    return files_under(Path(db.removeprefix("sqlite:///")).parent)
 
 
 def files_under(directory: Path) -> dict[str, bytes]:
@@ -82,20 +90,41 @@ NO_ARCHIVE_CASES = [
     (["history", "http://elsewhere.example/about.html"], "neither an aid nor an article URL"),
     (["history", ELSEWHERE.format(aid=12873)], "its host other.example is neither the portal's"),
     (["diff", ELSEWHERE.format(aid=12873)], "its host other.example is neither the portal's"),
+    (["history", "--no-such-option", "1"], "history: No such option"),
+]
+# Refused because the SQLite file the URL names does not exist: SQLite only.
+NO_ARCHIVE_FILE_CASES = [
     (["history", "12873"], "article 12873 is not in the archive: there is no archive at"),
     (["export"], "nothing to export: there is no archive at"),
     (["verify"], "nothing to verify: there is no archive at"),
-    (["history", "--no-such-option", "1"], "history: No such option"),
 ]
 
 
-@pytest.mark.parametrize("args, message", NO_ARCHIVE_CASES, ids=[" ".join(a) for a, _ in NO_ARCHIVE_CASES])
-def test_refused_without_creating_the_database(tmp_path, args, message):
+def refused_on_a_database_not_there_yet(tmp_path, args, message):
     db_file = tmp_path / "not-yet" / "archive.sqlite"
     result = cli(*args, check=False, env={"PORTAL_ARCHIVE_DB": f"sqlite:///{db_file}",
                                           "PORTAL_ARCHIVE_BASE_URL": "http://127.0.0.1:9"})
     assert_refused(result, message)
     assert not db_file.parent.exists()
+
+
+@pytest.mark.archive
+@pytest.mark.parametrize("args, message", NO_ARCHIVE_CASES, ids=[" ".join(a) for a, _ in NO_ARCHIVE_CASES])
+def test_refused_without_creating_the_database(request, tmp_path, args, message):
+    if BACKEND != "postgres":
+        refused_on_a_database_not_there_yet(tmp_path, args, message)
+        return
+    # A PostgreSQL database is there before any command (someone created it): an empty archive stays empty.
+    db = new_database(request, tmp_path)
+    before = archive_contents(db)
+    result = cli(*args, check=False, env={"PORTAL_ARCHIVE_DB": db, "PORTAL_ARCHIVE_BASE_URL": "http://127.0.0.1:9"})
+    assert_refused(result, message)
+    assert archive_contents(db) == before
+
+
+@pytest.mark.parametrize("args, message", NO_ARCHIVE_FILE_CASES, ids=[" ".join(a) for a, _ in NO_ARCHIVE_FILE_CASES])
+def test_refused_without_creating_the_sqlite_file(tmp_path, args, message):
+    refused_on_a_database_not_there_yet(tmp_path, args, message)
 
 
 # --- databases that cannot be opened ----------------------------------------------------------
@@ -119,6 +148,32 @@ def run_with_db(args, url, **kwargs):
 ], ids=["malformed", "malformed-with-password", "unknown-dialect", "refused-postgres"])
 def test_an_unusable_database_url_is_refused_without_showing_its_password(args, url, message):
     assert_refused(run_with_db(args, url), message)
+
+
+@pytest.mark.archive
+@pytest.mark.parametrize("args", EVERY_DB_COMMAND, ids=" ".join)
+def test_a_database_missing_from_a_running_postgresql_is_refused_without_showing_its_password(
+        postgres_server, args):
+    """The server answers, the database is not there: one line naming it, the password starred out."""
+    url = postgres_server.url("no_such_archive").replace(f"{postgres_server.user}@",
+                                                         f"{postgres_server.user}:secret@")
+    shown = url.replace(":secret@", ":***@")
+    line = assert_refused(run_with_db(args, url), f"cannot open database {shown}")
+    assert 'database "no_such_archive" does not exist' in line
+
+
+@pytest.mark.archive
+@pytest.mark.parametrize("args", [c for c in EVERY_DB_COMMAND if c != ["db", "upgrade"]], ids=" ".join)
+def test_a_database_that_is_not_an_archive_is_refused_and_left_alone(request, tmp_path, args):
+    """The counterpart of a file that is not a database: someone else's tables, no schema revision.
+    (`db upgrade` is how such a database is made into an archive.)"""
+    db = new_unmigrated_database(request, tmp_path, "notes")
+    query(db, "create table notes (id integer primary key, body text)")
+    query(db, "insert into notes (id, body) values (1, 'these are notes, not an archive')")
+    before = archive_contents(db)
+    assert_refused(run_with_db(args, db), "run `portal-archive db upgrade` first")
+    # Rows, not bytes: on SQLite opening the file switches it to WAL mode before it is found wanting.
+    assert archive_contents(db) == before
 
 
 @pytest.mark.parametrize("args", READING_COMMANDS, ids=" ".join)
@@ -174,20 +229,22 @@ def existing_archive_cases(archive):
     ]
 
 
+@pytest.mark.archive
 def test_refused_commands_leave_an_existing_archive_as_it_was(archive, existing):
-    url = f"sqlite:///{existing}"
+    url = existing
     runs = crawl_runs(existing)
-    before = files_under(existing.parent)
+    before = state_of(existing)
     for args, message in existing_archive_cases(archive):
         assert_refused(run_with_db(args, url), message)
-        assert files_under(existing.parent) == before, args
+        assert state_of(existing) == before, args
     assert crawl_runs(existing) == runs
     assert not Path("/nonexistent-dir").exists()
 
 
+@pytest.mark.archive
 def test_the_archives_own_host_is_accepted(archive, existing):
     """The control for the foreign-host refusal: the archived URL, its mobile form, and the bare aid."""
-    url = f"sqlite:///{existing}"
+    url = existing
     mobile = archive["site_url"] + f"/m/view.php?aid={archive['aid']}&from=timeline"
     for ref in (archive["url"], archive["url"] + "?spm=1#top", mobile, str(archive["aid"])):
         result = run_with_db(["history", ref], url)

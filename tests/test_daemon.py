@@ -1,7 +1,9 @@
 """The daemon against the replica: schedule, lease, signals, abandoned runs (issue 3)."""
+import json
 import os
 import signal
 import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -202,38 +204,81 @@ def test_print_schedule_shows_next_runs(tmp_path):
     assert out.startswith("nightly: ") and out.count("02:30:00 CST") == 5
 
 
+def store_job(config, db, log_path) -> None:
+    """Start the daemon until it has stored its job (the first slot is far ahead: nothing runs), then stop it."""
+    with open(log_path, "w") as log:
+        proc = spawn_cli("--config", str(config), "daemon", "--db", db, log=log)
+        try:
+            wait_for(lambda: "daemon started" in log_path.read_text(), 60, what="the daemon to store its job")
+        finally:
+            assert stop(proc) == 0
+
+
+def move_next_slot(db: str, job_id: str, back: timedelta) -> None:
+    """Stand for a daemon that was down while slots passed: the stored job's next slot moves `back` into the past.
+
+    Through APScheduler's own job store, which keeps the slot both in the column the scheduler queries and in
+    the stored job."""
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+    from sqlalchemy import MetaData, create_engine
+
+    engine = create_engine(db)
+    try:
+        store = SQLAlchemyJobStore(engine=engine, metadata=MetaData())
+        store.start(None, "default")
+        job = store.lookup_job(job_id)
+        job.next_run_time = datetime.now(timezone.utc) - back
+        store.update_job(job)
+    finally:
+        engine.dispose()
+
+
 def test_missed_slots_run_once_within_the_grace_period_and_are_recorded_beyond_it(request, tmp_path, small_site):
+    """The slots are set in the job store, not waited for, so how late a slot is does not depend on how
+    long the daemon takes to start: an hourly slot missed by 30 minutes is far beyond a 10-minute grace,
+    slots missed by 5 to 25 minutes are well within an hour's."""
     db = db_file = new_database(request, tmp_path, "a")
-    conf = lambda grace: (f'base_url = "{small_site.url}"\n' + CONFIG.format(ttl=5, grace=5, every=3)  # noqa: E731
-                          .replace("misfire_grace_seconds = 30", f"misfire_grace_seconds = {grace}"))
-    config = write_config(tmp_path / "c.toml", conf(1))
-    with open(tmp_path / "d.log", "w") as log:
-        proc = spawn_cli("--config", str(config), "daemon", "--db", db, "--log-json", log=log)
-        wait_for(lambda: query(db_file, "select 1 from crawl_runs where status='succeeded'"), 60, what="a first run")
-        assert stop(proc) == 0
-    first_runs = query(db_file, "select count(*) from crawl_runs")[0][0]
-    time.sleep(8)  # two slots pass while no daemon runs; the latest is > 1 s late at restart
+
+    def conf(every, grace):
+        return write_config(tmp_path / "c.toml", f'base_url = "{small_site.url}"\n' + CONFIG.format(
+            ttl=5, grace=5, every=every).replace("misfire_grace_seconds = 30", f"misfire_grace_seconds = {grace}"))
+
+    # Beyond the grace period: an hourly job whose slots 90 and 30 minutes ago passed while no daemon ran.
+    config = conf(3600, 600)
+    store_job(config, db, tmp_path / "d1.log")
+    assert query(db_file, "select count(*) from crawl_runs")[0][0] == 0
+    move_next_slot(db, "incremental", timedelta(minutes=90))
     with open(tmp_path / "d2.log", "w") as log:
         proc = spawn_cli("--config", str(config), "daemon", "--db", db, "--log-json", log=log)
-        missed = wait_for(lambda: query(db_file, "select error from crawl_runs where status='skipped' and id > ?",
-                                        first_runs), 60, what="a missed slot recorded")
-        assert stop(proc) == 0
-    assert "missed its slot" in missed[0][0]
-    # Within the grace period, the missed slots run once on restart (coalesced), not once per slot.
-    write_config(tmp_path / "c.toml", conf(60))
-    before = query(db_file, "select max(id) from crawl_runs")[0][0]
-    time.sleep(8)
-    with open(tmp_path / "d3.log", "w") as log:
-        proc = spawn_cli("--config", str(config), "daemon", "--db", db, log=log)
-        wait_for(lambda: query(db_file, "select 1 from crawl_runs where id > ? and status='succeeded'", before), 60,
-                 what="the coalesced run")
-        started = time.time()
-        assert stop(proc) == 0
-    late = query(db_file, "select count(*) from crawl_runs where id > ? and status != 'skipped'", before)[0][0]
-    assert late == 1 or time.time() - started > 2
-    import json
+        try:
+            wait_for(lambda: query(db_file, "select 1 from crawl_runs where status='skipped'"), 60,
+                     what="a missed slot recorded")
+        finally:
+            assert stop(proc) == 0
+    recorded = query(db_file, "select status, error from crawl_runs order by id")
+    assert [status for status, _ in recorded] == ["skipped"], recorded  # recorded once, and nothing crawled
+    assert "missed its slot" in recorded[0][1] and "older than the 600 s grace period" in recorded[0][1]
     events = [json.loads(line) for line in (tmp_path / "d2.log").read_text().splitlines() if line.startswith("{")]
     assert any("missed its slot" in e["message"] for e in events)
+
+    # Within the grace period: a job every 10 minutes with an hour's grace, whose slots 25, 15 and 5 minutes
+    # ago passed. A stored job keeps the grace it was added with while its trigger is unchanged: the new
+    # trigger makes the daemon store the job anew, with the new grace.
+    config = conf(600, 3600)
+    store_job(config, db, tmp_path / "d3.log")
+    before = query(db_file, "select max(id) from crawl_runs")[0][0]
+    assert query(db_file, "select count(*) from crawl_runs where id > ?", before)[0][0] == 0
+    move_next_slot(db, "incremental", timedelta(minutes=25))
+    with open(tmp_path / "d4.log", "w") as log:
+        proc = spawn_cli("--config", str(config), "daemon", "--db", db, log=log)
+        try:
+            wait_for(lambda: query(db_file, "select 1 from crawl_runs where id > ? and status='succeeded'", before),
+                     90, what="the coalesced run")
+        finally:
+            assert stop(proc) == 0
+    # Three missed slots, one run; the next slot is minutes away, so nothing else can have started.
+    assert [s for (s,) in query(db_file, "select status from crawl_runs where id > ? order by id", before)] == \
+        ["succeeded"]
 
 
 def test_sigterm_stops_the_daemon_and_interrupts_its_crawl(request, tmp_path):

@@ -12,15 +12,16 @@ GB18030 bytes) with hostile content added:
   body's first paragraph and its inner credit each starting like a formula.
 
 They go through the real extraction and cleaning, then into a real migrated
-SQLite archive through pipeline.versions.record_article, and out through the
-real `portal-archive export`.
+archive (SQLite, and PostgreSQL in its pass) through
+pipeline.versions.record_article, and out through the real `portal-archive
+export`. The tests marked `archive` are those that read that archive; the
+rest are about cleaning and CSV cells and need no database.
 """
 import csv
 import dataclasses
 import io
 import json
 import re
-import sqlite3
 import unicodedata
 from datetime import datetime, timezone
 from pathlib import Path
@@ -39,7 +40,7 @@ from pipeline.versions import record_article
 from spiders.decode import decode_page
 from spiders.extract import extract_article
 from spiders.items import ArticlePage
-from tests.conftest import cli
+from tests.conftest import cli, new_database, query
 
 FILES = Path(__file__).parent / "files"
 URL = "http://portal.test/news/djyd/2025/0507/{aid}.html"
@@ -167,9 +168,8 @@ def leading_blanks(formulas):
 
 
 @pytest.fixture(scope="module")
-def hostile_archive(tmp_path_factory, markup, formulas, leading_blanks):
-    db_file = tmp_path_factory.mktemp("hostile") / "archive.sqlite"
-    url = f"sqlite:///{db_file}"
+def hostile_archive(request, tmp_path_factory, markup, formulas, leading_blanks):
+    url = new_database(request, tmp_path_factory.mktemp("hostile"))
     upgrade(url)
     engine = make_engine(url)
     try:
@@ -179,17 +179,18 @@ def hostile_archive(tmp_path_factory, markup, formulas, leading_blanks):
                 assert record_article(session, run_id, item)[0] == "new"
     finally:
         engine.dispose()
-    return {"url": url, "file": db_file}
+    return {"url": url}
 
 
+@pytest.mark.archive
 def test_the_stored_body_html_is_inert(hostile_archive):
-    with sqlite3.connect(hostile_archive["file"]) as conn:
-        stored = [row[0] for row in conn.execute("select body_html from article_versions")]
+    stored = [row[0] for row in query(hostile_archive["url"], "select body_html from article_versions")]
     assert len(stored) == 3
     for body_html in stored:
         assert_inert(body_html)
 
 
+@pytest.mark.archive
 def test_the_hostile_archive_verifies(hostile_archive):
     result = cli("verify", "--db", hostile_archive["url"], check=False)
     assert result.returncode == 0, result.stdout
@@ -203,6 +204,7 @@ def runs_as_formula(cell: str) -> bool:
     return first == "\u2212" or unicodedata.normalize("NFKC", first) in ("=", "+", "-", "@")
 
 
+@pytest.mark.archive
 @pytest.mark.parametrize("extra", [[], ["--all-versions"]], ids=["current", "all-versions"])
 def test_csv_export_neutralizes_every_formula_like_cell(hostile_archive, formulas, leading_blanks, extra):
     out = cli("export", "--format", "csv", *extra, "--db", hostile_archive["url"]).stdout
@@ -223,6 +225,7 @@ def test_csv_export_neutralizes_every_formula_like_cell(hostile_archive, formula
     assert by_aid[12873]["title"] == '<script>alert("title")</script>' + TITLE
 
 
+@pytest.mark.archive
 def test_csv_export_to_a_file_is_neutralized_too(hostile_archive, tmp_path):
     target = tmp_path / "export.csv"
     cli("export", "--format", "csv", "-o", str(target), "--db", hostile_archive["url"])
@@ -231,6 +234,7 @@ def test_csv_export_to_a_file_is_neutralized_too(hostile_archive, tmp_path):
     assert cells and not any(runs_as_formula(cell) for cell in cells)
 
 
+@pytest.mark.archive
 def test_json_export_keeps_the_text_exactly(hostile_archive, markup, formulas, leading_blanks):
     out = cli("export", "--db", hostile_archive["url"]).stdout
     rows = {r["aid"]: r for r in (json.loads(line) for line in out.splitlines())}

@@ -4,7 +4,10 @@ Scrapy starts a telnet console (127.0.0.1:6023-6073) and, since 2.19, a
 remote-control HTTP server that runs posted Python code, unless told not to.
 pipeline/crawl.py switches both off; these tests hold it to that by watching a
 real crawl process from the outside: its sockets (the inodes behind
-/proc/<pid>/fd) looked up in /proc/<pid>/net/{tcp,tcp6,udp,udp6}.
+/proc/<pid>/fd) looked up in /proc/<pid>/net/{tcp,tcp6,udp,udp6}. The crawl
+writes to the archive on the backend under test (on PostgreSQL its client
+connections are established sockets, never listening ones); the other tests
+watch no archive.
 """
 import inspect
 import os
@@ -121,14 +124,15 @@ def test_the_watcher_sees_a_listening_socket():
         proc.stdout.close()
 
 
-def test_a_running_crawl_listens_on_no_port(tmp_path):
+@pytest.mark.archive
+def test_a_running_crawl_listens_on_no_port(tmp_path, archive_db):
     site = start_site(tmp_path / "site", ARTICLES, seed=4)
     state_dir = tmp_path / "state"  # where Scrapy's remote control would write its job file
     env = {**os.environ, "PORTAL_ARCHIVE_LOG_LEVEL": "WARNING", "XDG_STATE_HOME": str(state_dir)}
     log = open(tmp_path / "crawl.log", "w")
     try:
         proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "crawl", "--base-url", site.url,
-                                 "--db", f"sqlite:///{tmp_path / 'archive.sqlite'}"],
+                                 "--db", archive_db],
                                 stdout=log, stderr=subprocess.STDOUT, env=env)
         listeners, samples, crawling = [], 0, 0
         try:

@@ -10,6 +10,8 @@ puts live markup into its page (script elements, event handlers,
 A second article's stored body HTML is tampered with after the crawl, as if
 written before sanitizing, to prove the browser sanitizes again on output.
 Every payload would log "PWNED" or open a dialog if it ever ran.
+
+The archive is on the backend under test (marked `archive`: SQLite, then PostgreSQL).
 """
 from __future__ import annotations
 
@@ -18,7 +20,6 @@ import http.client
 import json
 import re
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -32,7 +33,9 @@ from xml.etree import ElementTree
 
 import pytest
 
-from tests.conftest import IN_CI, cli, export, start_site
+from tests.conftest import IN_CI, archive_contents, cli, export, new_database, query, start_site
+
+pytestmark = pytest.mark.archive
 
 ARTICLES = 240
 SEED = 5
@@ -124,7 +127,7 @@ class HostileProxy:
 @dataclass
 class Archive:
     db: str
-    db_file: Path
+    db_file: Path | None  # None on PostgreSQL
     report: dict
     hostile: int
     tampered: int
@@ -147,7 +150,7 @@ def crawl(base_url: str, db: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def archive(tmp_path_factory) -> Archive:
+def archive(request, tmp_path_factory) -> Archive:
     from replica import save_state
 
     root = tmp_path_factory.mktemp("web")
@@ -165,8 +168,8 @@ def archive(tmp_path_factory) -> Archive:
         save_state(state, site.dir)
 
         proxy = HostileProxy(site.server.port, hostile)
-        db_file = root / "archive.sqlite"
-        db = f"sqlite:///{db_file}"
+        db = new_database(request, root)
+        db_file = Path(db.removeprefix("sqlite:///")) if db.startswith("sqlite") else None
         crawl(proxy.url, db)
         report = site.mutate(seed=SEED, **CHANGES)
         state = site.state()
@@ -174,9 +177,8 @@ def archive(tmp_path_factory) -> Archive:
         save_state(state, site.dir)
         crawl(proxy.url, db)
 
-        with sqlite3.connect(db_file) as conn:  # a row as if written before sanitizing
-            conn.execute("UPDATE article_versions SET body_html = body_html || ? WHERE valid_to IS NULL AND "
-                         "article_id = (SELECT id FROM articles WHERE aid = ?)", (TAMPER, tampered))
+        query(db, "UPDATE article_versions SET body_html = body_html || ? WHERE valid_to IS NULL AND "  # a row as if
+              "article_id = (SELECT id FROM articles WHERE aid = ?)", TAMPER, tampered)  # written before sanitizing
         current = {r["aid"]: r for r in export(db)}
         versions = export(db, "--all-versions")
         yield Archive(db, db_file, report, hostile, tampered, current, versions)
@@ -390,11 +392,11 @@ def test_runs_page_shows_its_charts(archive, server, browser):
 # --- done means (2): hostile content is inert in every view ---------------------------------
 
 def hostile_views(archive, server) -> list[str]:
-    with sqlite3.connect(archive.db_file) as conn:
-        raw_ids = [r[0] for r in conn.execute(
-            "SELECT raw_page_id FROM article_versions v JOIN articles a ON a.id = v.article_id "
-            "WHERE a.aid = ? ORDER BY v.version", (archive.hostile,))]
-        quarantined = [r[0] for r in conn.execute("SELECT raw_page_id FROM quarantine WHERE raw_page_id IS NOT NULL")]
+    raw_ids = [r[0] for r in query(
+        archive.db, "SELECT raw_page_id FROM article_versions v JOIN articles a ON a.id = v.article_id "
+        "WHERE a.aid = ? ORDER BY v.version", archive.hostile)]
+    quarantined = [r[0] for r in query(archive.db, "SELECT raw_page_id FROM quarantine WHERE raw_page_id IS NOT NULL "
+                                                   "ORDER BY id")]
     aid, other = archive.hostile, archive.tampered
     views = ["/", "/?q=" + urllib.parse.quote("<script>"), "/?q=" + urllib.parse.quote("危险段落"),
              "/?q=" + urllib.parse.quote("<img src=x onerror=alert(1)>"),
@@ -547,9 +549,14 @@ def assert_inert_html(fragment: str) -> None:
 
 
 def test_the_server_never_wrote_to_the_archive(archive, server):
-    """The web process opened the file read-only: its bytes are what the crawl left."""
-    before = archive.db_file.stat().st_mtime_ns
+    """The web process opened the archive read-only: the SQLite file's bytes are what the crawl left; on
+    PostgreSQL every row is, with the transaction that wrote it."""
+    if archive.db_file is not None:
+        state = lambda: archive.db_file.stat().st_mtime_ns  # noqa: E731
+    else:
+        state = lambda: archive_contents(archive.db)  # noqa: E731
+    before = state()
     for path in ("/", "/runs", f"/articles/{archive.hostile}", "/api/articles?q=%E5%85%89%E4%BC%8F"):
         urllib.request.urlopen(server + path).read()
-    assert archive.db_file.stat().st_mtime_ns == before
+    assert state() == before
 

@@ -1,14 +1,16 @@
 """The web browser's parts on a small archive written through the real write path (no crawl, no browser):
 the search index kept by the database, read-only access, the token and binding rules, the diff,
-escaping in feeds and charts, sanitizing on output."""
+escaping in feeds and charts, sanitizing on output.
+
+The tests marked `archive` run on SQLite and on PostgreSQL (FTS5 there, pg_trgm here). The unmarked ones
+need no archive, or are about a SQLite file: one that is read-only on disk, one that is not there."""
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime, timedelta, timezone
 from xml.etree import ElementTree
 
 import pytest
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InternalError, OperationalError
 
 from pipeline.db import ArchiveError, open_archive, session_scope, upgrade
 from pipeline.dedupe import fingerprint
@@ -16,7 +18,7 @@ from pipeline.records import CleanArticle
 from pipeline.rules.html import clean_body
 from pipeline.versions import record_article, record_gone
 from spiders.items import ArticleGone
-from tests.conftest import cli
+from tests.conftest import BACKEND, cli, new_database, new_unmigrated_database, query
 from web import create_app
 from web.charts import bar_chart
 from web.diffview import char_segments, fold, paragraph_rows
@@ -53,11 +55,10 @@ def article(aid: int, title: str, paragraphs: list[str], at: datetime = T0, lede
 
 
 class Archive:
-    """A SQLite archive at head, written the way a crawl writes it."""
+    """An archive at head (its URL), written the way a crawl writes it."""
 
-    def __init__(self, path):
-        self.path = path
-        self.url = f"sqlite:///{path}"
+    def __init__(self, url: str):
+        self.url = url
         self.engine = open_archive(self.url, auto_upgrade=True)
         self.runs = 0
 
@@ -81,8 +82,8 @@ class Archive:
 
 
 @pytest.fixture
-def small(tmp_path):
-    archive = Archive(tmp_path / "archive.sqlite")
+def small(request, tmp_path):
+    archive = Archive(new_database(request, tmp_path))
     archive.write(
         article(101, "光伏逆变器出口增长", ["今年光伏逆变器出口同比增长三成。", "企业加快海外布局。"]),
         article(102, "储能电站并网运行", ["国内最大的钠离子电池储能电站并网运行。"]),
@@ -94,6 +95,7 @@ def small(tmp_path):
 
 # --- the search index ------------------------------------------------------------------
 
+@pytest.mark.archive
 def test_search_finds_chinese_substrings_of_the_current_version(small):
     assert small.search("逆变器出口") == [101]
     assert small.search("钠离子电池储能") == [102]
@@ -103,6 +105,7 @@ def test_search_finds_chinese_substrings_of_the_current_version(small):
     assert small.search("氢能") == []
 
 
+@pytest.mark.archive
 def test_the_index_follows_edits_and_takedowns(small):
     later = T0 + timedelta(days=1)
     small.write(article(101, "光伏逆变器出口增长", ["今年光伏组件出口同比增长三成。", "企业加快海外布局。"], at=later))
@@ -113,13 +116,21 @@ def test_the_index_follows_edits_and_takedowns(small):
     assert small.search("钠离子电池") == [102]  # a takedown keeps its last content
     assert small.search("钠离子电池", status="live") == []
     assert small.search("钠离子电池", status="taken_down") == [102]
-    with sqlite3.connect(small.path) as conn:
+    open_versions = query(small.url, "SELECT count(*) FROM article_versions WHERE valid_to IS NULL")[0][0]
+    if BACKEND == "postgres":
+        # The trigram indexes cover exactly the open versions: partial indexes, kept by PostgreSQL itself.
+        indexes = query(small.url, "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'article_versions' "
+                                   "AND indexdef LIKE '%gin_trgm_ops%' ORDER BY indexname")
+        assert [name for name, _ in indexes] == [f"ix_article_versions_search_{c}" for c in ("body_text", "lede", "title")]
+        assert all(definition.endswith("WHERE (valid_to IS NULL)") for _, definition in indexes)
+        assert open_versions == 3
+    else:
         # One row per indexed document (a full scan of an external-content table would read the versions).
-        indexed = conn.execute("SELECT count(*) FROM article_search_docsize").fetchone()[0]
-        open_versions = conn.execute("SELECT count(*) FROM article_versions WHERE valid_to IS NULL").fetchone()[0]
-    assert indexed == open_versions == 3
+        indexed = query(small.url, "SELECT count(*) FROM article_search_docsize")[0][0]
+        assert indexed == open_versions == 3
 
 
+@pytest.mark.archive
 def test_query_syntax_is_searched_for_literally(small):
     for q in ['"光伏', '光伏" OR "储能', "NEAR(光伏 储能)", "光伏*", "title:光伏", "%", "_", "\\", "a\x00b", "''"]:
         assert small.search(q) == [] or q.startswith("光伏"), q
@@ -127,11 +138,12 @@ def test_query_syntax_is_searched_for_literally(small):
     assert fts5_phrase('a"b') == '"a""b"'
 
 
-def test_the_migration_indexes_articles_written_before_it(tmp_path):
-    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+@pytest.mark.archive
+def test_the_migration_indexes_articles_written_before_it(request, tmp_path):
+    url = new_unmigrated_database(request, tmp_path, "old")
     upgrade(url, "0002")
     archive = Archive.__new__(Archive)
-    archive.path, archive.url = tmp_path / "old.sqlite", url
+    archive.url = url
     from pipeline.db import make_engine
 
     archive.engine = make_engine(url)
@@ -143,27 +155,38 @@ def test_the_migration_indexes_articles_written_before_it(tmp_path):
 
 # --- read-only, binding, token ------------------------------------------------------------
 
+@pytest.mark.archive
 def test_the_archive_is_opened_read_only(small):
     engine = open_readonly(small.url)
+    refused = InternalError if BACKEND == "postgres" else OperationalError  # psycopg: ReadOnlySqlTransaction
     with engine.connect() as conn:
-        with pytest.raises(OperationalError, match="readonly|read-only|query_only"):
+        with pytest.raises(refused, match="readonly|read-only|query_only"):
             conn.exec_driver_sql("DELETE FROM articles")
     engine.dispose()
 
 
-def test_a_read_only_archive_file_can_be_browsed(small, tmp_path):
+def test_a_read_only_archive_file_can_be_browsed(tmp_path):
+    """A file's permissions: SQLite only."""
+    small = Archive(f"sqlite:///{tmp_path / 'archive.sqlite'}")
+    small.write(article(101, "光伏逆变器出口增长", ["今年光伏逆变器出口同比增长三成。", "企业加快海外布局。"]))
     small.engine.dispose()
-    small.path.chmod(0o444)
+    path = tmp_path / "archive.sqlite"
+    path.chmod(0o444)
     try:
         assert small.search("逆变器") == [101]
     finally:
-        small.path.chmod(0o644)
+        path.chmod(0o644)
 
 
-def test_an_archive_that_is_missing_or_behind_is_refused(tmp_path):
+def test_an_archive_that_is_missing_is_refused(tmp_path):
+    """A file that is not there: SQLite only (a PostgreSQL database that is not there: below)."""
     with pytest.raises(ArchiveError, match="no archive at"):
         open_readonly(f"sqlite:///{tmp_path / 'nothing.sqlite'}")
-    url = f"sqlite:///{tmp_path / 'behind.sqlite'}"
+
+
+@pytest.mark.archive
+def test_an_archive_that_is_behind_is_refused(request, tmp_path):
+    url = new_unmigrated_database(request, tmp_path, "behind")
     upgrade(url, "0002")
     with pytest.raises(ArchiveError, match="portal-archive db upgrade"):
         open_readonly(url)
@@ -180,6 +203,7 @@ def test_loopback_needs_no_token_any_other_address_does():
         assert check_binding(host, "s3cret") == "s3cret"
 
 
+@pytest.mark.archive
 def test_binding_elsewhere_without_a_token_refuses_to_start(small):
     result = cli("web", "--host", "0.0.0.0", "--port", "0", "--db", small.url, check=False, timeout=60,
                  env={"PORTAL_ARCHIVE_WEB_TOKEN": ""})
@@ -192,11 +216,25 @@ def test_binding_elsewhere_without_a_token_refuses_to_start(small):
 
 
 def test_a_missing_archive_is_a_one_line_error(tmp_path):
+    """A SQLite file that is not there (SQLite only)."""
     result = cli("web", "--db", f"sqlite:///{tmp_path / 'none.sqlite'}", check=False, timeout=60)
     assert result.returncode == 2 and "there is no archive" in result.stderr
     assert not (tmp_path / "none.sqlite").exists()
 
 
+@pytest.mark.archive
+def test_a_missing_postgresql_database_is_a_one_line_error_without_its_password(postgres_server):
+    url = postgres_server.url("no_such_archive").replace(f"{postgres_server.user}@", f"{postgres_server.user}:secret@")
+    result = cli("web", "--db", url, check=False, timeout=60)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("portal-archive: error: cannot open database "
+                                                   + url.replace(":secret@", ":***@"))
+    assert 'database "no_such_archive" does not exist' in lines[0]
+    assert "secret" not in result.stdout + result.stderr
+
+
+@pytest.mark.archive
 def test_with_a_token_every_request_must_carry_it(small):
     app = create_app(open_readonly(small.url), token="s3cret-token", bound_host="0.0.0.0")
     with TestClient(app, base_url="http://archive.example:8080", follow_redirects=False) as client:
@@ -212,6 +250,7 @@ def test_with_a_token_every_request_must_carry_it(small):
         assert client.get("/articles/101").status_code == 200  # the cookie now carries it
 
 
+@pytest.mark.archive
 def test_without_a_token_only_loopback_host_names_are_answered(small):
     app = create_app(open_readonly(small.url))
     with TestClient(app, base_url="http://127.0.0.1:8080") as client:
@@ -221,6 +260,7 @@ def test_without_a_token_only_loopback_host_names_are_answered(small):
         assert client.get("/", headers={"Host": "rebound.attacker.example"}).status_code == 400
 
 
+@pytest.mark.archive
 def test_pages_answer_in_html_and_bad_input_is_forgiven(small):
     with TestClient(create_app(open_readonly(small.url)), base_url="http://127.0.0.1") as client:
         for path in ("/", "/?page=abc&from=notadate&status=bogus", "/articles/101", "/articles/101/versions/1",
@@ -234,6 +274,21 @@ def test_pages_answer_in_html_and_bad_input_is_forgiven(small):
         assert jump.headers["location"] == "/articles/102"
         raw = client.get("/raw/1/page")
         assert raw.headers["content-security-policy"].startswith("sandbox;")
+
+
+@pytest.mark.archive
+def test_ids_beyond_the_archives_columns_are_not_found(small):
+    """Run and raw page ids are INTEGER columns, aids BIGINT: PostgreSQL refuses to compare a larger number
+    with them (SQLite one beyond 64 bits), which must be a 404, not a server error."""
+    with TestClient(create_app(open_readonly(small.url)), base_url="http://127.0.0.1",
+                    raise_server_exceptions=False) as client:
+        for n in (2**31, 2**63, 10**30):
+            for path in (f"/raw/{n}", f"/raw/{n}/page", f"/articles/{n}", f"/articles/{n}/diff",
+                         f"/articles/{n}/versions/1"):
+                assert client.get(path).status_code == 404, path
+        assert client.get(f"/api/runs/{2**31}").status_code == 404  # within the API's documented range
+        assert client.get(f"/api/runs/{2**63}").status_code == 422  # beyond it
+        assert client.get("/api/runs/1").status_code == 200  # the control: a run that is there
 
 
 # --- the diff ---------------------------------------------------------------------------

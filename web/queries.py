@@ -16,6 +16,10 @@ STATUSES = ("live", "taken_down", "edited", "duplicate")
 CHANGE_KINDS = ("edited", "taken_down", "restored")
 MAX_PAGE = 100_000
 DEFAULT_PER_PAGE = 50
+# The archive's row ids are INTEGER columns and aids BIGINT ones. PostgreSQL refuses a larger number in a
+# comparison with one (SQLite any beyond 64 bits), so such an id is not looked up: nothing can have it.
+MAX_ROW_ID = 2**31 - 1
+MAX_AID = 2**63 - 1
 
 
 class NotFound(LookupError):
@@ -182,7 +186,8 @@ class ArticleView:
 
 
 def find_article(session: Session, aid: int) -> Article:
-    article = session.scalars(select(Article).where(Article.aid == aid)).one_or_none()
+    article = session.scalars(select(Article).where(Article.aid == aid)).one_or_none() \
+        if 1 <= aid <= MAX_AID else None
     if article is None:
         raise NotFound(f"article {aid} is not in the archive")
     return article
@@ -255,7 +260,7 @@ def runs(session: Session, page: int = 1, per_page: int = DEFAULT_PER_PAGE) -> P
 
 
 def run(session: Session, run_id: int) -> CrawlRun:
-    found = session.get(CrawlRun, run_id)
+    found = session.get(CrawlRun, run_id) if 1 <= run_id <= MAX_ROW_ID else None
     if found is None:
         raise NotFound(f"crawl run {run_id} is not in the archive")
     return found
@@ -315,7 +320,7 @@ def quarantine(session: Session, page: int = 1, per_page: int = DEFAULT_PER_PAGE
 
 
 def raw_page(session: Session, raw_id: int) -> RawPage:
-    found = session.get(RawPage, raw_id)
+    found = session.get(RawPage, raw_id) if 1 <= raw_id <= MAX_ROW_ID else None
     if found is None:
         raise NotFound(f"raw page {raw_id} is not in the archive")
     return found
