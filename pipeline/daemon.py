@@ -60,6 +60,7 @@ class Daemon:
         self.stopping = threading.Event()
         self.ttl = timedelta(seconds=settings.lease_ttl_seconds)
         self.engine = None
+        self.scheduler = None
 
     # --- lifecycle --------------------------------------------------------
     def run(self) -> None:
@@ -90,11 +91,11 @@ class Daemon:
         scheduler = BackgroundScheduler(
             jobstores={"default": SQLAlchemyJobStore(engine=self.engine, metadata=MetaData())},
             executors={"default": ThreadPoolExecutor(max_workers=max(1, len(self.jobs)))},
-            job_defaults={"coalesce": True, "max_instances": 1,
-                          "misfire_grace_time": int(self.schedule.misfire_grace_seconds)},
+            job_defaults=self._job_options(),
             timezone=self.schedule.tz,
         )
         scheduler.add_listener(self._on_event, EVENT_JOB_MISSED | EVENT_JOB_ERROR | EVENT_JOB_MAX_INSTANCES)
+        self.scheduler = scheduler
         scheduler.start(paused=True)
         self._sync_jobs(scheduler)
         scheduler.resume()
@@ -109,15 +110,32 @@ class Daemon:
             log.info("daemon stopping: no new runs; waiting for the running crawl")
             scheduler.shutdown(wait=True)
 
+    def _job_options(self) -> dict:
+        """The options every job is stored with: one crawl at a time, missed slots coalesced into one run."""
+        return {"coalesce": True, "max_instances": 1,
+                "misfire_grace_time": int(self.schedule.misfire_grace_seconds)}
+
     def _sync_jobs(self, scheduler) -> None:
-        """Keep stored jobs whose trigger is unchanged (their missed slots count), replace the rest."""
+        """Bring the stored jobs in line with the config.
+
+        A stored job keeps the options it was added with, so comparing the trigger alone would leave a
+        changed grace period unapplied. A job whose trigger changed is replaced (its slots start afresh);
+        one whose only options changed is modified in place, so its next run time, and with it any slot
+        missed while the daemon was down, stays as it was.
+        """
+        options = self._job_options()
         for spec in self.jobs.values():
             trigger = spec.trigger(self.schedule.tz)
             stored = scheduler.get_job(spec.name)
-            if stored is not None and str(stored.trigger) == str(trigger):
+            if stored is None or str(stored.trigger) != str(trigger):
+                scheduler.add_job(run_scheduled_job, trigger, args=[spec.name], id=spec.name, name=spec.name,
+                                  replace_existing=True, **options)
                 continue
-            scheduler.add_job(run_scheduled_job, trigger, args=[spec.name], id=spec.name, name=spec.name,
-                              replace_existing=True)
+            changed = {key: value for key, value in options.items() if getattr(stored, key) != value}
+            if changed:
+                log.info("job %s: options changed in the config, updated: %s", spec.name,
+                         ", ".join(f"{key} {getattr(stored, key)} -> {value}" for key, value in changed.items()))
+                scheduler.modify_job(spec.name, **changed)
         for stored in scheduler.get_jobs():
             if stored.id not in self.jobs:
                 stored.remove()
@@ -134,10 +152,14 @@ class Daemon:
             at = event.scheduled_run_time.astimezone(timezone.utc)
             log.warning("job %s missed its slot at %s: older than the grace period, skipped",
                         event.job_id, at)
+            # The grace that decided is the job's own (stored with it), which need not be the config's.
+            job = self.scheduler.get_job(event.job_id, event.jobstore) if self.scheduler else None
+            grace = (f"the {job.misfire_grace_time} s grace period" if job and job.misfire_grace_time is not None
+                     else "its grace period")
             run_id = runs.start_run(self.engine, "crawl", self.settings.base_url, {}, job=event.job_id)
             runs.close_run(self.engine, run_id, "skipped",
                            f"missed its slot at {at:%Y-%m-%d %H:%M:%S} UTC (daemon not running); "
-                           f"older than the {self.schedule.misfire_grace_seconds:.0f} s grace period")
+                           f"older than {grace}")
         elif event.code == EVENT_JOB_MAX_INSTANCES:
             log.info("job %s is still running: this slot is not started twice", event.job_id)
         elif event.code == EVENT_JOB_ERROR:

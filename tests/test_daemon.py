@@ -3,6 +3,7 @@ import json
 import os
 import signal
 import time
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -214,11 +215,10 @@ def store_job(config, db, log_path) -> None:
             assert stop(proc) == 0
 
 
-def move_next_slot(db: str, job_id: str, back: timedelta) -> None:
-    """Stand for a daemon that was down while slots passed: the stored job's next slot moves `back` into the past.
-
-    Through APScheduler's own job store, which keeps the slot both in the column the scheduler queries and in
-    the stored job."""
+@contextmanager
+def job_store(db: str):
+    """APScheduler's own job store on the test archive, which keeps a job's next slot both in the column the
+    scheduler queries and in the stored job."""
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
     from sqlalchemy import MetaData, create_engine
 
@@ -226,17 +226,28 @@ def move_next_slot(db: str, job_id: str, back: timedelta) -> None:
     try:
         store = SQLAlchemyJobStore(engine=engine, metadata=MetaData())
         store.start(None, "default")
+        yield store
+    finally:
+        engine.dispose()
+
+
+def move_next_slot(db: str, job_id: str, back: timedelta) -> None:
+    """Stand for a daemon that was down while slots passed: the stored job's next slot moves `back` into the past."""
+    with job_store(db) as store:
         job = store.lookup_job(job_id)
         job.next_run_time = datetime.now(timezone.utc) - back
         store.update_job(job)
-    finally:
-        engine.dispose()
+
+
+def stored_job(db: str, job_id: str):
+    with job_store(db) as store:
+        return store.lookup_job(job_id)
 
 
 def test_missed_slots_run_once_within_the_grace_period_and_are_recorded_beyond_it(request, tmp_path, small_site):
     """The slots are set in the job store, not waited for, so how late a slot is does not depend on how
     long the daemon takes to start: an hourly slot missed by 30 minutes is far beyond a 10-minute grace,
-    slots missed by 5 to 25 minutes are well within an hour's."""
+    and well within an hour's."""
     db = db_file = new_database(request, tmp_path, "a")
 
     def conf(every, grace):
@@ -261,14 +272,13 @@ def test_missed_slots_run_once_within_the_grace_period_and_are_recorded_beyond_i
     events = [json.loads(line) for line in (tmp_path / "d2.log").read_text().splitlines() if line.startswith("{")]
     assert any("missed its slot" in e["message"] for e in events)
 
-    # Within the grace period: a job every 10 minutes with an hour's grace, whose slots 25, 15 and 5 minutes
-    # ago passed. A stored job keeps the grace it was added with while its trigger is unchanged: the new
-    # trigger makes the daemon store the job anew, with the new grace.
-    config = conf(600, 3600)
+    # Within the grace period: the same hourly job, the same slots missed, and only the grace raised to an hour in
+    # the config (the restarted daemon applies it to the stored job).
+    config = conf(3600, 3600)
     store_job(config, db, tmp_path / "d3.log")
     before = query(db_file, "select max(id) from crawl_runs")[0][0]
     assert query(db_file, "select count(*) from crawl_runs where id > ?", before)[0][0] == 0
-    move_next_slot(db, "incremental", timedelta(minutes=25))
+    move_next_slot(db, "incremental", timedelta(minutes=90))
     with open(tmp_path / "d4.log", "w") as log:
         proc = spawn_cli("--config", str(config), "daemon", "--db", db, log=log)
         try:
@@ -276,9 +286,42 @@ def test_missed_slots_run_once_within_the_grace_period_and_are_recorded_beyond_i
                      90, what="the coalesced run")
         finally:
             assert stop(proc) == 0
-    # Three missed slots, one run; the next slot is minutes away, so nothing else can have started.
+    # Two missed slots, one run; the next slot is half an hour away, so nothing else can have started.
     assert [s for (s,) in query(db_file, "select status from crawl_runs where id > ? order by id", before)] == \
         ["succeeded"]
+
+
+def test_a_changed_grace_period_reaches_the_stored_job_on_restart(request, tmp_path, small_site):
+    """Only the grace changes, not the trigger: the restarted daemon updates the stored job in place, keeping
+    the slot it missed (so the slot is still judged), and judges it by the new grace, which the record quotes.
+    The grace goes down, so a job that kept its old hour would run this slot instead of skipping it."""
+    db = db_file = new_database(request, tmp_path, "a")
+
+    def conf(grace):
+        return write_config(tmp_path / "c.toml", f'base_url = "{small_site.url}"\n' + CONFIG.format(
+            ttl=5, grace=5, every=3600).replace("misfire_grace_seconds = 30", f"misfire_grace_seconds = {grace}"))
+
+    store_job(conf(3600), db, tmp_path / "d1.log")
+    assert stored_job(db, "incremental").misfire_grace_time == 3600
+    # Slots 90 and 30 minutes ago passed while the daemon was down: 30 minutes late is within an hour,
+    # beyond 15 minutes.
+    move_next_slot(db, "incremental", timedelta(minutes=90))
+    missed_slot = stored_job(db, "incremental").next_run_time
+    config = conf(900)
+    with open(tmp_path / "d2.log", "w") as log:
+        proc = spawn_cli("--config", str(config), "daemon", "--db", db, log=log)
+        try:
+            wait_for(lambda: query(db_file, "select 1 from crawl_runs where status='skipped'"), 60,
+                     what="the missed slot recorded")
+        finally:
+            assert stop(proc) == 0
+    recorded = query(db_file, "select status, error from crawl_runs order by id")
+    assert [status for status, _ in recorded] == ["skipped"], recorded  # nothing crawled
+    assert "older than the 900 s grace period" in recorded[0][1]
+    job = stored_job(db, "incremental")
+    assert job.misfire_grace_time == 900
+    # Not rescheduled from the restart: the hourly slots still follow the one that was missed.
+    assert job.next_run_time == missed_slot + timedelta(hours=2)
 
 
 def test_sigterm_stops_the_daemon_and_interrupts_its_crawl(request, tmp_path):
