@@ -85,7 +85,7 @@ def sample(measured: Measured, pages: int, repeat: int, extra: dict | None = Non
         "sys_s": measured.sys_s,
         "pages_per_s": pages / measured.wall_s,
         "cpu_s_per_1000_pages": measured.cpu_s / pages * 1000,
-        "peak_rss_mib": measured.max_rss_kib / 1024,
+        "peak_rss_mib": measured.peak_rss_kib / 1024,
         "load1_before": os.getloadavg()[0],
         **(extra or {}),
     }

@@ -4,6 +4,10 @@ The figures come from wait4(2) on the child: its own usage plus that of any
 descendants it waited for, which is what getrusage(RUSAGE_CHILDREN) deltas
 would give for CPU, but with the peak RSS of this child alone (a
 RUSAGE_CHILDREN maximum would be the largest of every child so far).
+A crawl that reads pages in a reader process is two processes, and wait4's
+peak is the larger of the two, not their sum; so the process tree's resident
+memory is also sampled (every 50 ms, /proc) and its largest total reported
+as the run's peak RSS.
 
 Linux carries the parent's resident size into a child's ru_maxrss (exec
 records the high-water mark of the memory image it replaces), so a bench
@@ -42,6 +46,11 @@ class Measured:
     stdout: str
     stderr_tail: str
     timed_out: bool = False
+    tree_rss_kib: int = 0  # the largest sampled sum over the process and its descendants
+
+    @property
+    def peak_rss_kib(self) -> int:
+        return max(self.max_rss_kib, self.tree_rss_kib)
 
     @property
     def cpu_s(self) -> float:
@@ -70,6 +79,8 @@ def run_measured(argv: list[str], *, timeout: float, env: dict | None = None, cw
         timer = threading.Timer(timeout, kill)
         timer.daemon = True
         timer.start()
+        sampler = TreeRss(process.pid)
+        sampler.start()
         try:
             _, status, usage = os.wait4(process.pid, 0)
         except BaseException:  # interrupted (Ctrl-C, SIGTERM): the run must not outlive the bench
@@ -78,6 +89,7 @@ def run_measured(argv: list[str], *, timeout: float, env: dict | None = None, cw
             raise
         finally:
             timer.cancel()
+            sampler.stop()
         wall = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
@@ -89,7 +101,44 @@ def run_measured(argv: list[str], *, timeout: float, env: dict | None = None, cw
             stderr_tail = fh.read().decode("utf-8", "replace")
     return Measured(argv=list(argv), returncode=process.returncode, wall_s=wall, user_s=usage.ru_utime,
                     sys_s=usage.ru_stime, max_rss_kib=usage.ru_maxrss, stdout=stdout, stderr_tail=stderr_tail,
-                    timed_out=timed_out.is_set())
+                    timed_out=timed_out.is_set(), tree_rss_kib=sampler.peak_kib)
+
+
+class TreeRss(threading.Thread):
+    """Samples the resident memory of a process and all its descendants; keeps the largest total."""
+
+    INTERVAL = 0.05
+    PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.peak_kib = 0
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.wait(self.INTERVAL):
+            self.peak_kib = max(self.peak_kib, sum(self._rss_kib(p) for p in self._tree(self.pid)))
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join()
+
+    def _tree(self, pid: int) -> list[int]:
+        found = [pid]
+        try:
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                for child in (task / "children").read_text().split():
+                    found += self._tree(int(child))
+        except OSError:  # gone meanwhile
+            pass
+        return found
+
+    def _rss_kib(self, pid: int) -> int:
+        try:
+            return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * self.PAGE_KIB
+        except (OSError, IndexError, ValueError):
+            return 0
 
 
 def _kill_group(pid: int) -> None:

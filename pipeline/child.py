@@ -8,30 +8,17 @@ Ctrl-C reaches only the parent, which then stops the child exactly once.
 """
 from __future__ import annotations
 
-import ctypes
 import multiprocessing
 import os
 import signal
 
 from pipeline.config import Settings
 from pipeline.crawl import CrawlSummary, run_crawl
-
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent(parent_pid: int) -> None:
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL))
-    except (OSError, AttributeError):  # not Linux: the abandoned-run check still catches orphans
-        return
-    # The parent may have died while this process was still importing.
-    if os.getppid() != parent_pid:
-        os._exit(1)
-
+from spiders.reader import die_with_parent
 
 def _child(settings: Settings, kwargs: dict, conn, parent_pid: int) -> None:
     os.setpgrp()
-    _die_with_parent(parent_pid)
+    die_with_parent(parent_pid)
     try:
         conn.send(("ok", run_crawl(settings, **kwargs)))
     except BaseException as exc:  # report anything, then die

@@ -11,6 +11,7 @@ from pipeline.rules.html import clean_body
 from pipeline.rules.text import normalize_inline, origin_source, split_tags, strip_label
 from spiders.items import ArticlePage
 from spiders.profile import Profile, load_profile
+from spiders.reader import PageReader, ReadError, ReaderGone
 
 
 class RejectPage(ValueError):
@@ -85,30 +86,50 @@ def _channel(profile: Profile, breadcrumb: str | None, url: str) -> str:
     return ""
 
 
+def clean_page(profile_name: str, page: ArticlePage) -> CleanArticle | str:
+    """clean_article by profile name, with the rejection's reason as the value: what a
+    reader process runs for the stage (spiders/reader.py)."""
+    try:
+        return clean_article(load_profile(profile_name), page)
+    except RejectPage as exc:
+        return str(exc)
+
+
 class CleanStage:
-    def __init__(self, profile: Profile, stats):
-        self.profile = profile
+    """Cleans in the crawl's reader process when it has one (the page's bytes stay here)."""
+
+    def __init__(self, profile_name: str, stats, reader: PageReader | None = None):
+        self.profile_name = profile_name
         self.stats = stats
+        self.reader = reader or PageReader(profile_name, "auto", processes=0)
 
     @classmethod
     def from_crawler(cls, crawler):
         name = crawler.settings.get("PORTAL_ARCHIVE_PROFILE")
         if not name:
             raise NotConfigured("PORTAL_ARCHIVE_PROFILE is not set")
-        return cls(load_profile(name), crawler.stats)
+        return cls(name, crawler.stats, getattr(crawler.spider, "reader", None))
 
-    def process_item(self, item):
+    async def process_item(self, item):
         if not isinstance(item, ArticlePage):
             return item
         if item.fields:
             method = "profile" if item.fields.get("extraction", "profile") == "profile" else "fallback"
             self.stats.inc_value(f"clean/extraction/{method}")
+        raw, item.raw = item.raw, b""  # the bytes are not cleaned: they need not travel
         try:
-            clean = clean_article(self.profile, item)
-        except RejectPage as exc:
+            clean = await self.reader.run(clean_page, self.profile_name, item)
+        except ReaderGone:
+            clean = clean_page(self.profile_name, item)
+        except ReadError as exc:  # a bug in a cleaning rule: the page is kept with it
+            clean = f"cleaning failed: {exc}"
+        finally:
+            item.raw = raw
+        if isinstance(clean, str):
             self.stats.inc_value("clean/rejected")
-            return Rejected(item.url, item.aid, str(exc), item.http_status, item.fetched_at,
+            return Rejected(item.url, item.aid, clean, item.http_status, item.fetched_at,
                             item.raw, item.headers, item.encoding)
+        clean.raw = raw
         self.stats.inc_value("clean/ok")
         count_fields(self.stats, clean)
         return clean

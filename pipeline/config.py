@@ -43,6 +43,9 @@ class Settings:
     max_page_bytes: int = 64 * 1024 * 1024
     obey_robots: bool = True
     batch_size: int = 200
+    # Processes that decode and parse article pages beside the crawl (spiders/reader.py);
+    # -1: one when the machine has a second core, else none (pages are read in the crawl's process).
+    parse_processes: int = -1
     # How many separate runs an article must answer 404/410 (or redirect to its
     # channel) before it is recorded as taken down.
     takedown_confirmations: int = 1

@@ -25,6 +25,7 @@ from pipeline.models import Article, BackfillArticle, CrawlRun
 from pipeline.revisit import RevisitPolicy, revisits, unresolved_failures
 from spiders.items import Revisit
 from spiders.portal import PortalSpider
+from spiders.reader import PageReader, default_processes
 from spiders.profile import load_profile
 from spiders.walk import ListWalk
 
@@ -96,6 +97,11 @@ UNUSED_SPIDER_MIDDLEWARES = {
     # retry count in meta on purpose; the meta-copy detector would warn on every one.
     "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": None,
 }
+
+
+def page_reader(settings: Settings) -> PageReader:
+    processes = settings.parse_processes if settings.parse_processes >= 0 else default_processes()
+    return PageReader(settings.profile, "auto" if settings.extraction_fallback else "profile", processes)
 
 
 def tune_gc() -> None:
@@ -229,6 +235,7 @@ def _crawl(settings, plan, engine, run_id, channel_names, profile) -> CrawlSumma
             BackfillArticle.backfill_id == plan.backfill_id, BackfillArticle.aid.in_(aids)))
         probes = [a for a in probes if not skip([a])] if len(probes) < 5000 else probes
     known = _validators(engine, plan.conditional)
+    reader = page_reader(settings)
     process = CrawlerProcess(scrapy_settings(settings, run_id, plan))
     crawler = process.create_crawler(PortalSpider)
     error = None
@@ -241,13 +248,15 @@ def _crawl(settings, plan, engine, run_id, channel_names, profile) -> CrawlSumma
                           revisits(engine, plan.revisit, policy, now, channel_names, plan.conditional)),
             retry_lists=failed_lists,
             probe_aids=probes, known_aids=known, skip_aids=skip, follow_links=plan.follow_links,
-            fallback=settings.extraction_fallback,
+            fallback=settings.extraction_fallback, reader=reader,
         )
         tune_gc()
         process.start()
     except Exception as exc:  # the run must never be left "running"
         error = f"{type(exc).__name__}: {exc}"
         log.exception("crawl failed")
+    finally:
+        reader.close()
     stats = crawler.stats.get_stats() if crawler.stats else {}
     stats["gaps/probed"] = len(probes)
     stats["retry/failed_articles"] = len(failed_articles)

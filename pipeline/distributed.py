@@ -31,7 +31,7 @@ from scrapy.exceptions import ScrapyDeprecationWarning
 
 from pipeline import runs
 from pipeline.config import ConfigError, Settings
-from pipeline.crawl import CrawlPlan, CrawlSummary, _validators, scrapy_settings, tune_gc
+from pipeline.crawl import CrawlPlan, CrawlSummary, _validators, page_reader, scrapy_settings, tune_gc
 from pipeline.db import open_archive, session_scope
 from pipeline.gaps import missing_aids
 from pipeline.lease import Heartbeat, acquire, holder_id, mark_abandoned, release
@@ -175,14 +175,16 @@ def run_worker(settings: Settings, wait_seconds: float | None = None) -> dict:
     crawler = process.create_crawler(DistributedPortalSpider)
     beat = _WorkerBeat(client, k, worker, crawler)
     known = _validators(engine, True)
+    reader = page_reader(settings)
     process.crawl(crawler, base_url=settings.base_url, profile=settings.profile, seeds_key=k["seeds"],
-                  idle_seconds=settings.worker_idle_seconds, known_aids=known,
+                  idle_seconds=settings.worker_idle_seconds, known_aids=known, reader=reader,
                   frontier_size=lambda: client.zcard(k["requests"]))
     beat.start()
     try:
         tune_gc()
         process.start()
     finally:
+        reader.close()
         beat.stop()
         engine.dispose()
     return {"joined": run_id, "worker": worker, "stats": beat.totals}

@@ -20,12 +20,11 @@ from twisted.internet.error import TimeoutError as TxTimeoutError
 from pipeline.rules.dates import DateParseError, parse_portal_date
 from scrapy.downloadermiddlewares.retry import get_retry_request
 
-from spiders.decode import UndecodablePage, decode_page
-from spiders.integrity import body_problem, page_problem
+from spiders.integrity import page_problem
 from spiders.extract import extract_list, list_pager
 from spiders.items import ArticleGone, ArticleNotModified, ArticlePage, FetchFailed, Revisit
 from spiders.profile import load_profile
-from spiders.reading import read_article
+from spiders.reader import PageReader, ReadError, ReaderGone
 from spiders.walk import ListWalk
 
 GONE_STATUSES = (404, 410)
@@ -58,7 +57,8 @@ class PortalSpider(scrapy.Spider):
                  walk: ListWalk | None = None, revisit: Iterable[Revisit | str] = (),
                  probe_aids: Iterable[int] = (), known_aids: AidValidators | None = None,
                  skip_aids: AidFilter | None = None, follow_links: bool = True,
-                 retry_lists: Iterable[str] = (), fallback: bool = True, **kwargs):
+                 retry_lists: Iterable[str] = (), fallback: bool = True, reader: PageReader | None = None,
+                 **kwargs):
         super().__init__(**kwargs)
         self.base_url = base_url.rstrip("/") + "/"
         self.profile = load_profile(profile)
@@ -75,6 +75,9 @@ class PortalSpider(scrapy.Spider):
         self.follow_links = follow_links
         # Pages the profile cannot read (a redesign) are read by the generic fallback.
         self.extraction = "auto" if fallback else "profile"
+        # Decoding and extraction, in a reader process when the crawl has one (spiders/reader.py).
+        self.reader = reader or PageReader(profile, self.extraction, processes=0)
+        self.reader.on_restart = lambda: self.crawler.stats.inc_value("portal/reader_restarted")
         # List pages that failed last time: read again, and the walk goes on from them.
         self.retry_lists = retry_lists
         # Article ids already requested in this crawl: one fetch per article
@@ -210,7 +213,7 @@ class PortalSpider(scrapy.Spider):
             return None
 
     # --- article pages ------------------------------------------------------
-    def parse_article(self, response):
+    async def parse_article(self, response):
         aid = response.meta["aid"]
         probe = response.meta.get("probe", False)
         fetched_at = _now()
@@ -222,20 +225,22 @@ class PortalSpider(scrapy.Spider):
                               raw=response.body, headers=_headers(response), probe=probe)
             return
         if response.status in REDIRECT_STATUSES:
-            yield from self._redirected(response, aid, fetched_at, probe)
+            for request_or_item in self._redirected(response, aid, fetched_at, probe):
+                yield request_or_item
             return
         page = ArticlePage(url=response.url, aid=aid, http_status=response.status, fetched_at=fetched_at,
                            raw=response.body, headers=_headers(response), probe=probe)
         page.problem = page_problem(page.raw, page.headers)
         if page.problem is None:
             try:
-                text, page.encoding = decode_page(response.body, page.headers.get("Content-Type"),
-                                                  self.profile.gb_family)
-            except UndecodablePage as exc:
-                page.problem = f"undecodable page: {exc}"
-            else:
-                page.fields = read_article(self.profile, text, response.url, self.extraction)
-                page.problem = body_problem(page.fields)
+                page.encoding, page.fields, page.problem = await self.reader.read(
+                    page.raw, page.headers.get("Content-Type"), response.url)
+            except ReadError as exc:  # kept, with the reason, in quarantine (after a re-fetch)
+                page.problem = f"page could not be read: {exc}"
+            except ReaderGone as exc:
+                self.crawler.stats.inc_value("portal/fetch_failed")
+                yield FetchFailed(response.url, aid, f"page not read: {exc}", response.status, fetched_at)
+                return
         if page.problem is not None:
             # Broken pages are mostly a flaky portal: fetch again before giving up on them.
             retry = get_retry_request(response.request, spider=self, reason=page.problem.split(":")[0])
@@ -246,7 +251,8 @@ class PortalSpider(scrapy.Spider):
             page.fields = {}
         yield page
         if self.follow_links and page.fields:
-            yield from self._follow(page.fields)
+            for request in self._follow(page.fields):
+                yield request
 
     def _redirected(self, response, aid: int, fetched_at: datetime, probe: bool):
         location = response.headers.get("Location", b"").decode("latin-1")

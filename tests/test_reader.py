@@ -1,0 +1,109 @@
+"""Reading article pages in a reader process (spiders/reader.py): same archive, and no loose ends.
+
+The reader is how a crawl uses a second core. It must change nothing in what
+is archived, a reader that dies must cost at most a re-fetch on the next run,
+and a killed crawl must not leave a reader behind.
+"""
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from spiders.reader import PageReader, read_page
+from tests.conftest import cli, export, new_database, query, spawn_cli, start_site, wait_for
+
+QUIET = {"PORTAL_ARCHIVE_LOG_LEVEL": "WARNING"}
+WHEN = ("fetched_at", "valid_from", "valid_to")  # when each crawl ran: all else must be equal
+FILES = Path(__file__).parent / "files"
+
+
+def children(pid: int) -> list[int]:
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        out += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_a_page_read_in_the_reader_process_equals_one_read_in_place():
+    import asyncio
+
+    page = (FILES / "article-12873.html").read_bytes()
+    url = "http://127.0.0.1:8000/news/hyzx/2024/0101/1.html"
+    here = read_page("cpsia", page, None, url, "auto")
+    reader = PageReader("cpsia", "auto", processes=1)
+    try:
+        there = asyncio.run(reader.read(page, None, url))
+    finally:
+        reader.close()
+    assert there == here
+    assert here[1].get("body_html")  # a real page: the comparison is not between two empty readings
+
+
+@pytest.mark.archive
+def test_crawls_with_and_without_a_reader_process_archive_the_same(request, tmp_path):
+    site = start_site(tmp_path / "site", 300, seed=41)
+    try:
+        exports = []
+        for processes in ("1", "0"):
+            db = new_database(request, tmp_path, f"p{processes}")
+            cli("crawl", "--base-url", site.url, "--db", db, env={**QUIET, "PORTAL_ARCHIVE_PARSE_PROCESSES": processes})
+            exports.append({r["aid"]: {k: v for k, v in r.items() if k not in WHEN} for r in export(db)})
+        assert len(exports[0]) == 300
+        assert exports[0] == exports[1]
+    finally:
+        site.server.stop()
+
+
+@pytest.mark.archive
+def test_a_killed_reader_is_replaced_and_its_pages_read_again(request, tmp_path):
+    site = start_site(tmp_path / "site", 1500, seed=42)
+    db = new_database(request, tmp_path)
+    env = {**QUIET, "PORTAL_ARCHIVE_PARSE_PROCESSES": "1", "PORTAL_ARCHIVE_BATCH_SIZE": "50"}
+    try:
+        crawl = spawn_cli("crawl", "--base-url", site.url, "--db", db, env=env)
+        wait_for(lambda: query(db, "select count(*) from article_versions")[0][0] >= 100, 120, interval=0.05,
+                 what="a crawl under way")
+        readers = children(crawl.pid)
+        assert readers, "the crawl reads its pages in a reader process"
+        for pid in readers:
+            os.kill(pid, signal.SIGKILL)
+        assert crawl.wait(300) == 0
+        status, stats = query(db, "select status, stats from crawl_runs")[0]
+        assert status == "succeeded"
+        assert '"portal/reader_restarted": 1' in stats
+        assert query(db, "select count(*) from fetch_failures")[0][0] == 0
+        assert query(db, "select count(*) from articles")[0][0] == 1500
+        assert query(db, "select count(*) from article_versions")[0][0] == 1500
+        assert cli("verify", "--db", db, check=False).returncode == 0
+    finally:
+        site.server.stop()
+
+
+def test_a_sigkilled_crawl_leaves_no_reader_behind(tmp_path):
+    site = start_site(tmp_path / "site", 1500, seed=43)
+    db = f"sqlite:///{tmp_path / 'archive.sqlite'}"
+    try:
+        crawl = spawn_cli("crawl", "--base-url", site.url, "--db", db,
+                          env={**QUIET, "PORTAL_ARCHIVE_PARSE_PROCESSES": "1", "PORTAL_ARCHIVE_BATCH_SIZE": "50"})
+        wait_for(lambda: query(db, "select count(*) from article_versions")[0][0] >= 50, 120, interval=0.05,
+                 what="a crawl under way")
+        readers = children(crawl.pid)
+        assert readers
+        crawl.send_signal(signal.SIGKILL)
+        crawl.wait(30)
+        deadline = time.monotonic() + 10
+        while any(alive(p) for p in readers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(alive(p) for p in readers), "the reader died with its crawl"
+    finally:
+        site.server.stop()
