@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
+import resource
 from dataclasses import asdict
 
 
@@ -32,7 +33,10 @@ def profile_crawl(base_url: str, db: str, out: str, revisit: str, incremental: b
     finally:
         profiler.disable()
         profiler.dump_stats(out)
-    return asdict(summary)
+    # The reader process (spiders/reader.py) is not under the profiler; it has been waited
+    # for by now, so its CPU is this process's children's.
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {**asdict(summary), "reader_cpu_s": children.ru_utime + children.ru_stime}
 
 
 def profile_bare(base_url: str, out: str, settings: dict) -> dict:
