@@ -18,6 +18,17 @@ import resource
 from dataclasses import asdict
 
 
+def profiled(out: str, function, *args):
+    """function(*args) under cProfile; the profile goes to `out` however the call ends."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        return function(*args)
+    finally:
+        profiler.disable()
+        profiler.dump_stats(out)
+
+
 def profile_crawl(base_url: str, db: str, out: str, revisit: str, incremental: bool, conditional: bool) -> dict:
     from pipeline.config import load_settings
     from pipeline.crawl import CrawlPlan, run_crawl
@@ -26,13 +37,7 @@ def profile_crawl(base_url: str, db: str, out: str, revisit: str, incremental: b
     settings = load_settings().replace(base_url=base_url, db=db)
     plan = CrawlPlan(revisit=revisit, walk=ListWalk(mode="incremental" if incremental else "full"),
                      conditional=conditional, probe_gaps=False)
-    profiler = cProfile.Profile()
-    profiler.enable()
-    try:
-        summary = run_crawl(settings, plan)
-    finally:
-        profiler.disable()
-        profiler.dump_stats(out)
+    summary = profiled(out, run_crawl, settings, plan)
     # The reader process (spiders/reader.py) is not under the profiler; it has been waited
     # for by now, so its CPU is this process's children's.
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -42,13 +47,7 @@ def profile_crawl(base_url: str, db: str, out: str, revisit: str, incremental: b
 def profile_bare(base_url: str, out: str, settings: dict) -> dict:
     from bench.bare_spider import crawl
 
-    profiler = cProfile.Profile()
-    profiler.enable()
-    try:
-        stats = crawl(base_url, settings)
-    finally:
-        profiler.disable()
-        profiler.dump_stats(out)
+    stats = profiled(out, crawl, base_url, settings)
     return {"pages_fetched": stats.get("downloader/response_count", 0), "status": stats.get("finish_reason")}
 
 

@@ -16,6 +16,7 @@ from pipeline.config import Settings
 from pipeline.crawl import CrawlSummary, run_crawl
 from spiders.reader import die_with_parent
 
+
 def _child(settings: Settings, kwargs: dict, conn, parent_pid: int) -> None:
     os.setpgrp()
     die_with_parent(parent_pid)

@@ -101,7 +101,7 @@ class CleanStage:
     def __init__(self, profile_name: str, stats, reader: PageReader | None = None):
         self.profile_name = profile_name
         self.stats = stats
-        self.reader = reader or PageReader(profile_name, "auto", processes=0)
+        self.reader = reader or PageReader(processes=0)
 
     @classmethod
     def from_crawler(cls, crawler):

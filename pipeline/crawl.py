@@ -100,8 +100,7 @@ UNUSED_SPIDER_MIDDLEWARES = {
 
 
 def page_reader(settings: Settings) -> PageReader:
-    processes = settings.parse_processes if settings.parse_processes >= 0 else default_processes()
-    return PageReader(settings.profile, "auto" if settings.extraction_fallback else "profile", processes)
+    return PageReader(settings.parse_processes if settings.parse_processes >= 0 else default_processes())
 
 
 def tune_gc() -> None:

@@ -58,6 +58,7 @@ class Batch:
         self.created: set[int] = set()
         self.raw_pages: dict[tuple[str, str], int | RawPage] = {}
         self.looked_up: set[str] = set()  # digests whose raw pages are all in raw_pages
+        self._digests: dict[bytes, str] = {}  # each page's SHA-256, computed once per batch
         self.bodies: set[str] = set()
         self.paragraphs: set[int] = set()
         self.fingerprints: list[dict] = []
@@ -88,8 +89,14 @@ class Batch:
                 select(ParagraphFingerprint.paragraph_hash).distinct()
                 .where(ParagraphFingerprint.paragraph_hash.in_(chunk))))
 
+    def digest(self, raw: bytes) -> str:
+        known = self._digests.get(raw)
+        if known is None:
+            known = self._digests[raw] = hashlib.sha256(raw).hexdigest()
+        return known
+
     def _lookup_raw_pages(self, raws: list[bytes]) -> None:
-        digests = sorted({hashlib.sha256(raw).hexdigest() for raw in raws})
+        digests = sorted({self.digest(raw) for raw in raws})
         for chunk in _chunks(digests):
             for id_, digest, url in self.session.execute(
                     select(RawPage.id, RawPage.sha256, RawPage.url).where(RawPage.sha256.in_(chunk))):
@@ -154,9 +161,9 @@ def _insert_absent(session: Session, articles: list[CleanArticle]) -> set[int]:
 def store_raw_page(session: Session, url: str, fetched_at: datetime, status: int, headers: dict,
                    encoding: str | None, raw: bytes, batch: Batch | None = None) -> RawPage:
     """The page's bytes, stored once: the same bytes from the same URL reuse the earlier row."""
-    digest = hashlib.sha256(raw).hexdigest()
     if batch is None:
         batch = Batch(session)
+    digest = batch.digest(raw)
     if digest not in batch.looked_up:
         batch._lookup_raw_pages([raw])
     known = batch.raw_pages.get((digest, url))

@@ -24,7 +24,7 @@ from spiders.integrity import page_problem
 from spiders.extract import extract_list, list_pager
 from spiders.items import ArticleGone, ArticleNotModified, ArticlePage, FetchFailed, Revisit
 from spiders.profile import load_profile
-from spiders.reader import PageReader, ReadError, ReaderGone
+from spiders.reader import PageReader, ReadError, ReaderGone, read_page
 from spiders.walk import ListWalk
 
 GONE_STATUSES = (404, 410)
@@ -61,6 +61,7 @@ class PortalSpider(scrapy.Spider):
                  **kwargs):
         super().__init__(**kwargs)
         self.base_url = base_url.rstrip("/") + "/"
+        self.profile_name = profile
         self.profile = load_profile(profile)
         self.channels = [self.profile.channel(c) for c in channels] if channels else list(self.profile.channels)
         self.walk = walk or ListWalk()
@@ -76,7 +77,7 @@ class PortalSpider(scrapy.Spider):
         # Pages the profile cannot read (a redesign) are read by the generic fallback.
         self.extraction = "auto" if fallback else "profile"
         # Decoding and extraction, in a reader process when the crawl has one (spiders/reader.py).
-        self.reader = reader or PageReader(profile, self.extraction, processes=0)
+        self.reader = reader or PageReader(processes=0)
         self.reader.on_restart = lambda: self.crawler.stats.inc_value("portal/reader_restarted")
         # List pages that failed last time: read again, and the walk goes on from them.
         self.retry_lists = retry_lists
@@ -233,8 +234,9 @@ class PortalSpider(scrapy.Spider):
         page.problem = page_problem(page.raw, page.headers)
         if page.problem is None:
             try:
-                page.encoding, page.fields, page.problem = await self.reader.read(
-                    page.raw, page.headers.get("Content-Type"), response.url)
+                page.encoding, page.fields, page.problem = await self.reader.run(
+                    read_page, self.profile_name, page.raw, page.headers.get("Content-Type"), response.url,
+                    self.extraction)
             except ReadError as exc:  # kept, with the reason, in quarantine (after a re-fetch)
                 page.problem = f"page could not be read: {exc}"
             except ReaderGone as exc:

@@ -30,10 +30,8 @@ import struct
 import subprocess
 import sys
 
-from spiders.decode import UndecodablePage, decode_page
-from spiders.integrity import body_problem
 from spiders.profile import load_profile
-from spiders.reading import read_article
+from spiders.reading import read_bytes
 
 PR_SET_PDEATHSIG = 1
 F_SETPIPE_SZ = 1031
@@ -54,18 +52,13 @@ def die_with_parent(parent_pid: int) -> None:
 
 
 def read_page(profile_name: str, raw: bytes, content_type: str | None, url: str, method: str) -> Reading:
-    """(encoding, raw fields, problem) of an article page's bytes; no fields if undecodable."""
-    profile = load_profile(profile_name)
-    try:
-        text, encoding = decode_page(raw, content_type, profile.gb_family)
-    except UndecodablePage as exc:
-        return None, {}, f"undecodable page: {exc}"
-    fields = read_article(profile, text, url, method)
-    return encoding, fields, body_problem(fields)
+    """spiders.reading.read_bytes by profile name: what the spider sends a reader process."""
+    return read_bytes(load_profile(profile_name), raw, content_type, url, method)
 
 
 class ReadError(RuntimeError):
-    """Reading the page raised (a bug, or a page no rule foresaw): the page is failed with this."""
+    """Reading or cleaning the page raised (a bug, or a page no rule foresaw): the page goes to
+    quarantine with this as its reason."""
 
 
 class ReaderGone(RuntimeError):
@@ -149,18 +142,14 @@ def _widen(fd: int) -> None:
 
 
 class PageReader:
-    """Reads pages in `processes` reader processes, or in the caller's process if 0."""
+    """Runs the crawl's page work (reading, cleaning) in `processes` reader processes, or in the
+    caller's process if 0."""
 
-    def __init__(self, profile_name: str, method: str, processes: int):
-        self.profile_name = profile_name
-        self.method = method
+    def __init__(self, processes: int):
         self.restarts = 0
         self.on_restart = None  # called after a dead reader was replaced
         # Started now, so their imports overlap the crawl's start-up.
         self.readers = [_Reader() for _ in range(processes)]
-
-    async def read(self, raw: bytes, content_type: str | None, url: str) -> Reading:
-        return await self.run(read_page, self.profile_name, raw, content_type, url, self.method)
 
     async def run(self, function, *args):
         """function(*args) in a reader process (or here, without one). The function must be a

@@ -61,6 +61,17 @@ def read_article(profile: Profile, text: str, url: str, method: str = "auto") ->
     return fields
 
 
+def read_bytes(profile: Profile, raw: bytes, content_type: str | None, url: str,
+               method: str = "auto") -> tuple[str | None, dict, str | None]:
+    """(encoding, raw fields, problem) of an article page's bytes; no fields if undecodable."""
+    try:
+        text, encoding = decode_page(raw, content_type, profile.gb_family)
+    except UndecodablePage as exc:
+        return None, {}, f"undecodable page: {exc}"
+    fields = read_article(profile, text, url, method)
+    return encoding, fields, body_problem(fields)
+
+
 def page_from_bytes(profile: Profile, raw: bytes, url: str, *, headers: dict | None = None,
                     http_status: int = 200, fetched_at: datetime, method: str = "auto",
                     aid: int | None = None) -> ArticlePage:
@@ -68,13 +79,7 @@ def page_from_bytes(profile: Profile, raw: bytes, url: str, *, headers: dict | N
     headers = dict(headers or {})
     page = ArticlePage(url=url, aid=aid if aid is not None else profile.aid_of(url) or 0,
                        http_status=http_status, fetched_at=fetched_at, raw=raw, headers=headers)
-    try:
-        text, page.encoding = decode_page(raw, headers.get("Content-Type"), profile.gb_family)
-    except UndecodablePage as exc:
-        page.problem = f"undecodable page: {exc}"
-        return page
-    page.fields = read_article(profile, text, url, method)
-    page.problem = body_problem(page.fields)
+    page.encoding, page.fields, page.problem = read_bytes(profile, raw, headers.get("Content-Type"), url, method)
     if not page.aid and page.fields.get("canonical"):
         page.aid = profile.aid_of(page.fields["canonical"]) or 0
     return page

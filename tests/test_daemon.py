@@ -42,8 +42,8 @@ def small_site(tmp_path):
     site.server.stop()
 
 
-def daemon(config, db, log):
-    return spawn_cli("--config", str(config), "daemon", "--db", db, log=log)
+def daemon(config, db, log, *options: str):
+    return spawn_cli("--config", str(config), "daemon", "--db", db, *options, log=log)
 
 
 def stop(proc, sig=signal.SIGTERM, timeout=60):
@@ -205,14 +205,20 @@ def test_print_schedule_shows_next_runs(tmp_path):
     assert out.startswith("nightly: ") and out.count("02:30:00 CST") == 5
 
 
-def store_job(config, db, log_path) -> None:
-    """Start the daemon until it has stored its job (the first slot is far ahead: nothing runs), then stop it."""
+def daemon_until(config, db, log_path, predicate, timeout: float, what: str, *options: str) -> None:
+    """Run the daemon until predicate() holds (bounded by timeout), then stop it; it must exit cleanly."""
     with open(log_path, "w") as log:
-        proc = spawn_cli("--config", str(config), "daemon", "--db", db, log=log)
+        proc = daemon(config, db, log, *options)
         try:
-            wait_for(lambda: "daemon started" in log_path.read_text(), 60, what="the daemon to store its job")
+            wait_for(predicate, timeout, what=what)
         finally:
             assert stop(proc) == 0
+
+
+def store_job(config, db, log_path) -> None:
+    """Start the daemon until it has stored its job (the first slot is far ahead: nothing runs), then stop it."""
+    daemon_until(config, db, log_path, lambda: "daemon started" in log_path.read_text(), 60,
+                 "the daemon to store its job")
 
 
 @contextmanager
@@ -259,13 +265,8 @@ def test_missed_slots_run_once_within_the_grace_period_and_are_recorded_beyond_i
     store_job(config, db, tmp_path / "d1.log")
     assert query(db_file, "select count(*) from crawl_runs")[0][0] == 0
     move_next_slot(db, "incremental", timedelta(minutes=90))
-    with open(tmp_path / "d2.log", "w") as log:
-        proc = spawn_cli("--config", str(config), "daemon", "--db", db, "--log-json", log=log)
-        try:
-            wait_for(lambda: query(db_file, "select 1 from crawl_runs where status='skipped'"), 60,
-                     what="a missed slot recorded")
-        finally:
-            assert stop(proc) == 0
+    skipped = lambda: query(db_file, "select 1 from crawl_runs where status='skipped'")  # noqa: E731
+    daemon_until(config, db, tmp_path / "d2.log", skipped, 60, "a missed slot recorded", "--log-json")
     recorded = query(db_file, "select status, error from crawl_runs order by id")
     assert [status for status, _ in recorded] == ["skipped"], recorded  # recorded once, and nothing crawled
     assert "missed its slot" in recorded[0][1] and "older than the 600 s grace period" in recorded[0][1]
@@ -279,13 +280,9 @@ def test_missed_slots_run_once_within_the_grace_period_and_are_recorded_beyond_i
     before = query(db_file, "select max(id) from crawl_runs")[0][0]
     assert query(db_file, "select count(*) from crawl_runs where id > ?", before)[0][0] == 0
     move_next_slot(db, "incremental", timedelta(minutes=90))
-    with open(tmp_path / "d4.log", "w") as log:
-        proc = spawn_cli("--config", str(config), "daemon", "--db", db, log=log)
-        try:
-            wait_for(lambda: query(db_file, "select 1 from crawl_runs where id > ? and status='succeeded'", before),
-                     90, what="the coalesced run")
-        finally:
-            assert stop(proc) == 0
+    daemon_until(config, db, tmp_path / "d4.log",
+                 lambda: query(db_file, "select 1 from crawl_runs where id > ? and status='succeeded'", before),
+                 90, "the coalesced run")
     # Two missed slots, one run; the next slot is half an hour away, so nothing else can have started.
     assert [s for (s,) in query(db_file, "select status from crawl_runs where id > ? order by id", before)] == \
         ["succeeded"]
@@ -308,13 +305,8 @@ def test_a_changed_grace_period_reaches_the_stored_job_on_restart(request, tmp_p
     move_next_slot(db, "incremental", timedelta(minutes=90))
     missed_slot = stored_job(db, "incremental").next_run_time
     config = conf(900)
-    with open(tmp_path / "d2.log", "w") as log:
-        proc = spawn_cli("--config", str(config), "daemon", "--db", db, log=log)
-        try:
-            wait_for(lambda: query(db_file, "select 1 from crawl_runs where status='skipped'"), 60,
-                     what="the missed slot recorded")
-        finally:
-            assert stop(proc) == 0
+    skipped = lambda: query(db_file, "select 1 from crawl_runs where status='skipped'")  # noqa: E731
+    daemon_until(config, db, tmp_path / "d2.log", skipped, 60, "the missed slot recorded")
     recorded = query(db_file, "select status, error from crawl_runs order by id")
     assert [status for status, _ in recorded] == ["skipped"], recorded  # nothing crawled
     assert "older than the 900 s grace period" in recorded[0][1]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.lease import _alive
 from spiders.reader import PageReader, read_page
 from tests.conftest import cli, export, new_database, query, spawn_cli, start_site, wait_for
 
@@ -26,23 +27,15 @@ def children(pid: int) -> list[int]:
     return out
 
 
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
-
-
 def test_a_page_read_in_the_reader_process_equals_one_read_in_place():
     import asyncio
 
     page = (FILES / "article-12873.html").read_bytes()
     url = "http://127.0.0.1:8000/news/hyzx/2024/0101/1.html"
     here = read_page("cpsia", page, None, url, "auto")
-    reader = PageReader("cpsia", "auto", processes=1)
+    reader = PageReader(processes=1)
     try:
-        there = asyncio.run(reader.read(page, None, url))
+        there = asyncio.run(reader.run(read_page, "cpsia", page, None, url, "auto"))
     finally:
         reader.close()
     assert there == here
@@ -102,8 +95,8 @@ def test_a_sigkilled_crawl_leaves_no_reader_behind(tmp_path):
         crawl.send_signal(signal.SIGKILL)
         crawl.wait(30)
         deadline = time.monotonic() + 10
-        while any(alive(p) for p in readers) and time.monotonic() < deadline:
+        while any(_alive(p) for p in readers) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not any(alive(p) for p in readers), "the reader died with its crawl"
+        assert not any(_alive(p) for p in readers), "the reader died with its crawl"
     finally:
         site.server.stop()
