@@ -291,6 +291,19 @@ def test_ids_beyond_the_archives_columns_are_not_found(small):
         assert client.get("/api/runs/1").status_code == 200  # the control: a run that is there
 
 
+def test_publication_days_are_iso_days_as_the_schema_says(small):
+    """Schemathesis found `published_to=-2.7e-264` answered 200: pydantic reads a number as a Unix time."""
+    with TestClient(create_app(open_readonly(small.url)), base_url="http://127.0.0.1") as client:
+        for value in ("-2.7469651196321784e-264", "1700000000", "2025-5-7", "2025-05-07T00:00", "yesterday"):
+            assert client.get("/api/articles", params={"published_to": value}).status_code == 422, value
+            assert client.get("/api/articles", params={"published_from": value}).status_code == 422, value
+        assert client.get("/api/articles", params={"published_from": "2025-05-07",
+                                                   "published_to": "2026-02-12"}).status_code == 200
+        parameters = client.get("/api/openapi.json").json()["paths"]["/api/articles"]["get"]["parameters"]
+        day = next(p for p in parameters if p["name"] == "published_to")["schema"]
+        assert {"type": "string", "format": "date"} in day.get("anyOf", [day])
+
+
 # --- the diff ---------------------------------------------------------------------------
 
 def test_changed_characters_are_marked_inside_a_paragraph():

@@ -1,12 +1,13 @@
 """The JSON API: the same data as the pages, described by the OpenAPI document at /api/openapi.json."""
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
 
 from pipeline.models import ArticleVersion, CrawlRun
 from web import queries
@@ -210,6 +211,14 @@ def _missing(exc: queries.NotFound) -> HTTPException:
     return HTTPException(status_code=404, detail=str(exc))
 
 
+def _iso_day(value):
+    """A day as the schema says (`YYYY-MM-DD`): pydantic would also take a number as a Unix time."""
+    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("a day is written YYYY-MM-DD")
+    return value
+
+
+IsoDay = Annotated[date, BeforeValidator(_iso_day), WithJsonSchema({"type": "string", "format": "date"})]
 Page = Query(1, ge=1, le=queries.MAX_PAGE)
 PerPage = Query(queries.DEFAULT_PER_PAGE, ge=1, le=200)
 Aid = Path(ge=1, le=MAX_ID, description="The portal's article id.")
@@ -220,8 +229,8 @@ def list_articles(request: Request,
                   q: str | None = Query(None, max_length=200, description=(
                       "Substring search (Chinese works: 光伏逆变器); whitespace-separated terms must all occur.")),
                   channel: str | None = Query(None, max_length=50),
-                  published_from: date | None = Query(None, description="First publication day (portal time)."),
-                  published_to: date | None = Query(None, description="Last publication day (portal time)."),
+                  published_from: IsoDay | None = Query(None, description="First publication day (portal time)."),
+                  published_to: IsoDay | None = Query(None, description="Last publication day (portal time)."),
                   status: Status | None = None, page: int = Page, per_page: int = PerPage):
     flt = queries.ArticleFilter(q=q, channel=channel, published_from=published_from,
                                 published_to=published_to, status=status)
