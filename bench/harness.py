@@ -161,6 +161,7 @@ class Bench:
         extra = {"summary": measured.stdout.strip().splitlines()[0],
                  "scrapy_elapsed_s": stats.get("elapsed_time_seconds"),
                  "responses_304": stats.get("downloader/response_status_count/304", 0),
+                 "revalidated_304": stats.get("portal/revalidation/not_modified", 0),
                  "nginx_cpu_s": server.cpu_seconds() - nginx_cpu}
         return sample(measured, counts["pages"], repeat, extra), counts
 
@@ -196,6 +197,7 @@ class Bench:
         entry["summary"] = {run: report.summarise(samples) for run, samples in entry["runs"].items()}
         entry["ratios"] = {run: report.paired_ratios(entry["runs"], run) for run in entry["runs"]
                            if run != report.BASELINE}
+        entry["revisit_savings"] = report.revisit_savings(entry["runs"])
         entry["total_s"] = round(time.perf_counter() - started, 1)
         return entry
 

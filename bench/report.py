@@ -40,25 +40,51 @@ def paired_ratios(samples: dict[str, list[dict]], run: str) -> dict | None:
             "cpu_per_page": spread([s["cpu_s_per_1000_pages"] / b["cpu_s_per_1000_pages"] for s, b in pairs])}
 
 
+def revisit_savings(samples: dict[str, list[dict]]) -> dict:
+    """Full crawl wall time over each revisit's, per repeat (done-means: >= 5 for the conditional one)."""
+    out = {}
+    for run in samples:
+        name, at, backend = run.partition("@")
+        if not name.startswith("revisit_"):
+            continue
+        crawls = {s["repeat"]: s for s in samples.get("crawl" + at + backend, [])}
+        pairs = [(crawls[s["repeat"]], s) for s in samples[run] if s["repeat"] in crawls]
+        if pairs:
+            out[run] = spread([c["wall_s"] / r["wall_s"] for c, r in pairs])
+    return out
+
+
 def _fmt(d: dict, digits: int) -> str:
     return f"{d['median']:.{digits}f} ({d['min']:.{digits}f}–{d['max']:.{digits}f})"
 
 
-def table(results: dict) -> str:
-    head = (f"{'articles':>8}  {'run':<51} {'pages':>6}  {'pages/s med (min–max)':<22} "
-            f"{'CPU s/1000 pages':<20} {'peak RSS MiB':>12}  {'speed vs (a)':<18} {'CPU/page vs (a)':<18}")
-    lines = [head, "-" * len(head)]
+COLUMNS = ("articles", "run", "pages", "pages/s", "CPU s / 1,000 pages", "peak RSS MiB", "speed vs (a)",
+           "CPU/page vs (a)", "crawl wall / this wall")
+
+
+def rows(results: dict):
+    """One row of cells per size and run: what both the stdout table and the README's table show."""
     for size, entry in results["sizes"].items():
         for run, summary in entry.get("summary", {}).items():
             ratio = entry.get("ratios", {}).get(run)
-            lines.append(
-                f"{size:>8}  {label(run):<51} {entry['runs'][run][-1]['pages']:>6}  "
-                f"{_fmt(summary['pages_per_s'], 0):<22} {_fmt(summary['cpu_s_per_1000_pages'], 2):<20} "
-                f"{summary['peak_rss_mib']['median']:>12.0f}  "
-                + (f"{_fmt(ratio['speed'], 2):<18} {_fmt(ratio['cpu_per_page'], 2):<18}" if ratio else ""))
+            saving = entry.get("revisit_savings", {}).get(run)
+            yield (f"{int(size):,}", label(run), f"{entry['runs'][run][-1]['pages']:,}",
+                   _fmt(summary["pages_per_s"], 0), _fmt(summary["cpu_s_per_1000_pages"], 2),
+                   f"{summary['peak_rss_mib']['median']:.0f}",
+                   _fmt(ratio["speed"], 2) if ratio else "—", _fmt(ratio["cpu_per_page"], 2) if ratio else "—",
+                   _fmt(saving, 1) if saving else "—")
+
+
+def table(results: dict) -> str:
+    widths = (8, 51, 6, 22, 20, 12, 18, 18, 22)
+    line = lambda cells: "  ".join(f"{c:<{w}}" for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    lines = [line(COLUMNS)]
+    lines.append("-" * len(lines[0]))
+    lines += [line(cells) for cells in rows(results)]
+    for size, entry in results["sizes"].items():
         for key in sorted(k for k in entry if k.startswith("ground_truth")):
             backend = key.partition("@")[2]
-            lines.append(f"{'':>8}  ground truth{f' [{backend}]' if backend else ''}: {entry[key]}")
+            lines.append(f"{size:>8}  ground truth{f' [{backend}]' if backend else ''}: {entry[key]}")
     for note in results.get("notes", []):
         lines.append(f"note: {note}")
     return "\n".join(lines)
@@ -66,14 +92,6 @@ def table(results: dict) -> str:
 
 def markdown(results: dict) -> str:
     """The README's table."""
-    lines = ["| articles | run | pages | pages/s | CPU s / 1,000 pages | peak RSS MiB | speed vs (a) | CPU/page vs (a) |",
-             "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for size, entry in results["sizes"].items():
-        for run, summary in entry.get("summary", {}).items():
-            ratio = entry.get("ratios", {}).get(run)
-            lines.append(
-                f"| {int(size):,} | {label(run)} | {entry['runs'][run][-1]['pages']:,} | "
-                f"{_fmt(summary['pages_per_s'], 0)} | {_fmt(summary['cpu_s_per_1000_pages'], 2)} | "
-                f"{summary['peak_rss_mib']['median']:.0f} | "
-                + (f"{_fmt(ratio['speed'], 2)} | {_fmt(ratio['cpu_per_page'], 2)} |" if ratio else "— | — |"))
+    lines = ["| " + " | ".join(COLUMNS) + " |", "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows(results)]
     return "\n".join(lines)

@@ -111,6 +111,8 @@ def test_python_m_bench_runs_end_to_end(nginx_site, tmp_path):
     for run in ("crawl", "revisit_conditional", "revisit_unconditional"):
         assert entry["ratios"][run]["speed"]["median"] > 0
     assert entry["runs"]["revisit_conditional"][0]["responses_304"] == 40
+    assert set(entry["revisit_savings"]) == {"revisit_conditional", "revisit_unconditional"}
+    assert "crawl wall / this wall" in result.stdout
     assert "40 articles archived exactly once" in entry["ground_truth"]
     assert results["postgres"]["status"] == "skipped"
     assert "(b) portal-archive crawl" in result.stdout and "pages/s" in result.stdout
