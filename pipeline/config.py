@@ -42,6 +42,9 @@ class Settings:
     autothrottle: bool = False
     max_page_bytes: int = 64 * 1024 * 1024
     obey_robots: bool = True
+    # Ask conditional revisits with a lean HTTP client first and take only its 304s
+    # (spiders/revalidate.py); anything else is fetched by Scrapy as before.
+    revalidate: bool = True
     batch_size: int = 200
     # Processes that decode and parse article pages beside the crawl (spiders/reader.py);
     # -1: one when the machine has a second core, else none (pages are read in the crawl's process).

@@ -126,11 +126,16 @@ def scrapy_settings(settings: Settings, run_id: int, plan: CrawlPlan) -> dict:
         "CONCURRENT_REQUESTS_PER_DOMAIN": settings.concurrent_requests,
         "DOWNLOAD_DELAY": settings.download_delay,
         "AUTOTHROTTLE_ENABLED": settings.autothrottle,
+        "PORTAL_ARCHIVE_REVALIDATE": settings.revalidate,
         "DOWNLOAD_TIMEOUT": settings.download_timeout,
         "RETRY_ENABLED": True,
         "RETRY_TIMES": settings.retry_times,
         "RETRY_HTTP_CODES": [500, 502, 503, 504, 522, 524, 408, 429],
-        "DOWNLOADER_MIDDLEWARES": {"spiders.middlewares.RetryBackoff": 560, **UNUSED_DOWNLOADER_MIDDLEWARES},
+        # Prefetched comes after every other process_request (DownloaderStats is at 850).
+        "DOWNLOADER_MIDDLEWARES": {"scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+                                   "spiders.middlewares.RobotsTxt": 100,
+                                   "spiders.middlewares.RetryBackoff": 560, "spiders.revalidate.Prefetched": 990,
+                                   **UNUSED_DOWNLOADER_MIDDLEWARES},
         "SPIDER_MIDDLEWARES": UNUSED_SPIDER_MIDDLEWARES,
         # Scrapy starts up to CONCURRENT_ITEMS tasks for every callback's output; the stages
         # are synchronous, so the tasks only cost (≈1 ms of CPU per page, bench --profile).

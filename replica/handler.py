@@ -77,7 +77,32 @@ class Handler(BaseHTTPRequestHandler):
         replica: ReplicaServer = self.server.replica
         url = urlsplit(self.path)
         attempt = replica.stats.request(self.path)
-        self._respond(replica, url.path, url.query, attempt, send_body)
+        replica.stats.entered(self.headers.get("User-Agent"))
+        self._in_flight = True
+        try:
+            if url.path == "/robots.txt" and replica.robots is not None:
+                return self._send(200, (("Content-Type", "text/plain"),), replica.robots.encode(), send_body)
+            self._respond(replica, url.path, url.query, attempt, send_body)
+        finally:
+            self._answered()
+
+    def _answered(self) -> None:
+        """The request stops counting as in flight: just before its answer goes out, since a
+        client may send its next request the moment it has the answer (before this thread
+        would get to count it done)."""
+        if self._in_flight:
+            self._in_flight = False
+            self.server.replica.stats.left()
+
+    def _send(self, status: int, headers, body: bytes, send_body: bool) -> None:
+        self._answered()
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if send_body:
+            self.wfile.write(body)
 
     def _respond(self, replica: "ReplicaServer", path: str, query: str, attempt: int,
                  send_body: bool) -> None:
@@ -110,6 +135,7 @@ class Handler(BaseHTTPRequestHandler):
             replica.stats.ok(self.path)
         if replica.shift is not None and page_kind(path) == "list":
             replica.shift.list_answered()
+        self._answered()
         self.send_response(response.status)
         for name, value in response.headers:
             self.send_header(name, value)

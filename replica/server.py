@@ -68,13 +68,14 @@ class ReplicaServer:
 
     def __init__(self, state_dir: str | os.PathLike, host: str = "127.0.0.1", port: int = 0, *,
                  faults: FaultPlan | None = None, drift: DriftPlan | None = None,
-                 shift: ShiftPlan | None = None):
+                 shift: ShiftPlan | None = None, robots: str | None = None):
         self.state_path = Path(state_dir) / STATE_FILE
         self._site = load_site(self.state_path)
         self._reload_lock = threading.Lock()
         self.stats = ServerStats()
         self.faults = faults
         self.drift = drift
+        self.robots = robots  # a robots.txt to serve instead of the portal's
         self.shift = ListShift(shift, state_dir) if shift is not None else None
         self.stopping = threading.Event()
         self._httpd = HTTPServer((host, port), self)
@@ -137,6 +138,16 @@ class ReplicaServer:
         """Requests carrying If-None-Match / If-Modified-Since, and 304s sent:
         keys if_none_match, if_modified_since, not_modified."""
         return self.stats.conditionals
+
+    @property
+    def user_agents(self) -> Counter[str]:
+        """Requests so far by User-Agent header."""
+        return self.stats.user_agents
+
+    @property
+    def max_in_flight(self) -> int:
+        """The most requests answered at one time since the last reset."""
+        return self.stats.max_in_flight
 
     @property
     def shift_report(self) -> dict | None:

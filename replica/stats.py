@@ -24,6 +24,9 @@ class ServerStats:
             self._faults: Counter[str] = Counter()
             self._fault_log: list[tuple[str, str]] = []
             self._conditional: Counter[str] = Counter({key: 0 for key in CONDITIONAL_KEYS})
+            self._user_agents: Counter[str] = Counter()
+            self._in_flight = 0
+            self._max_in_flight = 0
 
     def request(self, target: str) -> int:
         """Count a request; returns how many came before it for `target`."""
@@ -31,6 +34,17 @@ class ServerStats:
             attempt = self._requests[target]
             self._requests[target] = attempt + 1
             return attempt
+
+    def entered(self, user_agent: str | None) -> None:
+        """A request is being answered (paired with left()): the most at once is kept."""
+        with self._lock:
+            self._user_agents[user_agent or ""] += 1
+            self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+
+    def left(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
 
     def ok(self, target: str) -> None:
         with self._lock:
@@ -71,3 +85,14 @@ class ServerStats:
     def conditionals(self) -> Counter[str]:
         with self._lock:
             return Counter(self._conditional)
+
+    @property
+    def user_agents(self) -> Counter[str]:
+        with self._lock:
+            return Counter(self._user_agents)
+
+    @property
+    def max_in_flight(self) -> int:
+        """The most requests the server was answering at one time."""
+        with self._lock:
+            return self._max_in_flight

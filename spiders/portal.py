@@ -25,6 +25,7 @@ from spiders.extract import extract_list, list_pager
 from spiders.items import ArticleGone, ArticleNotModified, ArticlePage, FetchFailed, Revisit
 from spiders.profile import load_profile
 from spiders.reader import PageReader, ReadError, ReaderGone, read_page
+from spiders.revalidate import Revalidator
 from spiders.walk import ListWalk
 
 GONE_STATUSES = (404, 410)
@@ -96,10 +97,10 @@ class PortalSpider(scrapy.Spider):
         for url in self.retry_lists:
             match = LIST_PAGE_NUMBER.search(url)
             yield self.list_request(url, int(match[1]) if match else 1)
-        for item in self.revisit:
-            request = self.article_request(item if isinstance(item, Revisit) else Revisit(item))
-            if request is not None:
-                yield request
+        revisits = (self.article_request(item if isinstance(item, Revisit) else Revisit(item))
+                    for item in self.revisit)
+        async for request_or_item in Revalidator(self.crawler).sift(r for r in revisits if r is not None):
+            yield request_or_item
         self.probe_aids = list(self.probe_aids)
         self.crawler.stats.inc_value("portal/expected_pages", len(self.probe_aids))
         for aid in self.probe_aids:
