@@ -62,9 +62,13 @@ def _driver_autocommit(dbapi_connection, _record):
 
 def _sqlite_pragmas(dbapi_connection, _record, busy_timeout_ms: int):
     cursor = dbapi_connection.cursor()
-    # WAL lets readers (history, export, web) work while a crawl writes.
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+    # WAL lets readers (history, export, web) work while a crawl writes. Only for an
+    # archive, or a file with no tables yet: a database that holds someone else's tables
+    # is refused by open_archive, and is left as it was, journal mode included.
+    tables = {name for (name,) in cursor.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if not tables or "alembic_version" in tables:
+        cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()

@@ -171,9 +171,12 @@ def test_a_database_that_is_not_an_archive_is_refused_and_left_alone(request, tm
     query(db, "create table notes (id integer primary key, body text)")
     query(db, "insert into notes (id, body) values (1, 'these are notes, not an archive')")
     before = archive_contents(db)
+    file_before = Path(db.removeprefix("sqlite:///")).read_bytes() if db.startswith("sqlite") else None
     assert_refused(run_with_db(args, db), "run `portal-archive db upgrade` first")
-    # Rows, not bytes: on SQLite opening the file switches it to WAL mode before it is found wanting.
     assert archive_contents(db) == before
+    if file_before is not None:  # not even switched to WAL mode: the file is byte for byte as it was
+        assert Path(db.removeprefix("sqlite:///")).read_bytes() == file_before
+        assert query(db, "pragma journal_mode")[0][0] == "delete"
 
 
 @pytest.mark.parametrize("args", READING_COMMANDS, ids=" ".join)
