@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import _ENGINES, IN_CI, Site, cli, export, new_database, query
+from tests.conftest import _ENGINES, BACKEND, IN_CI, Site, cli, export, new_database, query
 
 pytestmark = pytest.mark.slow
 
@@ -82,7 +82,7 @@ def test_a_flaky_portal_still_yields_the_exact_archive(request, tmp_path):
         "failed list pages retried by the next run": sum(s.get("retry/failed_lists", 0) for s in stats),
     }
     OUTPUT.mkdir(exist_ok=True)
-    (OUTPUT / "faults.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    (OUTPUT / f"faults-{BACKEND}.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
     assert sum(report["faults_injected"].values()) > 200
     assert set(report["faults_injected"]) >= {"http500", "http502", "http503", "slow", "reset", "truncated",
                                               "truncated_short", "empty200", "empty_page", "bad_bytes"}
