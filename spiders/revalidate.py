@@ -132,7 +132,13 @@ class Revalidator:
         return self.crawler.engine.downloader._get_slot(request)[1]
 
     def _full(self, slot) -> bool:
-        return self.crawler.engine.downloader.needs_backout() or slot.free_transfer_slots() <= 0
+        """No room for another request: the downloader's budget or the host's slot is spent, or the
+        scraper is behind (more than SCRAPER_SLOT_MAX_ACTIVE_SIZE of responses waiting: answers
+        handed over with their bytes must not pile up faster than pages are read)."""
+        engine = self.crawler.engine
+        scraper = engine.scraper.slot
+        return (engine.downloader.needs_backout() or slot.free_transfer_slots() <= 0
+                or (scraper is not None and scraper.needs_backout()))
 
     def _hold(self, slot, request: scrapy.Request) -> None:
         self.crawler.engine.downloader.active.add(request)
