@@ -80,8 +80,6 @@ class Handler(BaseHTTPRequestHandler):
         replica.stats.entered(self.headers.get("User-Agent"))
         self._in_flight = True
         try:
-            if url.path == "/robots.txt" and replica.robots is not None:
-                return self._send(200, (("Content-Type", "text/plain"),), replica.robots.encode(), send_body)
             self._respond(replica, url.path, url.query, attempt, send_body)
         finally:
             self._answered()
@@ -94,20 +92,12 @@ class Handler(BaseHTTPRequestHandler):
             self._in_flight = False
             self.server.replica.stats.left()
 
-    def _send(self, status: int, headers, body: bytes, send_body: bool) -> None:
-        self._answered()
-        self.send_response(status)
-        for name, value in headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if send_body:
-            self.wfile.write(body)
-
     def _respond(self, replica: "ReplicaServer", path: str, query: str, attempt: int,
                  send_body: bool) -> None:
         site, drift = replica.site(), replica.drift
         response = site.respond(path, query, drift)
+        if path == "/robots.txt" and replica.robots is not None:
+            response = Response(200, (("Content-Type", "text/plain"),), replica.robots.encode())
         kind = None
         if replica.faults is not None and page_kind(path) is not None:
             kind, response = faults.apply(replica.faults.decide(self.path, attempt), response,

@@ -197,12 +197,7 @@ class Revalidator:
         self.stats.inc_value(STATS + "requests")
         try:
             async with self.session.get(request.url, headers=headers, allow_redirects=False) as response:
-                status = response.status
-                if status == 304:
-                    await response.read()
-                    answer = None
-                else:
-                    answer = await self._read(response)
+                status, answer = response.status, await self._read(response)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - any failure: Scrapy asks again, with retries
@@ -225,7 +220,8 @@ class Revalidator:
         return request
 
     async def _read(self, response) -> tuple[int, list[tuple[str, str]], bytes] | None:
-        """(status, headers, body) as the portal sent them (still compressed), or None when too large."""
+        """(status, headers, body) as the portal sent them (still compressed; none for a 304), or None
+        when larger than DOWNLOAD_MAXSIZE."""
         length = response.content_length
         if self.maxsize and length is not None and length > self.maxsize:
             return None
