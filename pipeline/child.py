@@ -14,7 +14,7 @@ import signal
 
 from pipeline.config import Settings
 from pipeline.crawl import CrawlSummary, run_crawl
-from spiders.reader import die_with_parent
+from pipeline.helpers import die_with_parent
 
 
 def _child(settings: Settings, kwargs: dict, conn, parent_pid: int) -> None:

@@ -2,7 +2,6 @@
 archive, close the run with its counts, give the lease back."""
 from __future__ import annotations
 
-import gc
 import logging
 from contextlib import nullcontext
 from itertools import chain
@@ -20,6 +19,7 @@ from pipeline import health, runs
 from pipeline.config import Settings
 from pipeline.db import open_archive, session_scope
 from pipeline.gaps import missing_aids
+from pipeline.helpers import tune_gc
 from pipeline.lease import Heartbeat, acquire, holder_id, mark_abandoned, release
 from pipeline.models import Article, BackfillArticle, CrawlRun
 from pipeline.revisit import RevisitPolicy, revisits, unresolved_failures
@@ -103,20 +103,6 @@ def page_reader(settings: Settings) -> PageReader:
     return PageReader(settings.parse_processes if settings.parse_processes >= 0 else default_processes())
 
 
-def tune_gc() -> None:
-    """Make Python's cyclic GC cheap for the crawl that follows (call right before it starts).
-
-    Everything imported and built at start-up is moved out of the collector's
-    sight (`gc.freeze`), and young collections wait for 50,000 new objects
-    instead of 700: a crawl allocates millions of short-lived, acyclic objects,
-    and the default thresholds spent ≈0.8 ms of CPU per page re-scanning the
-    same long-lived objects (bench --profile). Cycles are still collected.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 20)
-
-
 def scrapy_settings(settings: Settings, run_id: int, plan: CrawlPlan) -> dict:
     return {
         "BOT_NAME": "portal-archive",
@@ -173,6 +159,8 @@ def scrapy_settings(settings: Settings, run_id: int, plan: CrawlPlan) -> dict:
         "PORTAL_ARCHIVE_BACKFILL_ID": plan.backfill_id or 0,
         "PORTAL_ARCHIVE_PROGRESS": plan.progress,
         "PORTAL_ARCHIVE_SQLITE_BUSY_TIMEOUT_MS": settings.sqlite_busy_timeout_ms,
+        "PORTAL_ARCHIVE_WRITE_PROCESS": (settings.write_process > 0 if settings.write_process >= 0
+                                         else default_processes() > 0),
     }
 
 

@@ -31,9 +31,10 @@ from scrapy.exceptions import ScrapyDeprecationWarning
 
 from pipeline import runs
 from pipeline.config import ConfigError, Settings
-from pipeline.crawl import CrawlPlan, CrawlSummary, _validators, page_reader, scrapy_settings, tune_gc
+from pipeline.crawl import CrawlPlan, CrawlSummary, _validators, page_reader, scrapy_settings
 from pipeline.db import open_archive, session_scope
 from pipeline.gaps import missing_aids
+from pipeline.helpers import tune_gc
 from pipeline.lease import Heartbeat, acquire, holder_id, mark_abandoned, release
 from pipeline.revisit import RevisitPolicy, revisits, unresolved_failures
 from spiders.distributed import DistributedPortalSpider

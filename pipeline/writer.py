@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import random
+import resource
 import time
 from collections import Counter
 
@@ -110,3 +111,32 @@ class ArchiveWriter:
 
 def _describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
+# --- the archive writer process (pipeline.archive.ArchiveStage with write_process) ----
+_open_writers: dict[tuple, ArchiveWriter] = {}
+
+
+def write_batch(target: tuple, batch: list) -> Counter:
+    """ArchiveWriter.write in a writer process: `target` is (database URL, busy timeout in
+    ms, run id, takedown confirmations, backfill id); its session is opened on first use."""
+    writer = _open_writers.get(target)
+    if writer is None:
+        from pipeline.db import make_engine, session_factory
+
+        db_url, busy_timeout_ms, run_id, confirmations, backfill_id = target
+        session = session_factory(make_engine(db_url, busy_timeout_ms, writer=True))()
+        writer = _open_writers[target] = ArchiveWriter(session, run_id, confirmations, backfill_id)
+    return writer.write(batch)
+
+
+def close_writers() -> float:
+    """Close the writer process's sessions and engines (before it is told to leave); the CPU
+    seconds the process has used, for the run's stats."""
+    while _open_writers:
+        _, writer = _open_writers.popitem()
+        engine = writer.session.get_bind()
+        writer.session.close()
+        engine.dispose()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime

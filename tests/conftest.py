@@ -252,3 +252,25 @@ def archive_contents(db: str) -> dict[str, list]:
     finally:
         if not postgres:
             engine.dispose()
+
+
+def helper_processes(pid: int, role: str | None = None) -> list[int]:
+    """The crawl process's helper processes (pipeline/helpers.py), of one role or all."""
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (int(c) for c in (task / "children").read_text().split()):
+            try:
+                argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+            except OSError:  # gone since the listing
+                continue
+            if b"pipeline.helpers" in argv and (role is None or role.encode() in argv):
+                out.append(child)
+    return out
+
+
+def crawl_under_way(site, db: str, env: dict, versions: int = 100, log=None):
+    """A crawl started in the background, returned once it has archived `versions` versions."""
+    crawl = spawn_cli("crawl", "--base-url", site.url, "--db", db, env=env, log=log)
+    wait_for(lambda: query(db, "select count(*) from article_versions")[0][0] >= versions, 120, interval=0.05,
+             what="a crawl under way")
+    return crawl
