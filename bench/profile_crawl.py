@@ -38,10 +38,25 @@ def profile_crawl(base_url: str, db: str, out: str, revisit: str, incremental: b
     plan = CrawlPlan(revisit=revisit, walk=ListWalk(mode="incremental" if incremental else "full"),
                      conditional=conditional, probe_gaps=False)
     summary = profiled(out, run_crawl, settings, plan)
-    # The reader process (spiders/reader.py) is not under the profiler; it has been waited
-    # for by now, so its CPU is this process's children's.
+    # The helper processes (pipeline/helpers.py) are not under the profiler; they have been
+    # waited for by now, so their CPU is this process's children's. The archive writer
+    # reports its own in the run's stats; the rest is the reader's.
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return {**asdict(summary), "reader_cpu_s": children.ru_utime + children.ru_stime}
+    writer_cpu_s = _run_stats(db, summary.run_id).get("archive/writer_cpu_s", 0.0)
+    return {**asdict(summary), "reader_cpu_s": children.ru_utime + children.ru_stime - writer_cpu_s,
+            "writer_cpu_s": writer_cpu_s}
+
+
+def _run_stats(db: str, run_id: int) -> dict:
+    from pipeline.db import make_engine, session_scope
+    from pipeline.models import CrawlRun
+
+    engine = make_engine(db)
+    try:
+        with session_scope(engine) as session:
+            return dict(session.get(CrawlRun, run_id).stats or {})
+    finally:
+        engine.dispose()
 
 
 def profile_bare(base_url: str, out: str, settings: dict) -> dict:

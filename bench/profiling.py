@@ -128,19 +128,21 @@ def own_functions(stats: pstats.Stats, pages: int, limit: int = 30) -> list[str]
 
 
 READER = "reader process (decoding, parsing, cleaning; not profiled, CPU as measured)"
+WRITER = "archive writer process (the database; not profiled, CPU as measured)"
 
 
 def report_text(title: str, pstats_file: Path, pages: int, plain: dict, profiled: dict,
-                reader_cpu_s: float = 0.0) -> tuple[str, dict]:
+                reader_cpu_s: float = 0.0, writer_cpu_s: float = 0.0) -> tuple[str, dict]:
     stats = pstats.Stats(str(pstats_file))
     total = stats.total_tt
     by_area = areas(stats)
     idle = by_area.get(IDLE, 0.0)
     # cProfile times by the wall clock; without the idle wait that is the
     # process's CPU (the crawl is CPU-bound), so this scales it back to a plain run.
-    # The plain run's CPU includes the reader process's, which the profile does not
-    # see: it is taken out here and shown as an area of its own.
-    own_cpu = max(plain["cpu_s"] - reader_cpu_s, 0.0)
+    # The plain run's CPU includes the helper processes', which the profile does not
+    # see: it is taken out here and shown as areas of their own.
+    helpers = {READER: reader_cpu_s, WRITER: writer_cpu_s}
+    own_cpu = max(plain["cpu_s"] - reader_cpu_s - writer_cpu_s, 0.0)
     scale = own_cpu / (total - idle) if total > idle else 1.0
     lines = [
         title,
@@ -159,8 +161,9 @@ def report_text(title: str, pstats_file: Path, pages: int, plain: dict, profiled
     for area, seconds in by_area.items():
         estimate = seconds / pages * 1000 * (scale if area != IDLE else 1.0)
         lines.append(f"{area:<72} {seconds / total:6.1%} {seconds / pages * 1000:8.3f} {estimate:12.3f}")
-    if reader_cpu_s:
-        lines.append(f"{READER:<72} {'':>6} {'':>8} {reader_cpu_s / pages * 1000:12.3f}")
+    for helper, cpu_s in helpers.items():
+        if cpu_s:
+            lines.append(f"{helper:<72} {'':>6} {'':>8} {cpu_s / pages * 1000:12.3f}")
     lines += ["", "The project's functions by inclusive time (under cProfile):", *own_functions(stats, pages)]
     for order, heading in (("cumulative", "by cumulative time"), ("tottime", "by total (own) time")):
         buffer = io.StringIO()
@@ -172,8 +175,9 @@ def report_text(title: str, pstats_file: Path, pages: int, plain: dict, profiled
                "plain_cpu_ms_per_page": plain["cpu_s"] / pages * 1000,
                "areas_ms_per_page_est": {a: s / pages * 1000 * (scale if a != IDLE else 1.0)
                                          for a, s in by_area.items()}}
-    if reader_cpu_s:
-        summary["areas_ms_per_page_est"][READER] = reader_cpu_s / pages * 1000
+    for helper, cpu_s in helpers.items():
+        if cpu_s:
+            summary["areas_ms_per_page_est"][helper] = cpu_s / pages * 1000
     return "\n".join(lines) + "\n", summary
 
 
@@ -234,7 +238,8 @@ def profile(args, workdir: Path, env: dict) -> int:
                 raise BenchFailure(f"the profiled {kind} run wrote {info.get('versions_written')} versions")
             title = f"python -m bench --profile: {what}, replica of {size} articles served by nginx, seed {args.seed}"
             text, summaries[kind] = report_text(title, workdir / f"{kind}.pstats", pages, plain, profiled,
-                                                reader_cpu_s=info.get("reader_cpu_s", 0.0))
+                                                reader_cpu_s=info.get("reader_cpu_s", 0.0),
+                                                writer_cpu_s=info.get("writer_cpu_s", 0.0))
             path = RESULTS / f"profile-{kind}-{size}.txt"
             path.write_text(text, "utf-8")
             # The raw profile too, for snakeviz / pstats (bench/results/ is not committed).
