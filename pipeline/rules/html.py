@@ -4,9 +4,12 @@ from __future__ import annotations
 import re
 
 import nh3
+from lxml import etree
 from parsel import Selector
+from parsel.csstranslator import css2xpath as css_to_xpath
 
 from pipeline.rules.text import ZERO_WIDTH, normalize_inline
+from spiders.extract import inner_html
 
 # Things that sit inside some CMS body containers but are not the article.
 BODY_BOILERPLATE = (
@@ -24,27 +27,37 @@ BLOCK = r"(?:p|div|li|h[1-6]|td|th|blockquote|figcaption)"
 PARAGRAPH_XPATH = ".//p | .//li | .//h1 | .//h2 | .//h3 | .//h4 | .//h5 | .//h6 | .//blockquote | .//figcaption"
 
 
-def strip_boilerplate(body_html: str) -> Selector:
-    doc = Selector(text=f"<div id='body-root'>{body_html}</div>")
-    root = doc.css("#body-root")[0]
-    for css in BODY_BOILERPLATE:
-        for node in root.css(css):
-            node.drop()
+def _xpath(expression: str) -> etree.XPath:
+    return etree.XPath(expression, smart_strings=False)
+
+
+# Compiled once and run on lxml nodes (as spiders/extract.py does): going through parsel's
+# Selector API for each of a body's dozens of queries cost more than the parse itself.
+_BODY_ROOT = _xpath(css_to_xpath("#body-root"))
+_BOILERPLATE = _xpath(" | ".join(css_to_xpath(css) for css in BODY_BOILERPLATE))
+_PARAGRAPHS = _xpath(PARAGRAPH_XPATH)
+_TEXTS = _xpath(".//text()")
+
+
+def strip_boilerplate(body_html: str) -> etree._Element:
+    root = _BODY_ROOT(Selector(text=f"<div id='body-root'>{body_html}</div>").root)[0]
+    for node in _BOILERPLATE(root):  # document order: a match inside a dropped one goes with it
+        node.drop_tree()  # keeps the text that follows the node
     return root
 
 
-def body_paragraphs(root: Selector) -> list[str]:
+def body_paragraphs(root: etree._Element) -> list[str]:
     """Paragraph texts in reading order; text outside any paragraph counts as its own paragraph."""
-    blocks = root.xpath(PARAGRAPH_XPATH)
+    blocks = _PARAGRAPHS(root)
     if not blocks:
-        text = "\n".join(root.xpath(".//text()").getall())
+        text = "\n".join(_TEXTS(root))
         return [p for p in (normalize_inline(line) for line in re.split(r"\n+", text)) if p]
     out = []
     for block in blocks:
         # Nested blocks (a <p> inside <li>) are read once, at the innermost level.
-        if block.xpath(PARAGRAPH_XPATH):
+        if _PARAGRAPHS(block):
             continue
-        text = normalize_inline("".join(block.xpath(".//text()").getall()))
+        text = normalize_inline("".join(_TEXTS(block)))
         if text:
             out.append(text)
     return out
@@ -69,7 +82,7 @@ def sanitize_body_html(html: str) -> str:
         strip_comments=True,
         link_rel="noopener noreferrer nofollow",
     )
-    clean = clean.translate(ZERO_WIDTH).replace("&nbsp;", " ").replace("\u00a0", " ")
+    clean = ZERO_WIDTH.sub("", clean).replace("&nbsp;", " ").replace("\u00a0", " ")
     clean = re.sub(rf"(<{BLOCK}\b[^>]*>)[\s\u3000]+", r"\1", clean)
     clean = re.sub(rf"[\s\u3000]+(</{BLOCK}>)", r"\1", clean)
     clean = re.sub(rf"<({BLOCK})\b[^>]*>\s*</\1>", "", clean)
@@ -81,5 +94,4 @@ def clean_body(body_html: str) -> tuple[str, str]:
     """(sanitized body HTML, plain text with paragraphs joined by newlines)."""
     root = strip_boilerplate(body_html)
     paragraphs = body_paragraphs(root)
-    inner = "".join(root.xpath("node()").getall())
-    return sanitize_body_html(inner), "\n".join(paragraphs)
+    return sanitize_body_html(inner_html(root)), "\n".join(paragraphs)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 
-ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+# A regular expression, not str.translate: translate looks every character of a
+# Chinese text up in a dict, several times slower than one C scan (bench --profile).
+ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
 BLANKS = re.compile(r"[\s\u00a0\u3000\u2000-\u200a\u202f\u205f]+")
 
 
@@ -17,7 +19,7 @@ def normalize_inline(text: str | None) -> str:
     """One line of text: blanks folded to one space, trimmed."""
     if not text:
         return ""
-    return BLANKS.sub(" ", text.translate(ZERO_WIDTH)).strip()
+    return BLANKS.sub(" ", ZERO_WIDTH.sub("", text)).strip()
 
 
 def strip_label(text: str | None, labels: list[str]) -> str:
