@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from lxml import etree
 from parsel import Selector
@@ -38,6 +38,29 @@ _STRING = etree.XPath("string()", smart_strings=False)
 @lru_cache(maxsize=256)
 def _compiled(css: str) -> etree.XPath:
     return etree.XPath(_ctgroup["html"]["_csstranslator"].css_to_xpath(css), smart_strings=False)
+
+
+# urljoin costs ~20 µs, and an article page has a dozen links to resolve. The portal's are
+# nearly all site-relative paths, which join to the page's origin plus the path; anything
+# urljoin might rewrite (dot segments, an empty query, fragment or parameters, tabs and
+# newlines it strips, a scheme-relative //host) goes to urljoin itself.
+_PLAIN_PATH = re.compile(r"/(?!/)[^#;\t\r\n]*")
+_REWRITTEN = re.compile(r"/\.|\?$")
+
+
+@lru_cache(maxsize=64)
+def _origin(base: str) -> str | None:
+    parts = urlsplit(base)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else None
+
+
+def join_url(base: str, href: str) -> str:
+    """urljoin(base, href), the same string, in a fraction of the time for site-relative paths."""
+    if _PLAIN_PATH.fullmatch(href) and not _REWRITTEN.search(href):
+        origin = _origin(base)
+        if origin is not None:
+            return origin + href
+    return urljoin(base, href)
 
 
 def select(node, css: str) -> list:
@@ -117,7 +140,7 @@ def _extract(profile: Profile, doc, url: str) -> dict:
         "source": first_text(doc, rules["source"]),
         "tags": _tags(doc, rules["tags"]),
         "channel": first_text(doc, rules["breadcrumb_channel"]),
-        "canonical": urljoin(url, canonical.strip()) if canonical else None,
+        "canonical": join_url(url, canonical.strip()) if canonical else None,
         "context": _context(doc, rules["context_links"], url),
         "related": _related(doc, rules, url),
     }
@@ -140,7 +163,7 @@ def _context(doc, css: str, url: str) -> dict:
         key = "prev" if "上一篇" in text else "next" if "下一篇" in text else None
         href = select_first(li, "a::attr(href)")
         if key and href:
-            out[key] = {"url": urljoin(url, href.strip()), "title": visible_text(select(li, "a")[0]).strip()}
+            out[key] = {"url": join_url(url, href.strip()), "title": visible_text(select(li, "a")[0]).strip()}
     return out
 
 
@@ -153,7 +176,7 @@ def _related(doc, rules: dict, url: str) -> list[dict]:
         title = select_first(li, rules["related_title"])
         summary = select_first(li, rules["related_summary"])
         out.append({
-            "url": urljoin(url, href.strip()),
+            "url": join_url(url, href.strip()),
             "title": visible_text(title).strip() if title is not None else None,
             "summary": visible_text(summary).strip() if summary is not None else None,
         })
@@ -168,14 +191,14 @@ def extract_list(profile: Profile, doc, url: str) -> tuple[list[tuple[str, str]]
     for li in select(doc, rules["item"]):
         href = select_first(li, rules["item_link"])
         if href:
-            items.append((urljoin(url, href.strip()), "".join(visible_text(n) for n in select(li, rules["item_date"]))
+            items.append((join_url(url, href.strip()), "".join(visible_text(n) for n in select(li, rules["item_date"]))
                           or ""))
     next_href = None
     for css in rules["next_page"]:
         next_href = select_first(doc, css)
         if next_href:
             break
-    return items, urljoin(url, next_href.strip()) if next_href else None
+    return items, join_url(url, next_href.strip()) if next_href else None
 
 
 def list_pager(profile: Profile, doc) -> tuple[int, int] | None:

@@ -192,7 +192,10 @@ class PortalSpider(scrapy.Spider):
             if aid in skipped:
                 self.crawler.stats.inc_value("portal/skipped_done")
                 continue
-            is_new = aid not in known and aid not in self.requested_aids
+            if aid in self.requested_aids:  # most related links: article_request would say None
+                yield None, False
+                continue
+            is_new = aid not in known
             if is_new:
                 self.listed_new.add(aid)
             etag, last_modified = known.get(aid, (None, None))

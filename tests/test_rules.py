@@ -39,6 +39,23 @@ def test_every_url_form_of_an_article_names_one_identity(profile, aid, slug, day
     assert profile.clean_url(mobile) == f"http://portal.test/m/view.php?aid={aid}"
 
 
+hrefs = st.one_of(
+    st.lists(st.sampled_from(list("/.;?#:=&%ab1 \t\n\\") + ["..", "//", "新闻"]), max_size=16).map("".join),
+    st.builds("/news/{}/{}.html{}".format, slugs, aids, st.sampled_from(["", "?", "?aid=1", "#", "#x", ";p", "/./"])))
+bases = st.sampled_from(["http://portal.test/news/hyzx/2024/0101/1.html", "https://portal.test:8443/m/view.php?aid=3",
+                         "http://user@127.0.0.1:8000/", "http://portal.test", "file:///tmp/x.html", "portal.test/a"])
+
+
+@given(bases, hrefs)
+@settings(max_examples=2000)
+def test_a_link_joins_to_what_urljoin_gives(base, href):
+    from urllib.parse import urljoin
+
+    from spiders.extract import join_url
+
+    assert join_url(base, href) == urljoin(base, href)
+
+
 @given(aid=aids, slug=slugs, day=dates, params=junk_params)
 def test_clean_url_is_idempotent(profile, aid, slug, day, params):
     url = f"http://portal.test/news/{slug}/{day:%Y}/{day:%m%d}/{aid}.html?{query(params)}"
