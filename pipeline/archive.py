@@ -135,7 +135,7 @@ class ArchiveStage:
         try:
             status, value = await self.writer_process.call(write_batch, self.target, batch)
         except HelperDied:
-            status, value = "error", f"the archive writer process died (exit code {self._writer_exit_code()})"
+            status, value = "error", f"the archive writer process died (exit code {self.writer_process.process.poll()})"
         except Exception as exc:  # the batch could not be sent (it would not pickle): never lost quietly
             status, value = "error", f"{type(exc).__name__}: {exc}"
         if self.failed:  # an earlier batch failed: this one's outcome is not counted either way
@@ -144,15 +144,11 @@ class ArchiveStage:
             return self._fail(value.removeprefix(f"{ArchiveWriteError.__name__}: "))
         self._count(value)
 
-    def _writer_exit_code(self) -> int | None:
-        return self.writer_process.process.poll()
-
     async def _close_writer_process(self) -> None:
         try:
-            while self.buffer and not self.failed:  # the last, partial batch
-                if len(self.writes) < WRITES_AHEAD:
-                    self._hand_over()
-                else:
+            while self.buffer and not self.failed:  # the last, partial batch, once there is room
+                self._hand_over()
+                if self.buffer:
                     await self._a_write_done()
             while self.writes:
                 await self._a_write_done()
