@@ -60,6 +60,29 @@ EDITORS = {"title": _edit_title, "paragraph_added": _edit_paragraph_added,
            "typo": _edit_typo, "date": _edit_date}
 
 
+def edit(article: Article, kind: str, maker: TextMaker, now: datetime, titles: set[str]) -> None:
+    """One edit of `kind` (EDIT_KINDS), dated `now` in the page's Last-Modified.
+
+    Shared by the rounds and live mode (live.py), so an edit is the same
+    change whichever drives it.
+    """
+    EDITORS[kind](article, maker, now, titles)
+    article.modified_at = to_iso(now)
+
+
+def take_down(article: Article, how: str) -> None:
+    """The page stops answering: 404, or ("redirect") a redirect to its channel."""
+    article.status = "taken_down"
+    article.takedown = how
+
+
+def restore(article: Article, now: datetime) -> None:
+    """A taken-down page answers again, unchanged; its Last-Modified says when it came back."""
+    article.status = "live"
+    article.takedown = None
+    article.modified_at = to_iso(now)
+
+
 def _sample(rng: Random, pool: list[int], k: int, what: str) -> list[int]:
     if k > len(pool):
         raise ValueError(f"cannot pick {k} articles for {what}: only {len(pool)} eligible")
@@ -96,17 +119,14 @@ def _apply_edits(state: SiteState, maker: TextMaker, aids: list[int], now: datet
     maker.rng.shuffle(kinds)  # balanced: every kind shows up in any round of four or more
     titles = {a.title for a in state.articles.values()}
     for aid, kind in zip(aids, kinds):
-        article = state.articles[aid]
-        EDITORS[kind](article, maker, now, titles)
-        article.modified_at = to_iso(now)
+        edit(state.articles[aid], kind, maker, now, titles)
     return dict(zip(aids, kinds))
 
 
 def _take_down(state: SiteState, aids: list[int]) -> dict[int, str]:
     redirects = round(len(aids) * REDIRECT_SHARE)
     for i, aid in enumerate(aids):  # `aids` is a random sample, so already shuffled
-        state.articles[aid].status = "taken_down"
-        state.articles[aid].takedown = "redirect" if i < redirects else "404"
+        take_down(state.articles[aid], "redirect" if i < redirects else "404")
     return {aid: state.articles[aid].takedown for aid in aids}
 
 

@@ -145,6 +145,11 @@ class ReplicaServer:
         return self.stats.user_agents
 
     @property
+    def arrivals(self) -> list[tuple[float, str]]:
+        """Every request since the last reset, in arrival order, as (time.monotonic(), target)."""
+        return self.stats.arrivals
+
+    @property
     def max_in_flight(self) -> int:
         """The most requests answered at one time since the last reset."""
         return self.stats.max_in_flight

@@ -5,6 +5,7 @@ Handler threads count while a test reads, so every reader gets a copy.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 
 CONDITIONAL_KEYS = ("if_none_match", "if_modified_since", "not_modified")
@@ -27,12 +28,14 @@ class ServerStats:
             self._user_agents: Counter[str] = Counter()
             self._in_flight = 0
             self._max_in_flight = 0
+            self._arrivals: list[tuple[float, str]] = []
 
     def request(self, target: str) -> int:
         """Count a request; returns how many came before it for `target`."""
         with self._lock:
             attempt = self._requests[target]
             self._requests[target] = attempt + 1
+            self._arrivals.append((time.monotonic(), target))
             return attempt
 
     def entered(self, user_agent: str | None) -> None:
@@ -60,6 +63,12 @@ class ServerStats:
             self._conditional["if_none_match"] += if_none_match
             self._conditional["if_modified_since"] += if_modified_since
             self._conditional["not_modified"] += not_modified
+
+    @property
+    def arrivals(self) -> list[tuple[float, str]]:
+        """Every request in arrival order, with its time (time.monotonic())."""
+        with self._lock:
+            return list(self._arrivals)
 
     @property
     def requests(self) -> Counter[str]:
