@@ -33,7 +33,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from bench import report
+from bench import FAST_ENV, report
 from bench.measure import BenchFailure, Measured, Spawner, run_checked
 from bench.nginx import NginxServer, nginx_binary
 from bench.postgres import FreshDatabases, shown
@@ -54,7 +54,7 @@ START_ALLOWANCE_S = 120
 
 # The crawl's environment: the baseline does not read robots.txt either, and
 # no log lines per page (the crawl's own default is INFO, it logs little).
-CRAWL_ENV = {"PORTAL_ARCHIVE_OBEY_ROBOTS": "false", "PORTAL_ARCHIVE_LOG_LEVEL": "WARNING"}
+CRAWL_ENV = {**FAST_ENV, "PORTAL_ARCHIVE_OBEY_ROBOTS": "false", "PORTAL_ARCHIVE_LOG_LEVEL": "WARNING"}
 REVISITS = {
     "revisit_conditional": ("--revisit", "all", "--incremental"),
     "revisit_unconditional": ("--revisit", "all", "--incremental", "--no-conditional"),

@@ -32,6 +32,7 @@ from bench.measure import BenchFailure, run_checked
 from bench.nginx import NginxServer
 from bench.sites import build_site
 from bench.truth import check_archive, export_versions
+from bench import FAST_ENV
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TOP = 40
@@ -196,7 +197,7 @@ def profile(args, workdir: Path, env: dict) -> int:
 
     size = args.sizes[0]
     site_ = build_site(size, args.seed, workdir / "site")
-    crawl_env = {**env, "PORTAL_ARCHIVE_OBEY_ROBOTS": "false", "PORTAL_ARCHIVE_LOG_LEVEL": "WARNING"}
+    crawl_env = {**env, **FAST_ENV, "PORTAL_ARCHIVE_OBEY_ROBOTS": "false", "PORTAL_ARCHIVE_LOG_LEVEL": "WARNING"}
     timeout = 600 + site_.pages / 5
     jobs = f"REMOTE_CONTROL_JOBS_DIR={workdir / 'scrapy-jobs'}"
     RESULTS.mkdir(parents=True, exist_ok=True)

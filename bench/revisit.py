@@ -21,13 +21,14 @@ import time
 from pathlib import Path
 
 from replica import ReplicaServer, generate, save_state
+from bench import FAST_ENV
 
 
 def crawl(base_url: str, db: str, *extra: str) -> tuple[float, str]:
     started = time.perf_counter()
     out = subprocess.run([sys.executable, "-m", "pipeline.cli", "crawl", "--base-url", base_url, "--db", db,
                           "--no-gap-probes", *extra], capture_output=True, text=True,
-                         env={**os.environ, "PORTAL_ARCHIVE_LOG_LEVEL": "WARNING"})
+                         env={**os.environ, **FAST_ENV, "PORTAL_ARCHIVE_LOG_LEVEL": "WARNING"})
     elapsed = time.perf_counter() - started
     if out.returncode != 0:
         raise SystemExit(f"crawl failed: {out.stderr[-2000:]}")

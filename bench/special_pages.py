@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from replica import ReplicaServer, expected_articles, generate, save_state
+from bench import FAST_ENV
 
 
 def measured_crawl(base_url: str, db: str) -> tuple[float, float]:
@@ -27,7 +28,7 @@ def measured_crawl(base_url: str, db: str) -> tuple[float, float]:
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "pipeline.cli", "crawl", "--base-url", base_url, "--db", db],
                    check=True, capture_output=True, timeout=600,
-                   env={**os.environ, "PORTAL_ARCHIVE_LOG_LEVEL": "WARNING"})
+                   env={**os.environ, **FAST_ENV, "PORTAL_ARCHIVE_LOG_LEVEL": "WARNING"})
     elapsed = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     # ru_maxrss of children is the largest of any child so far; the plain crawl runs first.

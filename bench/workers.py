@@ -23,13 +23,14 @@ from pathlib import Path
 
 from replica import ReplicaServer, generate, save_state
 from tests.servers import PostgresServer, RedisServer
+from bench import FAST_ENV
 
 IDLE = 3.0
 
 
 def one_run(site_url: str, pg: PostgresServer, redis_url: str, workers: int) -> dict:
     db = pg.create_database()
-    env = {**os.environ, "PORTAL_ARCHIVE_DB": db, "PORTAL_ARCHIVE_REDIS": redis_url,
+    env = {**os.environ, **FAST_ENV, "PORTAL_ARCHIVE_DB": db, "PORTAL_ARCHIVE_REDIS": redis_url,
            "PORTAL_ARCHIVE_LOG_LEVEL": "ERROR", "PORTAL_ARCHIVE_WORKER_IDLE_SECONDS": str(IDLE),
            "PORTAL_ARCHIVE_OBEY_ROBOTS": "false"}
     started = time.perf_counter()

@@ -78,10 +78,13 @@ def _forget(backfill_id: int):
 
 
 def run_backfill(settings: Settings, request: BackfillRequest, progress: bool = True,
-                 restart: bool = False, distributed: bool = False) -> tuple[CrawlSummary | None, int]:
+                 restart: bool = False, distributed: bool = False,
+                 announce=lambda: None) -> tuple[CrawlSummary | None, int]:
+    """Run (or resume) the backfill; `announce` is called once it is open and about to crawl."""
     backfill_id, done = open_backfill(settings, request, restart)
     if done:
         return None, backfill_id
+    announce()
     if distributed:
         from pipeline.distributed import coordinate
 

@@ -162,9 +162,10 @@ def main(ctx, config):
 @main.command()
 @click.option("--base-url", help="The portal's address (env PORTAL_ARCHIVE_BASE_URL).")
 @click.option("--channel", "channels", multiple=True, help="Only this channel (slug or name); repeatable.")
-@click.option("--revisit", type=click.Choice(["due", "all", "none"]), default="due", show_default=True,
-              help="Archived articles to fetch again (to see edits and takedowns): those due by the "
-                   "revisit policy (recent ones often, old ones rarely), all of them, or none.")
+@click.option("--revisit", type=click.Choice(["policy", "all", "none", "due"]), default="policy", show_default=True,
+              help="Archived articles to fetch again (to see edits and takedowns): as many as the request "
+                   "budget allows, those likeliest to have changed first (policy; `due` is its old name), "
+                   "all of them, or none.")
 @click.option("--incremental", is_flag=True,
               help="Stop paging a channel once a list page holds nothing new (plus one page of slack).")
 @click.option("--no-conditional", is_flag=True, help="Revisit without If-None-Match / If-Modified-Since.")
@@ -184,7 +185,7 @@ def crawl(ctx, base_url, channels, revisit, incremental, no_conditional, no_gap_
         for channel in channels:
             load_profile(settings.profile).channel(channel)
         _check_crawl_target(settings)
-        plan = CrawlPlan(channels=list(channels) or None, revisit=revisit,
+        plan = CrawlPlan(channels=list(channels) or None, revisit="policy" if revisit == "due" else revisit,
                          walk=ListWalk(mode="incremental" if incremental else "full"),
                          conditional=not no_conditional, probe_gaps=not no_gap_probes)
         if distributed:
@@ -194,7 +195,7 @@ def crawl(ctx, base_url, channels, revisit, incremental, no_conditional, no_gap_
         else:
             summary = run_crawl(settings, plan)
     click.echo(format_summary(summary))
-    sys.exit(0 if summary.status == "succeeded" else 1)
+    sys.exit(0 if summary.status in ("succeeded", "skipped") else 1)
 
 
 def _check_crawl_target(settings: Settings) -> None:
@@ -205,13 +206,41 @@ def _check_crawl_target(settings: Settings) -> None:
 
 
 def format_summary(s) -> str:
+    if s.status == "skipped":
+        return f"run {s.run_id} skipped: {s.error}"
     return (f"run {s.run_id} {s.status}: {s.pages_fetched} pages, {s.articles_seen} articles seen, "
             f"{s.articles_new} new, {s.versions_written} versions written, {s.unchanged} unchanged, "
             f"{s.taken_down} taken down, {s.restored} restored, {s.duplicates} duplicates linked, "
             f"{s.quarantined} quarantined, {s.fetch_failures} failed fetches"
             + (f", {s.gaps_found} of {s.gaps_probed} aid gaps found" if s.gaps_probed else "")
+            + _budget_summary(s)
             + _health_summary(s.health)
             + (f"\n  error: {s.error}" if s.error else ""))
+
+
+def _budget_summary(s) -> str:
+    """The run's requests against its allowance, by what they were spent on, and what was left."""
+    spent = s.budget.get("spent") or {}
+    if not s.requests and not spent:
+        return ""
+    kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(spent.items(), key=lambda kv: -kv[1]))
+    line = (f"\n  requests: {s.requests}" + (f" of {s.allowance} allowed" if s.allowance is not None else "")
+            + (f" ({kinds})" if kinds else ""))
+    left = {k: v for k, v in (s.budget.get("left") or {}).items() if v}
+    plan = s.budget.get("revisit") or {}
+    undone = []
+    if left:
+        undone.append("requests not sent: " + ", ".join(f"{kind} {n}" for kind, n in sorted(left.items())))
+    if plan.get("left_for_budget"):
+        undone.append(f"{plan['left_for_budget']} revisits not planned (expected new versions among them: "
+                      f"{plan.get('left_expected_versions', 0):.2f})")
+    if plan.get("floor_overdue_left"):
+        undone.append(f"{plan['floor_overdue_left']} articles past the revisit floor not seen")
+    if plan.get("probes_left_for_budget"):
+        undone.append(f"{plan['probes_left_for_budget']} gap probes")
+    if undone:
+        line += "\n  left for lack of budget: " + "; ".join(undone)
+    return line
 
 
 def _health_summary(health: dict) -> str:
@@ -267,12 +296,33 @@ def backfill(ctx, base_url, channels, since, until, pages, aids, restart, no_pro
             load_profile(settings.profile).channel(channel)
         _check_crawl_target(settings)
         summary, backfill_id = run_backfill(settings, request, progress=not no_progress, restart=restart,
-                                            distributed=distributed)
+                                            distributed=distributed,
+                                            announce=lambda: click.echo(backfill_pace(settings), err=True))
     if summary is None:
         click.echo(f"backfill {backfill_id} with these options is already done (use --restart to redo it)")
         return
     click.echo(f"backfill {backfill_id}: " + format_summary(summary))
-    sys.exit(0 if summary.status == "succeeded" else 1)
+    left = sum((summary.budget.get("left") or {}).values())
+    if summary.status == "skipped" or left:
+        click.echo(f"backfill {backfill_id} is not finished: the request budget ran out"
+                   + (f" with {left} requests unsent" if left else "")
+                   + "; run the same command again once the budget allows (it resumes where it stopped)")
+    sys.exit(0 if summary.status in ("succeeded", "skipped") else 1)
+
+
+def backfill_pace(settings: Settings) -> str:
+    """How fast a backfill can go under the settings, and so how long a portal's history takes."""
+    from pipeline.budget import duration, pace
+
+    rate = pace(settings.download_delay, settings.requests_per_day)
+    per_day = f"{settings.requests_per_day:,} requests a day" if settings.requests_per_day else "no daily budget"
+    lines = [f"pace: {settings.concurrent_requests} request(s) at a time, "
+             f"{settings.download_delay:g} s apart{' (AutoThrottle)' if settings.autothrottle else ''}; "
+             f"{per_day}"]
+    if rate is not None:
+        lines.append(f"  at this pace 10,000 pages take {duration(10_000, rate)}, "
+                     f"100,000 pages {duration(100_000, rate)}; the progress line's ETA counts the same way")
+    return "\n".join(lines)
 
 
 @main.command()
@@ -327,11 +377,10 @@ def status(ctx, as_json, db):
     """Last and next runs, archive totals, lease holder, recent failures; exit 1 if a job's last run failed."""
     import json
 
-    from pipeline.revisit import RevisitPolicy
     from pipeline.status import archive_status, format_status, healthy
 
     with _session(ctx, db, missing="no archive yet") as (session, settings, _profile):
-        report = archive_status(session, session.get_bind(), RevisitPolicy(settings.revisit_tiers))
+        report = archive_status(session, session.get_bind(), settings)
     if as_json:
         click.echo(json.dumps(report, default=str, ensure_ascii=False, indent=2))
     else:

@@ -6,7 +6,6 @@ environment or the file; `redacted()` is what may be printed or logged.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -32,14 +31,30 @@ class Settings:
     # The replica's default address: the tool works offline out of the box.
     base_url: str = "http://127.0.0.1:8000"
     profile: str = "cpsia"
-    user_agent: str = "portal-archive/0.1 (+archival crawler; contact: archive operators)"
-    concurrent_requests: int = 32
-    download_delay: float = 0.0
+    # Politeness for the live portal, Scrapy's conventions (its project template): one request
+    # at a time, a second apart, robots.txt obeyed, an honest User-Agent that says how to reach
+    # the operators (`contact`: an e-mail address or a URL). The demo, the tests and the
+    # benchmarks set their own fast values explicitly; see the README, "Politeness".
+    contact: str = ""
+    user_agent: str = ""  # empty: portal-archive/<version> (archival crawler; +contact)
+    concurrent_requests: int = 1
+    download_delay: float = 1.0
     download_timeout: float = 30.0
     retry_times: int = 3
     # Seconds before the first retry; each further retry waits twice as long.
     retry_backoff: float = 0.5
     autothrottle: bool = False
+    # The request budget (pipeline/budget.py): requests to the portal in any 24 hours, and per
+    # run (0: no limit). List walks, new articles, revisits, gap probes, retries and robots.txt
+    # all draw from it.
+    requests_per_day: int = 20_000
+    requests_per_run: int = 0
+    # Revisits (pipeline/policy.py): every article is looked at at least once in this many days
+    # (takedowns are noticed within it; taken-down articles are checked this often for a return);
+    # beyond that the budget goes where a change is likeliest ("adaptive"), or round-robin
+    # ("uniform", the baseline).
+    revisit_floor_days: float = 30.0
+    revisit_strategy: str = "adaptive"
     max_page_bytes: int = 64 * 1024 * 1024
     obey_robots: bool = True
     # Ask conditional revisits with a lean HTTP client first and take only its 304s
@@ -60,8 +75,6 @@ class Settings:
     lease_ttl_seconds: float = 60.0
     # How long a SQLite writer waits for another's lock before the write fails.
     sqlite_busy_timeout_ms: int = 30_000
-    # Revisit tiers: [max age in days (or -1 for any age), revisit every N hours].
-    revisit_tiers: tuple = ((2, 1), (14, 6), (90, 24), (None, 168))
     log_level: str = "INFO"
     # Run health (pipeline/health.py): a run is `degraded` when, over at least
     # health_min_articles article pages, more than these shares were read by the
@@ -91,6 +104,19 @@ class Settings:
     def is_default_db(self) -> bool:
         return self.db == Settings.db
 
+    @property
+    def effective_user_agent(self) -> str:
+        if self.user_agent:
+            return self.user_agent
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            release = version("portal-archive")
+        except PackageNotFoundError:
+            release = "dev"
+        contact = f"; +{self.contact}" if self.contact else ""
+        return f"portal-archive/{release} (archival crawler{contact})"
+
 
 def redact_url(url: str) -> str:
     """The URL with any password replaced, safe to print."""
@@ -101,16 +127,17 @@ def redact_url(url: str) -> str:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+# Settings that no longer exist, and what replaced them.
+RETIRED = {
+    "revisit_tiers": "the fixed revisit tiers were replaced by a policy that learns from the archive's "
+                     "own checks; remove it (requests_per_day and revisit_floor_days are its settings)",
+}
 
 
 def _coerce(name: str, value):
     default = _FIELDS[name].default
     kind = type(default) if default is not dataclasses.MISSING else dict
     try:
-        if name == "revisit_tiers":
-            if isinstance(value, str):
-                value = json.loads(value)
-            return tuple((None if a is None or a < 0 else a, b) for a, b in value)
         if kind is bool and isinstance(value, str):
             if value.lower() in ("1", "true", "yes", "on"):
                 return True
@@ -118,7 +145,7 @@ def _coerce(name: str, value):
                 return False
             raise ValueError(value)
         return kind(value)
-    except (TypeError, ValueError):  # json.JSONDecodError is a ValueError
+    except (TypeError, ValueError):
         raise ConfigError(f"setting {name!r} expects {kind.__name__}, got {value!r}") from None
 
 
@@ -139,12 +166,25 @@ def load_settings(config_file: str | os.PathLike | None = None, environ=None) ->
         for key, value in section.items():
             if isinstance(value, dict):
                 continue  # other sections (the daemon's schedule) are read by their owners
+            if key in RETIRED:
+                raise ConfigError(f"setting {key!r} in {path}: {RETIRED[key]}")
             if key not in _FIELDS or key == "extra":
                 raise ConfigError(f"unknown setting {key!r} in {path}")
             values[key] = _coerce(key, value)
         values["extra"] = {k: v for k, v in data.items() if isinstance(v, dict)}
+    for name, why in RETIRED.items():
+        if ENV_PREFIX + name.upper() in environ:
+            raise ConfigError(f"{ENV_PREFIX + name.upper()}: {why}")
     for name in _FIELDS:
         env_value = environ.get(ENV_PREFIX + name.upper())
         if env_value is not None and name != "extra":
             values[name] = _coerce(name, env_value)
-    return Settings(**values)
+    settings = Settings(**values)
+    if settings.revisit_strategy not in ("adaptive", "uniform"):
+        raise ConfigError(f"setting 'revisit_strategy' must be adaptive or uniform, got {settings.revisit_strategy!r}")
+    for name in ("requests_per_day", "requests_per_run", "concurrent_requests"):
+        if getattr(settings, name) < (1 if name == "concurrent_requests" else 0):
+            raise ConfigError(f"setting {name!r} cannot be {getattr(settings, name)}")
+    if settings.download_delay < 0 or settings.revisit_floor_days < 0:
+        raise ConfigError("download_delay and revisit_floor_days cannot be negative")
+    return settings

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from contextlib import nullcontext
-from itertools import chain
 import os
 import socket
 from dataclasses import dataclass, field
@@ -15,15 +14,12 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
-from pipeline import health, runs
+from pipeline import budget, health, revisit, runs
 from pipeline.config import Settings
 from pipeline.db import open_archive, session_scope
-from pipeline.gaps import missing_aids
 from pipeline.helpers import tune_gc
 from pipeline.lease import Heartbeat, acquire, holder_id, mark_abandoned, release
 from pipeline.models import Article, BackfillArticle, CrawlRun
-from pipeline.revisit import RevisitPolicy, revisits, unresolved_failures
-from spiders.items import Revisit
 from spiders.portal import PortalSpider
 from spiders.reader import PageReader, default_processes
 from spiders.profile import load_profile
@@ -41,13 +37,15 @@ class CrawlPlan:
     job: str | None = None  # the daemon job that runs it
     channels: list[str] | None = None  # slugs or names
     walk: ListWalk = field(default_factory=ListWalk)
-    revisit: str = "due"  # due, all, none
+    revisit: str = "policy"  # policy (the budget's worth, best first), all, none
     conditional: bool = True  # send If-None-Match / If-Modified-Since on revisits
     probe_gaps: bool = True  # fetch aids missing between archived ones
     probe_aids: list[int] = field(default_factory=list)  # explicit aids (backfill --aids)
     follow_links: bool = True  # related and prev/next links
     backfill_id: int | None = None
     progress: bool = False
+    # A scheduled job's period: its run takes that share of the day's request budget.
+    period: timedelta | None = None
 
     def options(self) -> dict:
         walk = self.walk
@@ -75,12 +73,17 @@ class CrawlSummary:
     gaps_probed: int = 0
     gaps_found: int = 0
     health: dict = field(default_factory=dict)
+    requests: int = 0
+    allowance: int | None = None
+    budget: dict = field(default_factory=dict)  # {"spent": {kind: n}, "left": {kind: n}, "revisit": {...}}
 
     @classmethod
     def of(cls, run: CrawlRun) -> "CrawlSummary":
-        fields = [f for f in cls.__dataclass_fields__ if not f.startswith("gaps_")]
+        fields = [f for f in cls.__dataclass_fields__
+                  if not f.startswith("gaps_") and f not in ("requests", "allowance", "budget")]
         return cls(**{f: getattr(run, f if f != "run_id" else "id") for f in fields},
-                   gaps_probed=int(run.stats.get("gaps/probed", 0)), gaps_found=int(run.stats.get("gaps/found", 0)))
+                   gaps_probed=int(run.stats.get("gaps/probed", 0)), gaps_found=int(run.stats.get("gaps/found", 0)),
+                   requests=run.requests or 0, allowance=run.allowance, budget=budget.report(run.stats))
 
 
 # Scrapy's default middlewares that do nothing for this crawl but cost a call (or a wrapped
@@ -103,15 +106,17 @@ def page_reader(settings: Settings) -> PageReader:
     return PageReader(settings.parse_processes if settings.parse_processes >= 0 else default_processes())
 
 
-def scrapy_settings(settings: Settings, run_id: int, plan: CrawlPlan) -> dict:
+def scrapy_settings(settings: Settings, run_id: int, plan: CrawlPlan, allowance: int | None = None) -> dict:
     return {
         "BOT_NAME": "portal-archive",
-        "USER_AGENT": settings.user_agent,
+        "USER_AGENT": settings.effective_user_agent,
         "ROBOTSTXT_OBEY": settings.obey_robots,
         "CONCURRENT_REQUESTS": settings.concurrent_requests,
         "CONCURRENT_REQUESTS_PER_DOMAIN": settings.concurrent_requests,
         "DOWNLOAD_DELAY": settings.download_delay,
         "AUTOTHROTTLE_ENABLED": settings.autothrottle,
+        # Never more than the budget allows (spiders.middlewares.RequestBudget); -1: count only.
+        "PORTAL_ARCHIVE_REQUEST_ALLOWANCE": -1 if allowance is None else allowance,
         "PORTAL_ARCHIVE_REVALIDATE": settings.revalidate,
         "DOWNLOAD_TIMEOUT": settings.download_timeout,
         "RETRY_ENABLED": True,
@@ -120,7 +125,10 @@ def scrapy_settings(settings: Settings, run_id: int, plan: CrawlPlan) -> dict:
         # Prefetched comes after every other process_request (DownloaderStats is at 850).
         "DOWNLOADER_MIDDLEWARES": {"scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
                                    "spiders.middlewares.RobotsTxt": 100,
-                                   "spiders.middlewares.RetryBackoff": 560, "spiders.revalidate.Prefetched": 990,
+                                   "spiders.middlewares.RetryBackoff": 560,
+                                   # Before DownloaderStats (850): a refused request is no request.
+                                   "spiders.middlewares.RequestBudget": 845,
+                                   "spiders.revalidate.Prefetched": 990,
                                    **UNUSED_DOWNLOADER_MIDDLEWARES},
         "SPIDER_MIDDLEWARES": UNUSED_SPIDER_MIDDLEWARES,
         # Scrapy starts up to CONCURRENT_ITEMS tasks for every callback's output; the stages
@@ -218,14 +226,39 @@ def run_crawl(settings: Settings, plan: CrawlPlan | None = None, *, run_id: int 
     return summary
 
 
+def run_allowance(engine: Engine, settings: Settings, run_id: int, now: datetime,
+                  period: timedelta | None) -> int | None:
+    """What the request budget allows this run (pipeline/budget.py), recorded on the run at once:
+    a run that dies before it can count is charged all of it."""
+    with session_scope(engine) as session:
+        allowed = budget.allowance(session, budget.Budget(settings.requests_per_day, settings.requests_per_run),
+                                   now, period)
+        session.get(CrawlRun, run_id).allowance = allowed
+    return allowed
+
+
+def plan_run(engine: Engine, settings: Settings, plan: CrawlPlan, now: datetime, allowance: int | None,
+             channel_names: list[str] | None):
+    """The run's article requests beside its list walk: failed fetches, revisits, gap probes."""
+    return revisit.plan_visits(
+        engine, plan.revisit, now, allowance, channels=channel_names, conditional=plan.conditional,
+        probe_gaps=plan.probe_gaps, retry_failures=plan.kind == "crawl",
+        floor=timedelta(days=settings.revisit_floor_days) if settings.revisit_floor_days else None,
+        strategy=settings.revisit_strategy)
+
+
 def _crawl(settings, plan, engine, run_id, channel_names, profile) -> CrawlSummary:
     now = datetime.now(timezone.utc)
-    policy = RevisitPolicy(settings.revisit_tiers)
+    allowance = run_allowance(engine, settings, run_id, now, plan.period)
+    if allowance == 0:
+        with session_scope(engine) as session:
+            spent = budget.spent(session, now - budget.DAY, now)
+        reason = (f"request budget spent: {spent} requests in the last 24 hours of {settings.requests_per_day} "
+                  f"a day (requests_per_day)")
+        run = runs.finish_run_patiently(engine, run_id, "skipped", {"budget/allowance": 0}, reason)
+        return CrawlSummary.of(run)
+    visits = plan_run(engine, settings, plan, now, allowance, channel_names)
     probes = list(plan.probe_aids)
-    with session_scope(engine) as session:
-        if plan.probe_gaps:
-            probes += missing_aids(session, now)
-        failed_articles, failed_lists = unresolved_failures(session, now) if plan.kind == "crawl" else ([], [])
     skip = None
     if plan.backfill_id:
         skip = _aids_in(engine, lambda aids: select(BackfillArticle.aid).where(
@@ -233,19 +266,16 @@ def _crawl(settings, plan, engine, run_id, channel_names, profile) -> CrawlSumma
         probes = [a for a in probes if not skip([a])] if len(probes) < 5000 else probes
     known = _validators(engine, plan.conditional)
     reader = page_reader(settings)
-    process = CrawlerProcess(scrapy_settings(settings, run_id, plan))
+    process = CrawlerProcess(scrapy_settings(settings, run_id, plan, allowance))
     crawler = process.create_crawler(PortalSpider)
     error = None
     try:
         process.crawl(
             crawler, base_url=settings.base_url, profile=settings.profile,
             channels=[profile.channel(c).slug for c in plan.channels] if plan.channels else None,
-            walk=plan.walk,
-            revisit=chain((Revisit(url) for url in failed_articles),
-                          revisits(engine, plan.revisit, policy, now, channel_names, plan.conditional)),
-            retry_lists=failed_lists,
+            walk=plan.walk, revisit=visits.visits, retry_lists=visits.failed_lists,
             probe_aids=probes, known_aids=known, skip_aids=skip, follow_links=plan.follow_links,
-            fallback=settings.extraction_fallback, reader=reader,
+            fallback=settings.extraction_fallback, reader=reader, hold_revisits=allowance is not None,
         )
         tune_gc()
         process.start()
@@ -255,15 +285,19 @@ def _crawl(settings, plan, engine, run_id, channel_names, profile) -> CrawlSumma
     finally:
         reader.close()
     stats = crawler.stats.get_stats() if crawler.stats else {}
-    stats["gaps/probed"] = len(probes)
-    stats["retry/failed_articles"] = len(failed_articles)
-    stats["retry/failed_lists"] = len(failed_lists)
+    stats.update(visits.stats)
+    stats["gaps/probed"] = stats.get("budget/spent/probe", 0)
+    stats["retry/failed_lists"] = len(visits.failed_lists)
+    if allowance is not None:
+        stats["budget/allowance"] = allowance
     reason = stats.get("finish_reason")
     error = error or stats.get("archive/error")
     answered = sum(v for k, v in stats.items() if k.startswith("archive/") and k != "archive/fetch_failed"
                    and isinstance(v, int))
     failed = stats.get("portal/fetch_failed", 0)
-    if not error and reason == "finished" and not answered and (failed or not stats.get("portal/list_pages")):
+    unsent = sum(v for k, v in stats.items() if k.startswith("budget/left/") and isinstance(v, int))
+    if (not error and reason == "finished" and not answered and not unsent
+            and (failed or not stats.get("portal/list_pages"))):
         # Every request failed: a run that could not see the portal did not succeed.
         error = f"no page could be fetched from {settings.base_url} ({failed} failed fetches)"
     status = "failed" if error else FINISH_STATUS.get(reason, "failed")

@@ -202,8 +202,9 @@ class Daemon:
             log.error("job %s: run %s: notification failed: %s", name, run_id, exc)
 
     def _plan(self, spec: JobSpec) -> CrawlPlan:
-        return CrawlPlan(job=spec.name, walk=ListWalk(mode=spec.walk), revisit=spec.revisit,
-                         conditional=spec.conditional, probe_gaps=spec.probe_gaps)
+        return CrawlPlan(job=spec.name, walk=ListWalk(mode=spec.walk, slack=spec.slack), revisit=spec.revisit,
+                         conditional=spec.conditional, probe_gaps=spec.probe_gaps,
+                         period=spec.period(self.schedule.tz, now_utc()))
 
     def _supervise(self, spec: JobSpec, run_id: int, child: CrawlChild) -> None:
         deadline = time.monotonic() + spec.timeout_seconds

@@ -44,7 +44,10 @@ def run_demo(articles: int, seed: int, db: str, echo=print) -> None:
         save_state(generate(articles, seed=seed, defects={"no_body": 1, "bad_bytes": 1}), site_dir)
         with ReplicaServer(site_dir) as server:
             # The replica serves two deliberately broken pages; their retry log lines are not the demo.
-            settings = Settings(db=db, base_url=server.url, log_level="CRITICAL")
+            # The replica is ours, on 127.0.0.1: the demo sets fast settings (many requests at
+            # once, no delay, no request budget), not the polite defaults a live portal gets.
+            settings = Settings(db=db, base_url=server.url, log_level="CRITICAL", concurrent_requests=32,
+                                download_delay=0.0, requests_per_day=0)
             echo(f"replica of {articles} articles serving at {server.url}; archive {db}")
             echo("crawl 1: " + _line(crawl_in_child(settings, plan=CrawlPlan(revisit="all"))))
             state = load_state(site_dir)

@@ -11,7 +11,8 @@ pipeline as a local crawl, and leaves after an idle time.
 
 Keys (all under portal-archive:run:<id>:): seeds (list), requests (the
 scrapy-redis queue), dupefilter (set), workers:<worker> (a heartbeat with a
-TTL), stats (hash of summed counters). portal-archive:current names the run.
+TTL), stats (hash of summed counters), budget (the requests all workers sent, counted against
+the run's allowance). portal-archive:current names the run.
 """
 from __future__ import annotations
 
@@ -31,12 +32,10 @@ from scrapy.exceptions import ScrapyDeprecationWarning
 
 from pipeline import runs
 from pipeline.config import ConfigError, Settings
-from pipeline.crawl import CrawlPlan, CrawlSummary, _validators, page_reader, scrapy_settings
-from pipeline.db import open_archive, session_scope
-from pipeline.gaps import missing_aids
+from pipeline.crawl import CrawlPlan, CrawlSummary, _validators, page_reader, plan_run, run_allowance, scrapy_settings
+from pipeline.db import open_archive
 from pipeline.helpers import tune_gc
 from pipeline.lease import Heartbeat, acquire, holder_id, mark_abandoned, release
-from pipeline.revisit import RevisitPolicy, revisits, unresolved_failures
 from spiders.distributed import DistributedPortalSpider
 from spiders.profile import load_profile
 
@@ -48,7 +47,8 @@ BEAT = 2.0
 
 def keys(run_id: int) -> dict[str, str]:
     base = f"portal-archive:run:{run_id}"
-    return {k: f"{base}:{k}" for k in ("seeds", "requests", "dupefilter", "stats")} | {"workers": f"{base}:workers:"}
+    return ({k: f"{base}:{k}" for k in ("seeds", "requests", "dupefilter", "stats", "budget")}
+            | {"workers": f"{base}:workers:"})
 
 
 def connect(settings: Settings) -> redis.Redis:
@@ -62,25 +62,22 @@ def connect(settings: Settings) -> redis.Redis:
     return client
 
 
-def _seeds(settings: Settings, plan: CrawlPlan, engine, now: datetime):
+def _seeds(settings: Settings, plan: CrawlPlan, engine, now: datetime, visits):
     profile = load_profile(settings.profile)
     channels = [profile.channel(c) for c in plan.channels] if plan.channels else list(profile.channels)
     if plan.walk.mode != "none":
         for channel in channels:
             yield {"kind": "list", "url": profile.list_page_url(settings.base_url, channel, plan.walk.first_page()),
                    "page": plan.walk.first_page()}
-    with session_scope(engine) as session:
-        failed, failed_lists = unresolved_failures(session, now)
-        probes = list(plan.probe_aids) + (missing_aids(session, now) if plan.probe_gaps else [])
-    for url in failed_lists:
-        yield {"kind": "list", "url": url}
-    for url in failed:
-        yield {"kind": "article", "url": url}
-    names = [c.name for c in channels] if plan.channels else None
-    for target in revisits(engine, plan.revisit, RevisitPolicy(settings.revisit_tiers), now, names, plan.conditional):
-        yield {"kind": "article", "url": target.url, "etag": target.etag, "last_modified": target.last_modified}
-    for aid in probes:
-        yield {"kind": "article", "url": profile.mobile_article_url(settings.base_url, aid), "probe": True}
+    for url in visits.failed_lists:
+        yield {"kind": "list", "url": url, "budget": "retry"}
+    for target in visits.visits:
+        url = target.url or profile.mobile_article_url(settings.base_url, target.aid)
+        yield {"kind": "article", "url": url, "etag": target.etag, "last_modified": target.last_modified,
+               "probe": target.kind == "probe", "budget": target.kind}
+    for aid in plan.probe_aids:
+        yield {"kind": "article", "url": profile.mobile_article_url(settings.base_url, aid), "probe": True,
+               "budget": "probe"}
 
 
 def coordinate(settings: Settings, plan: CrawlPlan, poll: float = 1.0, echo=print) -> CrawlSummary:
@@ -95,9 +92,13 @@ def coordinate(settings: Settings, plan: CrawlPlan, poll: float = 1.0, echo=prin
         run_id = runs.start_run(engine, plan.kind, settings.base_url, {**plan.options(), "distributed": True},
                                 job=plan.job, backfill_id=plan.backfill_id)
         k = keys(run_id)
+        now = datetime.now(timezone.utc)
+        allowance = run_allowance(engine, settings, run_id, now, plan.period)
+        names = [load_profile(settings.profile).channel(c).name for c in plan.channels] if plan.channels else None
+        visits = plan_run(engine, settings, plan, now, allowance, names)
         pushed = 0
         batch = []
-        for seed in _seeds(settings, plan, engine, datetime.now(timezone.utc)):
+        for seed in _seeds(settings, plan, engine, now, visits):
             batch.append(json.dumps(seed))
             if len(batch) >= 500:
                 pushed += client.rpush(k["seeds"], *batch) and len(batch)
@@ -106,7 +107,7 @@ def coordinate(settings: Settings, plan: CrawlPlan, poll: float = 1.0, echo=prin
             client.rpush(k["seeds"], *batch)
             pushed += len(batch)
         client.set(CURRENT, json.dumps({"run_id": run_id, "base_url": settings.base_url, "plan": plan.options(),
-                                        "backfill_id": plan.backfill_id}))
+                                        "backfill_id": plan.backfill_id, "allowance": allowance}))
         echo(f"run {run_id}: {pushed} seeds pushed to Redis; waiting for workers (portal-archive worker)")
         with Heartbeat(engine, holder, ttl, run_id=run_id):
             _wait_until_drained(client, k, settings.worker_idle_seconds, poll)
@@ -114,9 +115,11 @@ def coordinate(settings: Settings, plan: CrawlPlan, poll: float = 1.0, echo=prin
         error = None
         if not stats.get("downloader/response_count"):
             error = "no worker fetched anything for this run"
-        run = runs.finish_run_patiently(engine, run_id, "failed" if error else "succeeded",
-                                        {**stats, "distributed/seeds": pushed}, error)
-        client.delete(CURRENT, k["seeds"], k["requests"], k["dupefilter"], k["stats"])
+        stats = {**stats, **visits.stats, "distributed/seeds": pushed}
+        if allowance is not None:
+            stats["budget/allowance"] = allowance
+        run = runs.finish_run_patiently(engine, run_id, "failed" if error else "succeeded", stats, error)
+        client.delete(CURRENT, k["seeds"], k["requests"], k["dupefilter"], k["stats"], k["budget"])
         return CrawlSummary.of(run)
     finally:
         release(engine, holder)
@@ -161,7 +164,9 @@ def run_worker(settings: Settings, wait_seconds: float | None = None) -> dict:
     engine = open_archive(settings.db, auto_upgrade=False)
     worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
     plan = CrawlPlan(revisit="none", probe_gaps=False, backfill_id=run.get("backfill_id"))
-    scrapy_conf = scrapy_settings(settings, run_id, plan) | {
+    scrapy_conf = scrapy_settings(settings, run_id, plan, run.get("allowance")) | {
+        # The run's allowance is shared: every worker's requests are counted in one Redis counter.
+        "PORTAL_ARCHIVE_BUDGET_REDIS_KEY": k["budget"],
         "SCHEDULER": "scrapy_redis.scheduler.Scheduler",
         "SCHEDULER_PERSIST": True,  # a worker leaving must not clear the shared frontier
         "SCHEDULER_QUEUE_KEY": k["requests"],
@@ -194,7 +199,8 @@ def run_worker(settings: Settings, wait_seconds: float | None = None) -> dict:
 class _WorkerBeat:
     """Keeps the worker's heartbeat key alive and adds its counters to the run's stats hash."""
 
-    COUNTED = ("downloader/response_count", "archive/", "portal/", "gaps/", "retry/")
+    COUNTED = ("downloader/response_count", "downloader/request_count", "archive/", "portal/", "gaps/", "retry/",
+               "budget/")
 
     def __init__(self, client, k, worker, crawler):
         self.client, self.k, self.worker, self.crawler = client, k, worker, crawler

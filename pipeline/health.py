@@ -112,9 +112,10 @@ def unarchived_news(engine: Engine, run_id: int, listed_new: set[int], stats: di
     """Why the run failed although every request answered: new articles listed, none archived.
 
     Aids quarantined by an earlier run are known to the archive (a defective
-    page stays defective), so they alone do not fail a run.
+    page stays defective), so they alone do not fail a run; nor does a request
+    budget that ran out before them (the next runs fetch them first).
     """
-    if not listed_new or int(stats.get("archive/new", 0) or 0):
+    if not listed_new or int(stats.get("archive/new", 0) or 0) or int(stats.get("budget/left/new", 0) or 0):
         return None
     aids, known = sorted(listed_new), set()
     with session_scope(engine) as session:

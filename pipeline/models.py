@@ -20,6 +20,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    SmallInteger,
     MetaData,
     String,
     Table,
@@ -89,6 +90,11 @@ class CrawlRun(Base):
     quarantined: Mapped[int] = mapped_column(Integer, default=0)
     fetch_failures: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    # Requests sent to the portal (every attempt, robots.txt included), and how many the run
+    # was allowed by the request budget (null: no budget). A run that died before counting is
+    # charged its whole allowance (pipeline/budget.py).
+    requests: Mapped[int | None] = mapped_column(Integer)
+    allowance: Mapped[int | None] = mapped_column(Integer)
     stats: Mapped[dict] = mapped_column(JSON, default=dict)
     # Field coverage, fallback and quarantine rates of the run.
     health: Mapped[dict] = mapped_column(JSON, default=dict, server_default="{}")
@@ -123,6 +129,14 @@ class Article(Base):
     body_hash: Mapped[str] = mapped_column(String(64), index=True)
     etag: Mapped[str | None] = mapped_column(Text)
     last_modified: Mapped[str | None] = mapped_column(Text)
+    # Checks that found the portal had changed the article (an edit, a takedown, a return):
+    # with first_seen_at and last_checked_at, all the revisit policy needs of its history.
+    changes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # When it was published, as well as the archive could tell when it first saw it (the revisit
+    # policy goes by an article's age): pages often show only the day, so an article first seen
+    # on the day its page names was born when first seen, one found later at the day it names.
+    # Fixed then: a later correction of the page's date does not make the article older.
+    born_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     versions: Mapped[list["ArticleVersion"]] = relationship(
         back_populates="article", order_by="ArticleVersion.version"
@@ -230,6 +244,38 @@ class FetchFailure(Base):
     reason: Mapped[str] = mapped_column(Text)
     http_status: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ArticleCheck(Base):
+    """What one successful or failed look at an article found: the revisit policy's evidence.
+
+    Compact on purpose (one is written for every article request): times are whole seconds
+    since the Unix epoch, the outcome a small code (pipeline.checks.Outcome).
+    """
+
+    __tablename__ = "article_checks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id"), index=True)
+    crawl_run_id: Mapped[int] = mapped_column(ForeignKey("crawl_runs.id"))
+    at: Mapped[int] = mapped_column(BigInteger)
+    # Seconds since the article's previous successful check; null for its first.
+    interval: Mapped[int | None] = mapped_column(BigInteger)
+    outcome: Mapped[int] = mapped_column(SmallInteger)
+
+
+class RevisitModel(Base):
+    """The revisit policy's learned state (one row): the evidence summed so far, up to which
+    check it is summed, and the population model last fitted on it (pipeline/revisit.py)."""
+
+    __tablename__ = "revisit_model"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    checks_seen: Mapped[int] = mapped_column(BigInteger, default=0)  # article_checks.id summed up to
+    evidence: Mapped[dict] = mapped_column(JSON, default=dict)
+    model: Mapped[dict] = mapped_column(JSON, default=dict)
+    fitted_on: Mapped[int] = mapped_column(BigInteger, default=0)  # intervals in the evidence at the fit
+    fitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Lease(Base):

@@ -11,8 +11,9 @@ REFRESH_SECONDS = 1.0
 
 
 class Progress:
-    def __init__(self, stats):
+    def __init__(self, stats, allowance: int = -1):
         self.stats = stats
+        self.allowance = allowance  # the run's request budget (-1: no limit)
         self.bar = None
         self.loop = None
 
@@ -20,7 +21,7 @@ class Progress:
     def from_crawler(cls, crawler):
         if not crawler.settings.getbool("PORTAL_ARCHIVE_PROGRESS"):
             raise NotConfigured("progress display not asked for")
-        ext = cls(crawler.stats)
+        ext = cls(crawler.stats, crawler.settings.getint("PORTAL_ARCHIVE_REQUEST_ALLOWANCE", -1))
         crawler.signals.connect(ext.opened, signal=signals.spider_opened)
         crawler.signals.connect(ext.closed, signal=signals.spider_closed)
         return ext
@@ -42,7 +43,8 @@ class Progress:
         self.bar.set_postfix_str(
             f"new {get('archive/new')} unchanged {get('archive/unchanged') + get('archive/not_modified')} "
             f"changed {sum(get(f'archive/{k}') for k in ('edited', 'reextracted', 'taken_down', 'restored'))} "
-            f"errors {get('archive/fetch_failed') + get('archive/quarantined')}", refresh=False)
+            f"errors {get('archive/fetch_failed') + get('archive/quarantined')}"
+            + (f" budget {get('budget/spent')}/{self.allowance}" if self.allowance >= 0 else ""), refresh=False)
         self.bar.refresh()
 
     def closed(self, spider):

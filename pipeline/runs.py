@@ -20,6 +20,8 @@ COUNTED = {
     "archive/quarantined": "quarantined",
     "archive/fetch_failed": "fetch_failures",
     "downloader/response_count": "pages_fetched",
+    # Every request sent to the portal (Scrapy's and the revalidator's): the budget's ledger.
+    "downloader/request_count": "requests",
 }
 
 

@@ -1,12 +1,16 @@
 """The daemon's schedule: jobs with cron expressions (or a seconds interval) in a time zone.
 
-Read from the `[daemon]` section of the settings file; the defaults are a
-light incremental crawl every 15 minutes and a deep revisit every night.
+Read from the `[daemon]` section of the settings file. The default is one
+frequent light job: every five minutes it reads the channels' first list
+pages, fetches what is new, and spends the rest of its share of the request
+budget (1/288 of a day's) on the revisits and gap probes the policy values
+most. A nightly revisit of everything cannot finish under a polite budget on
+a large portal, and spends most of its requests on pages that did not change.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
@@ -15,10 +19,13 @@ from apscheduler.triggers.interval import IntervalTrigger
 from pipeline.config import ConfigError, Settings
 
 DEFAULT_JOBS = {
-    "incremental": {"cron": "*/15 * * * *", "walk": "incremental", "revisit": "due", "timeout_seconds": 1800},
-    "deep": {"cron": "30 2 * * *", "walk": "full", "revisit": "all", "timeout_seconds": 4 * 3600},
+    # slack 0: a channel's walk stops at its first page without anything new. Five minutes after
+    # the last run that page still shows articles the archive holds, unless the channel published
+    # 20 since (then the walk goes on); an article missed anyway is found by the gap probes.
+    "frequent": {"every_seconds": 300, "walk": "incremental", "slack": 0, "revisit": "policy",
+                 "timeout_seconds": 3600},
 }
-JOB_KEYS = {"cron", "every_seconds", "walk", "revisit", "timeout_seconds", "conditional", "probe_gaps"}
+JOB_KEYS = {"cron", "every_seconds", "walk", "slack", "revisit", "timeout_seconds", "conditional", "probe_gaps"}
 
 
 @dataclass(frozen=True)
@@ -27,7 +34,8 @@ class JobSpec:
     cron: str | None = None
     every_seconds: float | None = None
     walk: str = "incremental"
-    revisit: str = "due"
+    slack: int = 1  # an incremental walk's pages without anything new before it stops a channel
+    revisit: str = "policy"
     timeout_seconds: float = 1800
     conditional: bool = True
     probe_gaps: bool = True
@@ -36,6 +44,16 @@ class JobSpec:
         if self.every_seconds:
             return IntervalTrigger(seconds=self.every_seconds, timezone=tz)
         return CronTrigger.from_crontab(self.cron, timezone=tz)
+
+    def period(self, tz: ZoneInfo, now: datetime) -> timedelta:
+        """How far apart its runs are (a cron job's: from its next two slots): its run's share of
+        the day's request budget."""
+        if self.every_seconds:
+            return timedelta(seconds=self.every_seconds)
+        trigger = self.trigger(tz)
+        first = trigger.get_next_fire_time(None, now)
+        second = trigger.get_next_fire_time(first, first) if first else None
+        return (second - first) if first and second else timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -81,8 +99,10 @@ def load_schedule(settings: Settings) -> Schedule:
             raise ConfigError(f"daemon job {name!r} needs exactly one of cron or every_seconds")
         if conf.get("walk", "incremental") not in ("incremental", "full"):
             raise ConfigError(f"daemon job {name!r}: walk must be incremental or full")
-        if conf.get("revisit", "due") not in ("due", "all", "none"):
-            raise ConfigError(f"daemon job {name!r}: revisit must be due, all or none")
+        if conf.get("revisit", "policy") not in ("policy", "due", "all", "none"):
+            raise ConfigError(f"daemon job {name!r}: revisit must be policy, all or none")
+        if conf.get("revisit") == "due":  # the name it had before the policy learned
+            conf = {**conf, "revisit": "policy"}
         spec = JobSpec(name=name, **conf)
         try:
             spec.trigger(ZoneInfo(section.get("timezone", "Asia/Shanghai")))

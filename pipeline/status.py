@@ -6,9 +6,11 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from pipeline import budget
+from pipeline.config import Settings
 from pipeline.lease import current_holder
 from pipeline.models import Article, ArticleVersion, CrawlRun, FetchFailure, Quarantine, apscheduler_jobs
-from pipeline.revisit import RevisitPolicy, count_due
+from pipeline.revisit import standing_summary
 
 BAD = ("failed", "abandoned")
 # Archived, but read the portal worse than the thresholds allow (pipeline/health.py).
@@ -19,8 +21,10 @@ def _count(session: Session, query) -> int:
     return session.scalar(query) or 0
 
 
-def archive_status(session: Session, engine, policy: RevisitPolicy, now: datetime | None = None) -> dict:
+def archive_status(session: Session, engine, settings: Settings, now: datetime | None = None) -> dict:
     now = now or datetime.now(timezone.utc)
+    floor = timedelta(days=settings.revisit_floor_days) if settings.revisit_floor_days else None
+    revisits = standing_summary(session, now, floor)
     day_ago = now - timedelta(days=1)
     next_runs = {row.id: datetime.fromtimestamp(row.next_run_time, timezone.utc)
                  for row in session.execute(select(apscheduler_jobs.c.id, apscheduler_jobs.c.next_run_time))
@@ -47,8 +51,10 @@ def archive_status(session: Session, engine, policy: RevisitPolicy, now: datetim
             "duplicates": _count(session, select(func.count()).select_from(Article)
                                  .where(Article.duplicate_of_id.is_not(None))),
             "quarantined_pages": _count(session, select(func.count(func.distinct(Quarantine.url)))),
-            "due_for_revisit": count_due(session, policy, now),
+            "past_revisit_floor": revisits["floor_overdue"],
         },
+        "budget": budget_status(session, settings, now),
+        "revisit_model": {"looks": revisits["looks"], "fitted_at": revisits["fitted_at"], **(revisits["model"] or {})},
         "lease": holder.describe() if holder else None,
         "last_day": {
             "runs": _count(session, select(func.count()).select_from(CrawlRun).where(CrawlRun.started_at > day_ago)),
@@ -64,12 +70,44 @@ def archive_status(session: Session, engine, policy: RevisitPolicy, now: datetim
     }
 
 
+def budget_status(session: Session, settings: Settings, now: datetime) -> dict:
+    """The request budget over the last 24 hours: what was spent on what, what is left, and what
+    runs had to leave undone for lack of it."""
+    day_ago = now - budget.DAY
+    runs = session.scalars(select(CrawlRun).where(CrawlRun.started_at > day_ago)).all()
+    spent: dict[str, int] = {}
+    left: dict[str, int] = {}
+    for run in runs:
+        for key, value in (run.stats or {}).items():
+            if not isinstance(value, (int, float)):
+                continue
+            for prefix, into in (("budget/spent/", spent), ("budget/left/", left)):
+                if key.startswith(prefix):
+                    into[key.removeprefix(prefix)] = into.get(key.removeprefix(prefix), 0) + int(value)
+    charged = budget.spent(session, day_ago, now)
+    last = next((r for r in sorted(runs, key=lambda r: r.id, reverse=True) if r.status != "running"
+                 and "revisit/candidates" in (r.stats or {})), None)
+    plan = {k.removeprefix("revisit/"): v for k, v in (last.stats if last else {}).items() if k.startswith("revisit/")}
+    return {
+        "requests_per_day": settings.requests_per_day or None,
+        "requests_per_run": settings.requests_per_run or None,
+        "last_24h": charged,
+        "left_today": max(0, settings.requests_per_day - charged) if settings.requests_per_day else None,
+        "spent_by_kind": spent,
+        "not_sent_by_kind": left,
+        "last_plan": {"run": last.id if last else None, **plan},
+        "pace": {"concurrent_requests": settings.concurrent_requests, "download_delay": settings.download_delay,
+                 "autothrottle": settings.autothrottle},
+    }
+
+
 def _run(run: CrawlRun) -> dict:
     return {"id": run.id, "job": run.job, "status": run.status, "started_at": run.started_at,
             "finished_at": run.finished_at, "articles_new": run.articles_new,
             "versions_written": run.versions_written, "unchanged": run.unchanged,
             "taken_down": run.taken_down, "quarantined": run.quarantined,
-            "fetch_failures": run.fetch_failures, "error": run.error, "health": run.health or {}}
+            "fetch_failures": run.fetch_failures, "error": run.error, "health": run.health or {},
+            "requests": run.requests, "allowance": run.allowance}
 
 
 def healthy(status: dict) -> bool:
@@ -111,6 +149,7 @@ def format_status(status: dict) -> str:
             lines.append(f"  {_health_line(manual)}")
     totals = status["totals"]
     lines.append("archive: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in totals.items()))
+    lines += _budget_lines(status["budget"], status["revisit_model"])
     lines.append(f"lease: {status['lease'] or 'free'}")
     day = status["last_day"]
     lines.append(f"last 24 h: {day['runs']} runs, {len(day['failed_runs'])} failed or abandoned, "
@@ -121,3 +160,34 @@ def format_status(status: dict) -> str:
         lines.append(f"  run {run['id']} ({run['job'] or 'manual'}) degraded: "
                      + "; ".join((run["health"] or {}).get("degraded") or ["(no reason recorded)"]))
     return "\n".join(lines)
+
+
+def _budget_lines(b: dict, model: dict) -> list[str]:
+    per_day = f"{b['requests_per_day']:,}/day" if b["requests_per_day"] else "no daily limit"
+    lines = [f"budget: {per_day}" + (f", {b['requests_per_run']:,}/run" if b["requests_per_run"] else "")
+             + f"; last 24 h {b['last_24h']:,} requests"
+             + (f", {b['left_today']:,} left" if b["left_today"] is not None else "")]
+    if b["spent_by_kind"]:
+        lines.append("  spent on: " + ", ".join(f"{k} {v:,}" for k, v in sorted(b["spent_by_kind"].items(),
+                                                                                key=lambda kv: -kv[1])))
+    undone = []
+    if any(b["not_sent_by_kind"].values()):
+        undone.append("requests not sent " + ", ".join(f"{k} {v:,}" for k, v in b["not_sent_by_kind"].items() if v))
+    plan = b["last_plan"]
+    if plan.get("left_for_budget"):
+        undone.append(f"last plan (run {plan['run']}) left {plan['left_for_budget']:,} revisits "
+                      f"(~{plan.get('left_expected_versions', 0):.2f} new versions expected among them)")
+    if plan.get("floor_overdue_left"):
+        undone.append(f"{plan['floor_overdue_left']:,} articles past the revisit floor left unseen")
+    if undone:
+        lines.append("  left for lack of budget: " + "; ".join(undone))
+    pace = b["pace"]
+    lines.append(f"  pace: {pace['concurrent_requests']} at a time, {pace['download_delay']:g} s apart"
+                 + (", AutoThrottle" if pace["autothrottle"] else ""))
+    if model.get("kappa") is not None:
+        within = model.get("expected_changes_within") or {}
+        overall = within.get("all") or next(iter(within.values()), {})
+        lines.append(f"revisit model: {model['looks']:,} looks, {model['observations']:,} intervals, "
+                     f"{model['changes']:,} changes seen; an average article changes "
+                     + ", ".join(f"{v:.2f}x within a {k}" for k, v in overall.items()))
+    return lines

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import math
 import zlib
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -26,7 +26,16 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from pipeline.dedupe import index_paragraphs, link_duplicates
-from pipeline.models import Article, ArticleVersion, FetchFailure, ParagraphFingerprint, Quarantine, RawPage
+from pipeline.checks import CHANGES, Outcome
+from pipeline.models import (
+    Article,
+    ArticleCheck,
+    ArticleVersion,
+    FetchFailure,
+    ParagraphFingerprint,
+    Quarantine,
+    RawPage,
+)
 from pipeline.records import CleanArticle, Rejected
 from pipeline.rules.fingerprint import CANDIDATE_PARAGRAPH_SHARE
 from spiders.items import ArticleGone, ArticleNotModified, FetchFailed
@@ -63,6 +72,7 @@ class Batch:
         self.paragraphs: set[int] = set()
         self.fingerprints: list[dict] = []
         self.first_versions: list[tuple[Article, RawPage, dict]] = []
+        self.checks: list[dict] = []  # article_checks rows, inserted with one statement at the end
 
     @classmethod
     def prepare(cls, session: Session, items: list) -> "Batch":
@@ -72,7 +82,8 @@ class Batch:
         batch._lookup_raw_pages([i.raw for i in items if getattr(i, "raw", None)])
         if articles:
             batch.created = _insert_absent(session, articles)
-        aids = sorted({i.aid for i in items if isinstance(i, (CleanArticle, ArticleGone, ArticleNotModified))})
+        # Every article the batch says anything about, failed looks included (they are recorded too).
+        aids = sorted({i.aid for i in items if getattr(i, "aid", None) is not None})
         for chunk in _chunks(aids):
             rows = session.scalars(select(Article).where(Article.aid.in_(chunk)).order_by(Article.aid)
                                    .with_for_update().execution_options(populate_existing=True))
@@ -151,9 +162,27 @@ class Batch:
         self.paragraphs.update(item.paragraph_hashes)
         return linked
 
+    def look(self, article: Article, run_id: int, at: datetime, previous: datetime | None,
+             outcome: Outcome) -> None:
+        """Record what a look at the article found (article_checks), for the revisit policy.
+
+        `previous` is the article's last successful look before this one (None for its first);
+        a failed look carries no interval: it tells nothing about the time in between.
+        """
+        interval = None
+        if previous is not None and outcome != Outcome.FAILED:
+            interval = max(0, round((at - previous).total_seconds()))
+        if outcome in CHANGES:
+            article.changes = (article.changes or 0) + 1
+        self.checks.append({"article_id": article.id, "crawl_run_id": run_id, "at": round(at.timestamp()),
+                            "interval": interval, "outcome": int(outcome)})
+
     def finish(self) -> None:
         """The writes kept for the end of the batch; call before committing."""
         self.flush_pending()
+        if self.checks:
+            self.session.execute(insert(ArticleCheck.__table__), self.checks)
+            self.checks = []
 
 
 def _insert_absent(session: Session, articles: list[CleanArticle]) -> set[int]:
@@ -171,9 +200,21 @@ def _insert_absent(session: Session, articles: list[CleanArticle]) -> set[int]:
         aid=item.aid, canonical_url=item.url, channel=item.channel, status="live",
         first_seen_at=item.fetched_at, last_checked_at=item.fetched_at, last_changed_at=item.fetched_at,
         current_version=1, missing_count=0, published_at=item.published_at, duplicate_of_id=None,
+        born_at=born(item.published_at, item.fetched_at),
         content_hash=item.content_hash, body_hash=item.body_hash, etag=item.headers.get("ETag"),
         last_modified=item.headers.get("Last-Modified")) for item in sorted(articles, key=lambda i: i.aid)]
     return set(session.scalars(statement, rows))
+
+
+# A page often shows only the day it was published (pipeline.revisit, `born`).
+DATE_PRECISION = timedelta(days=1)
+
+
+def born(published_at: datetime, first_seen_at: datetime) -> datetime:
+    """When an article was published, as well as the archive can tell when it first sees it: the
+    first sighting, kept between the page's publication time and a day after it (a page that shows
+    only its day reads as midnight). Fixed at the first sighting: the revisit policy goes by it."""
+    return min(max(first_seen_at, published_at), published_at + DATE_PRECISION)
 
 
 def store_raw_page(session: Session, url: str, fetched_at: datetime, status: int, headers: dict,

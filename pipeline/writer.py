@@ -14,6 +14,7 @@ from collections import Counter
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from pipeline.checks import BY_WRITER_OUTCOME, Outcome
 from pipeline.gaps import record_probe
 from pipeline.models import BackfillArticle
 from pipeline.records import CleanArticle, Rejected
@@ -78,30 +79,52 @@ class ArchiveWriter:
     def _record(self, item, outcomes: Counter, batch: Batch) -> None:
         session = self.session
         if isinstance(item, CleanArticle):
+            previous = self._previous_look(batch, item.aid)
             outcome, linked = record_article(session, self.run_id, item, batch)
             outcomes[outcome] += 1
             outcomes["duplicates"] += linked
+            self._look(batch, item.aid, item.fetched_at, previous, outcome)
             if item.probe:
                 record_probe(session, item.aid, "found", item.fetched_at)
                 outcomes["gaps_found"] += 1
             self._done(item.aid)
         elif isinstance(item, ArticleNotModified):
-            outcomes[record_not_modified(session, item, batch)] += 1
+            previous = self._previous_look(batch, item.aid)
+            outcome = record_not_modified(session, item, batch)
+            outcomes[outcome] += 1
+            self._look(batch, item.aid, item.fetched_at, previous, outcome)
             self._done(item.aid)
         elif isinstance(item, ArticleGone):
+            previous = self._previous_look(batch, item.aid)
             outcome = record_gone(session, self.run_id, item, self.confirmations, batch)
             outcomes[outcome] += 1
+            self._look(batch, item.aid, item.fetched_at, previous, outcome)
             if item.probe and outcome == "gone_unknown":
                 record_probe(session, item.aid, "missing", item.fetched_at)
             self._done(item.aid)
         elif isinstance(item, Rejected):
             record_quarantine(session, self.run_id, item, batch)
             outcomes["quarantined"] += 1
+            self._look(batch, item.aid, item.fetched_at, None, "failed")
         elif isinstance(item, FetchFailed):
             record_fetch_failure(session, self.run_id, item)
             outcomes["fetch_failed"] += 1
+            self._look(batch, item.aid, item.fetched_at, None, "failed")
         else:
             raise TypeError(f"the archive does not know {type(item).__name__}")
+
+    @staticmethod
+    def _previous_look(batch: Batch, aid: int):
+        """The article's last successful look before this item (None for an article this batch creates)."""
+        article = batch.articles.get(aid)
+        return None if article is None or aid in batch.created else article.last_checked_at
+
+    def _look(self, batch: Batch, aid: int | None, at, previous, outcome: str) -> None:
+        article = batch.articles.get(aid) if aid is not None else None
+        if article is None:
+            return  # an article the archive does not hold: nothing to learn about
+        code = Outcome.FAILED if outcome == "failed" else BY_WRITER_OUTCOME[outcome]
+        batch.look(article, self.run_id, at, previous, code)
 
     def _done(self, aid: int) -> None:
         """Remember, in the same transaction, that this backfill has archived the aid."""

@@ -68,8 +68,9 @@ class DistributedPortalSpider(RedisMixin, PortalSpider):
     def make_request_from_data(self, data):
         seed = json.loads(data)
         if seed["kind"] == "list":
-            return self.list_request(seed["url"], seed.get("page", 1))
-        return self.article_request(Revisit(seed["url"], seed.get("etag"), seed.get("last_modified")),
+            return self.list_request(seed["url"], seed.get("page", 1), kind=seed.get("budget", "list"))
+        return self.article_request(Revisit(seed["url"], seed.get("etag"), seed.get("last_modified"),
+                                            kind=seed.get("budget", "revisit")),
                                     probe=seed.get("probe", False))
 
     def spider_idle(self):

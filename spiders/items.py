@@ -7,11 +7,16 @@ from datetime import datetime
 
 @dataclass(frozen=True)
 class Revisit:
-    """A known article to fetch again, with the validators the portal last sent for it."""
+    """An article to fetch besides the list walk: a known one again, with the validators the
+    portal last sent for it; a failed fetch again; or, without a URL, an aid to probe."""
 
-    url: str
+    url: str | None
     etag: str | None = None
     last_modified: str | None = None
+    # What the request is spent on, in the request budget's words (pipeline/budget.py):
+    # revisit, retry (a fetch that failed in an earlier run) or probe.
+    kind: str = "revisit"
+    aid: int | None = None  # a probe's aid
 
 
 @dataclass

@@ -7,12 +7,14 @@ already known or already done. The spider itself never sees a database.
 """
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from urllib.parse import urljoin
 
 import scrapy
+from scrapy import signals
 from parsel import Selector
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet.error import TimeoutError as TxTimeoutError
@@ -21,6 +23,7 @@ from pipeline.rules.dates import DateParseError, parse_portal_date
 from scrapy.downloadermiddlewares.retry import get_retry_request
 
 from spiders.integrity import page_problem
+from spiders.middlewares import BudgetSpent
 from spiders.extract import extract_list, list_pager
 from spiders.items import ArticleGone, ArticleNotModified, ArticlePage, FetchFailed, Revisit
 from spiders.profile import load_profile
@@ -32,6 +35,10 @@ GONE_STATUSES = (404, 410)
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 LIST_PAGE_NUMBER = re.compile(r"_(\d+)\.html$")
 KEPT_HEADERS = ("Content-Type", "Content-Length", "ETag", "Last-Modified", "Location")
+# Scheduler priorities: under a request budget what is fetched first is what is fetched at all.
+# List pages lead to new articles, which come before anything else; failed fetches of earlier
+# runs next; revisits and probes last, in the order the revisit plan gives them.
+PRIORITY = {"list": 100, "new": 50, "retry": 40, "revisit": 0, "probe": 0}
 
 AidFilter = Callable[[list[int]], set[int]]
 # aid -> (ETag, Last-Modified) for the aids the archive already has.
@@ -59,7 +66,7 @@ class PortalSpider(scrapy.Spider):
                  probe_aids: Iterable[int] = (), known_aids: AidValidators | None = None,
                  skip_aids: AidFilter | None = None, follow_links: bool = True,
                  retry_lists: Iterable[str] = (), fallback: bool = True, reader: PageReader | None = None,
-                 **kwargs):
+                 hold_revisits: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.base_url = base_url.rstrip("/") + "/"
         self.profile_name = profile
@@ -88,6 +95,17 @@ class PortalSpider(scrapy.Spider):
         # Aids that list pages (or related links) showed and the archive did not
         # know: a run that archives none of them has not done its job (pipeline.health).
         self.listed_new: set[int] = set()
+        # Under a request budget, what is asked first is what gets asked at all: the revisits wait
+        # until the list walk is over, so the new articles it finds are requested before them.
+        self.hold_revisits = hold_revisits
+        self.lists_pending = 0
+        self.walk_over = asyncio.Event()
+
+    @classmethod
+    def from_crawler(cls, crawler, *args, **kwargs):
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        crawler.signals.connect(spider._dropped, signal=signals.request_dropped)
+        return spider
 
     async def start(self):
         if self.walk.mode != "none":
@@ -96,22 +114,29 @@ class PortalSpider(scrapy.Spider):
                 yield self.list_request(self.profile.list_page_url(self.base_url, channel, page), page)
         for url in self.retry_lists:
             match = LIST_PAGE_NUMBER.search(url)
-            yield self.list_request(url, int(match[1]) if match else 1)
-        revisits = (self.article_request(item if isinstance(item, Revisit) else Revisit(item))
-                    for item in self.revisit)
+            yield self.list_request(url, int(match[1]) if match else 1, kind="retry")
+        if self.hold_revisits and self.lists_pending:
+            await self.walk_over.wait()
+        revisits = (self._visit(item if isinstance(item, Revisit) else Revisit(item)) for item in self.revisit)
         async for request_or_item in Revalidator(self.crawler).sift(r for r in revisits if r is not None):
             yield request_or_item
         self.probe_aids = list(self.probe_aids)
         self.crawler.stats.inc_value("portal/expected_pages", len(self.probe_aids))
         for aid in self.probe_aids:
-            request = self.article_request(Revisit(self.profile.mobile_article_url(self.base_url, aid)),
-                                           probe=True)
+            request = self._visit(Revisit(None, aid=aid, kind="probe"))
             if request is not None:
                 yield request
 
-    def list_request(self, url: str, page: int, quiet: int = 0) -> scrapy.Request:
-        return scrapy.Request(url, callback=self.parse_list, errback=self.on_error,
-                              meta={"page": page, "quiet": quiet})
+    def _visit(self, target: Revisit) -> scrapy.Request | None:
+        """The request for a planned visit: a URL, or (a probe) an aid asked by its mobile page."""
+        if target.url is None:
+            target = Revisit(self.profile.mobile_article_url(self.base_url, target.aid), kind=target.kind)
+        return self.article_request(target, probe=target.kind == "probe")
+
+    def list_request(self, url: str, page: int, quiet: int = 0, kind: str = "list") -> scrapy.Request:
+        self.lists_pending += 1
+        return scrapy.Request(url, callback=self.parse_list, errback=self.on_error, priority=PRIORITY["list"],
+                              meta={"page": page, "quiet": quiet, "budget": kind})
 
     def article_request(self, target: Revisit, probe: bool = False) -> scrapy.Request | None:
         url = self.profile.clean_url(target.url)
@@ -133,14 +158,32 @@ class PortalSpider(scrapy.Spider):
             headers=headers,
             callback=self.parse_article,
             errback=self.on_error,
+            priority=PRIORITY.get(target.kind, 0),
             # A redirect is read here, not followed: a redirect to the channel
             # is how the portal takes an article down.
-            meta={"aid": aid, "probe": probe, "dont_redirect": True, "handle_httpstatus_list": statuses},
+            meta={"aid": aid, "probe": probe, "dont_redirect": True, "handle_httpstatus_list": statuses,
+                  "budget": target.kind},
             dont_filter=True,
         )
 
     # --- list pages -------------------------------------------------------
+    def _list_settled(self) -> None:
+        """A list request is over (read, failed, refused or dropped): the walk may be too."""
+        self.lists_pending -= 1
+        if self.lists_pending <= 0:
+            self.walk_over.set()
+
+    def _dropped(self, request, spider=None) -> None:
+        if request.callback == self.parse_list:
+            self._list_settled()
+
     def parse_list(self, response):
+        try:
+            yield from self._parse_list(response)
+        finally:  # after every request the page led to is scheduled
+            self._list_settled()
+
+    def _parse_list(self, response):
         stats = self.crawler.stats
         stats.inc_value("portal/list_pages")
         doc = Selector(text=response.text)  # parsed once: the list, the pager and the next link
@@ -155,6 +198,7 @@ class PortalSpider(scrapy.Spider):
             retry = get_retry_request(response.request, spider=self, reason=problem.split(":")[0])
             if retry is not None:
                 stats.inc_value("portal/broken_page_retried")
+                self.lists_pending += 1
                 yield retry
             else:
                 stats.inc_value("portal/fetch_failed")
@@ -185,7 +229,11 @@ class PortalSpider(scrapy.Spider):
             stats.inc_value("portal/list_walk_stopped_early")
 
     def _requests_for(self, links: list[tuple[int, str]], skipped: set[int] = frozenset()):
-        """(request or None, whether the article is new to the archive) for linked articles."""
+        """(request or None, whether the article is new to the archive) for linked articles.
+
+        Only articles the archive does not hold are requested here: which known ones are worth a
+        request is the revisit plan's decision (pipeline/revisit.py), made with the budget in view.
+        """
         fresh = [aid for aid, _ in links if aid not in self.requested_aids and aid not in skipped]
         known = self.known_aids(fresh) if self.known_aids and fresh else {}
         for aid, url in links:
@@ -195,11 +243,11 @@ class PortalSpider(scrapy.Spider):
             if aid in self.requested_aids:  # most related links: article_request would say None
                 yield None, False
                 continue
-            is_new = aid not in known
-            if is_new:
-                self.listed_new.add(aid)
-            etag, last_modified = known.get(aid, (None, None))
-            yield self.article_request(Revisit(url, etag, last_modified)), is_new
+            if aid in known:
+                yield None, False
+                continue
+            self.listed_new.add(aid)
+            yield self.article_request(Revisit(url, kind="new")), True
 
     def _expect(self, pager: tuple[int, int] | None, per_page: int) -> None:
         """Add this channel's share to the expected page count (the progress display's ETA)."""
@@ -270,7 +318,7 @@ class PortalSpider(scrapy.Spider):
             return
         # Moved to another article URL (http→https, new path): follow it once.
         self.requested_aids.discard(self.profile.aid_of(target))
-        request = self.article_request(Revisit(target), probe=probe)
+        request = self.article_request(Revisit(target, kind=response.meta.get("budget", "revisit")), probe=probe)
         if request is not None:
             yield request
 
@@ -285,6 +333,10 @@ class PortalSpider(scrapy.Spider):
 
     def on_error(self, failure):
         request = failure.request
+        if request.callback == self.parse_list:
+            self._list_settled()
+        if failure.check(BudgetSpent):
+            return  # not sent: counted by the budget as left undone, not a failed fetch
         status = None
         if failure.check(HttpError):
             status = failure.value.response.status

@@ -63,6 +63,8 @@ def why_not(settings) -> str | None:
         return "DOWNLOAD_DELAY paces the crawl"
     if settings.getbool("AUTOTHROTTLE_ENABLED"):
         return "AutoThrottle paces the crawl"
+    if settings.getint("PORTAL_ARCHIVE_REQUEST_ALLOWANCE", -1) >= 0:
+        return "a request budget counts every request in Scrapy's downloader"
     return None
 
 

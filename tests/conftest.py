@@ -11,6 +11,14 @@ from spiders.profile import load_profile
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
+# The product's defaults are for the live portal: one request at a time, a second apart, a daily
+# request budget. The tests crawl the replica on 127.0.0.1 and set their own fast settings here,
+# explicitly, for every command they run (the environment reaches every child process); a test
+# of the polite defaults removes them (tests/test_politeness.py).
+FAST = {"PORTAL_ARCHIVE_CONCURRENT_REQUESTS": "32", "PORTAL_ARCHIVE_DOWNLOAD_DELAY": "0",
+        "PORTAL_ARCHIVE_REQUESTS_PER_DAY": "0"}
+os.environ.update(FAST)
+
 
 @pytest.fixture(scope="session")
 def profile():

@@ -13,7 +13,7 @@ from tests.conftest import new_database, cli, export, query, spawn_cli, start_si
 pytestmark = [pytest.mark.slow, pytest.mark.archive]
 
 CONFIG = """
-revisit_tiers = [[-1, 0]]   # every live article is due at every run
+# No request budget (conftest.FAST): every live article is revisited at every run.
 log_level = "WARNING"
 lease_ttl_seconds = {ttl}
 [daemon]

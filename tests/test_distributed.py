@@ -89,3 +89,18 @@ def test_a_killed_worker_loses_only_in_flight_work_which_the_next_run_completes(
     assert query(db, "select count(*) from article_versions")[0][0] == 3000
     print(f"after the run with a killed worker: {after_first} of 3000 articles; after one more run: {len(rows)}")
     assert after_first <= 3000
+
+
+def test_workers_share_one_request_budget(tmp_path, cluster):
+    db, env = cluster
+    site = start_site(tmp_path / "site", 500, seed=83)
+    try:
+        distributed_run(site, {**env, "PORTAL_ARCHIVE_REQUESTS_PER_RUN": "150"}, tmp_path, workers=2)
+        sent = sum(site.server.request_counts.values())
+    finally:
+        site.server.stop()
+    # Every worker's requests, robots.txt included, drew from the run's one allowance in Redis.
+    assert sent <= 150
+    (requests, allowance, status) = query(db, "select requests, allowance, status from crawl_runs")[0]
+    assert (requests, allowance, status) == (sent, 150, "succeeded")
+    assert 0 < query(db, "select count(*) from articles")[0][0] < 150

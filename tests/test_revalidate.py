@@ -182,12 +182,13 @@ def test_requests_in_flight_never_exceed_the_concurrency_setting(request, tmp_pa
     # Slow answers keep requests in flight long enough for an excess to show.
     site = served_again(request, site, faults=FaultPlan(rate=0.3, seed=79, kinds=("slow",), slow_seconds=0.2))
 
-    # Scrapy walks two list pages a channel and asks their articles while the revalidator asks the rest.
+    # Scrapy walks two list pages a channel (and fetches what the slow answers made it retry) while
+    # the revalidator asks the revisits.
     crawl(site, db, *REVISIT, env={"PORTAL_ARCHIVE_CONCURRENT_REQUESTS": "3"})
 
     stats, _ = last_run(db)
     assert stats["portal/revalidation/not_modified"] > 150
-    assert stats["downloader/response_status_count/304"] - stats["portal/revalidation/not_modified"] > 100
+    assert stats["portal/list_pages"] >= 10
     assert site.server.fault_counts["slow"] > 50
     assert site.server.max_in_flight == 3
 

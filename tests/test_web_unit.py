@@ -140,15 +140,19 @@ def test_query_syntax_is_searched_for_literally(small):
 
 @pytest.mark.archive
 def test_the_migration_indexes_articles_written_before_it(request, tmp_path):
+    from alembic import command
+
+    from pipeline.db import alembic_config, make_engine
+
     url = new_unmigrated_database(request, tmp_path, "old")
-    upgrade(url, "0002")
+    upgrade(url)
     archive = Archive.__new__(Archive)
     archive.url = url
-    from pipeline.db import make_engine
-
     archive.engine = make_engine(url)
     archive.write(article(201, "高压直流输电工程投运", ["特高压直流输电工程正式投运。"]))
     archive.engine.dispose()
+    # Back to before the index (the article stays), then forward again: the index must hold it.
+    command.downgrade(alembic_config(url), "0002")
     upgrade(url)
     assert archive.search("直流输电工程") == [201]
 
@@ -348,3 +352,27 @@ def test_the_feed_is_valid_xml_whatever_the_titles_hold():
 def test_chart_labels_are_escaped():
     svg = str(bar_chart("<script>", [("<img onerror=x>", 3), ("b", 0)]))
     assert "<script>" not in svg and "<img" not in svg and "&lt;img onerror=x&gt;: 3" in svg
+
+
+@pytest.mark.archive
+def test_the_runs_page_and_api_show_what_a_run_spent_its_budget_on(small):
+    from pipeline import runs
+
+    run_id = runs.start_run(small.engine, "crawl", BASE, {}, job="frequent")
+    with session_scope(small.engine) as session:
+        from pipeline.models import CrawlRun
+
+        session.get(CrawlRun, run_id).allowance = 70
+    runs.finish_run(small.engine, run_id, "succeeded", {
+        "downloader/request_count": 70, "budget/spent/list": 5, "budget/spent/robots": 1,
+        "budget/spent/new": 3, "budget/spent/revisit": 61, "budget/left/revisit": 9,
+        "revisit/planned": 70, "revisit/left_for_budget": 1234, "revisit/left_expected_versions": 0.42})
+    with TestClient(create_app(open_readonly(small.url)), base_url="http://127.0.0.1") as client:
+        run = client.get(f"/api/runs/{run_id}").json()
+        page = client.get("/runs").text
+    assert (run["requests"], run["allowance"]) == (70, 70)
+    assert run["budget"]["spent"] == {"list": 5, "robots": 1, "new": 3, "revisit": 61}
+    assert run["budget"]["left"] == {"revisit": 9}
+    assert run["budget"]["revisit"]["left_for_budget"] == 1234
+    assert "70 of 70" in page and "spent on revisit" in page and "revisits left for lack of budget" in page
+    assert "1,234" in page and "not sent: revisit" in page

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
 
+from pipeline import budget
 from pipeline.models import ArticleVersion, CrawlRun
 from web import queries
 from web.diffview import Segment, changed_fields, version_diff
@@ -171,6 +172,11 @@ class RunOut(BaseModel):
     fetch_failures: int
     error: str | None
     health: dict[str, Any]
+    requests: int | None = Field(None, description="requests sent to the portal (the request budget's ledger)")
+    allowance: int | None = Field(None, description="what the request budget allowed the run; null: no limit")
+    budget: dict[str, Any] = Field(default_factory=dict, description=(
+        "spent: requests by what they were spent on; left: requests not sent for lack of budget; "
+        "revisit: the revisit plan's figures (planned, left for lack of budget, expected new versions)"))
 
 
 class RunPage(BaseModel):
@@ -360,7 +366,8 @@ def run_out(run: CrawlRun) -> RunOut:
         edits=queries.run_edits(run), unchanged=run.unchanged or 0, taken_down=run.taken_down or 0,
         restored=run.restored or 0, duplicates=run.duplicates or 0, quarantined=run.quarantined or 0,
         fetch_failures=run.fetch_failures or 0, error=run.error,
-        health=run.health if isinstance(run.health, dict) else {})
+        health=run.health if isinstance(run.health, dict) else {},
+        requests=run.requests, allowance=run.allowance, budget=budget.report(run.stats or {}))
 
 
 @router.get("/runs", response_model=RunPage, summary="Crawl runs, latest first, with counts and health")

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from pipeline.versions import raw_page_bytes
+from pipeline import budget
 from web import charts, queries
 from web.diffview import changed_fields, version_diff
 from web.feeds import change_link, changes_atom
@@ -73,7 +74,25 @@ def _figure(value) -> str:
     return str(value)
 
 
-TEMPLATES.env.filters.update(utc=_utc, portal=_portal, duration=_duration, health=_health)
+def _budget(run) -> list[tuple[str, str]]:
+    """A run's request budget in figures: what it was allowed, what it spent on what, what it had
+    to leave for lack of budget, and what its revisit plan expected."""
+    report = budget.report(run.stats or {})
+    out = [("allowed", "no limit" if run.allowance is None else f"{run.allowance:,}")]
+    out += [(f"spent on {kind}", f"{n:,}") for kind, n in sorted(report["spent"].items())]
+    out += [(f"not sent: {kind}", f"{n:,}") for kind, n in sorted(report["left"].items()) if n]
+    plan = report["revisit"]
+    for key, label in (("planned", "revisits planned"), ("probes_planned", "gap probes planned"),
+                       ("expected_versions", "new versions expected"),
+                       ("left_for_budget", "revisits left for lack of budget"),
+                       ("left_expected_versions", "new versions expected among them"),
+                       ("floor_overdue_left", "past the revisit floor, left unseen")):
+        if plan.get(key):
+            out.append((label, _figure(plan[key]) if isinstance(plan[key], float) else f"{plan[key]:,}"))
+    return out
+
+
+TEMPLATES.env.filters.update(utc=_utc, portal=_portal, duration=_duration, health=_health, budget=_budget)
 
 
 def _int(value: str | None, default: int, low: int = 1, high: int = queries.MAX_PAGE) -> int:
