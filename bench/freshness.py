@@ -304,6 +304,22 @@ class Uniform:
         return known[np.argpartition(-unseen, budget - 1)[:budget]] if budget > 0 else known[:0]
 
 
+def _walk_lists(world: World, archive: Archive, tally: Tally, t: float, allowance: int, waiting: np.ndarray):
+    """A run's first steps: the channels' first list pages, then the new articles they show (those
+    the allowance cannot pay for wait for the next run). Returns (requests spent, articles still
+    waiting, (articles fetched, their previous look, changed?) or None)."""
+    new = archive.published_until(t)
+    lists = min(allowance, list_cost(world, new))
+    tally.lists += lists
+    tally.requests += lists
+    waiting = np.concatenate([waiting, new])
+    fetch, waiting = waiting[:allowance - lists], waiting[allowance - lists:]
+    if not len(fetch):
+        return lists, waiting, None
+    previous, changed = archive.check(fetch, t, tally)
+    return lists + len(fetch), waiting, (fetch, previous, changed)
+
+
 def simulate(world: World, portal: Portal, policy: str, per_day: float, grid: float, floor: float) -> dict:
     horizon = portal.days * DAY
     archive = Archive(world, floor, np.random.default_rng(portal.seed + 1))
@@ -322,17 +338,10 @@ def simulate(world: World, portal: Portal, policy: str, per_day: float, grid: fl
         accrued += per_day * grid / DAY
         allowance = int(accrued)
         accrued -= allowance  # a run spends its share or leaves it: an unspent share is not carried
-        new = archive.published_until(t)
-        lists = min(allowance, list_cost(world, new))
-        tally.lists += lists
-        tally.requests += lists
-        allowance -= lists
-        waiting = np.concatenate([waiting, new])
-        fetch, waiting = waiting[:allowance], waiting[allowance:]
-        if len(fetch):
-            previous, changed = archive.check(fetch, t, tally)
-            chooser.observe(fetch, previous, changed, t)
-            allowance -= len(fetch)
+        spent, waiting, looked = _walk_lists(world, archive, tally, t, allowance, waiting)
+        allowance -= spent
+        if looked is not None:
+            chooser.observe(*looked, t)
         if allowance > 0:
             chosen = chooser.pick(t, allowance)
             if len(chosen):
@@ -352,16 +361,8 @@ def _simulate_tiers(world: World, portal: Portal, archive: Archive, tally: Tally
     while t < horizon:
         if int(t // DAY) != day:
             day, left = int(t // DAY), int(per_day)
-        new = archive.published_until(t)
-        lists = min(left, list_cost(world, new))
-        tally.lists += lists
-        tally.requests += lists
-        left -= lists
-        waiting = np.concatenate([waiting, new])
-        fetch, waiting = waiting[:left], waiting[left:]
-        if len(fetch):
-            archive.check(fetch, t, tally)
-            left -= len(fetch)
+        spent, waiting, _ = _walk_lists(world, archive, tally, t, left, waiting)
+        left -= spent
         known = np.flatnonzero(archive.known & archive.live)
         age = (t - world.birth[known]) / DAY
         every = np.full(len(known), OLD_TIERS[-1][1] * HOUR)

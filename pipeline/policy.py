@@ -232,29 +232,6 @@ def fit_kappa(changes: np.ndarray, exposure: np.ndarray) -> float:
     return best
 
 
-@dataclass(frozen=True)
-class Articles:
-    """The articles a plan chooses from, as arrays (one element per article), times in seconds."""
-
-    stream: np.ndarray  # int
-    birth: np.ndarray  # publication time
-    first_seen: np.ndarray  # the first check: where the article's observed life starts
-    last_check: np.ndarray  # the last successful check
-    changes: np.ndarray  # changes its checks have detected (versions after the first)
-    live: np.ndarray = field(default=None)  # bool; None: all live
-
-    @classmethod
-    def of(cls, stream, birth, first_seen, last_check, changes, live=None) -> "Articles":
-        f = lambda v: np.asarray(v, dtype=float)  # noqa: E731
-        n = len(np.asarray(stream))
-        live = np.ones(n, dtype=bool) if live is None else np.asarray(live, dtype=bool)
-        return cls(np.asarray(stream, dtype=np.int64), f(birth), f(first_seen), f(last_check),
-                   f(changes), live)
-
-    def __len__(self) -> int:
-        return len(self.stream)
-
-
 def fit(evidence: Evidence, articles: "Articles", streams: tuple | list = ("",)) -> Model:
     """The profile from the evidence, then kappa from the live articles' histories under it."""
     model = fit_profile(evidence, streams)
