@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from pipeline import policy as core
+from pipeline.archive import policy as core
 
 DAY = 86400.0
 HOUR = 3600.0

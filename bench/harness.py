@@ -143,7 +143,7 @@ class Bench:
                                                 "nginx_cpu_s": server.cpu_seconds() - nginx_cpu})
 
     def crawl(self, site: BenchSite, server: NginxServer, db: str, repeat: int, *options: str) -> tuple[dict, dict]:
-        argv = [sys.executable, "-m", "pipeline.cli", "crawl", "--base-url", server.url]
+        argv = [sys.executable, "-m", "ops.cli", "crawl", "--base-url", server.url]
         env = {**self.env, **CRAWL_ENV}
         if db.startswith("sqlite"):
             argv += ["--db", db]
@@ -161,7 +161,6 @@ class Bench:
         extra = {"summary": measured.stdout.strip().splitlines()[0],
                  "scrapy_elapsed_s": stats.get("elapsed_time_seconds"),
                  "responses_304": stats.get("downloader/response_status_count/304", 0),
-                 "revalidated_304": stats.get("portal/revalidation/not_modified", 0),
                  "nginx_cpu_s": server.cpu_seconds() - nginx_cpu}
         return sample(measured, counts["pages"], repeat, extra), counts
 
@@ -231,7 +230,7 @@ class Bench:
         db = None
         try:
             db = self.postgres.create(f"{site.articles}_{repeat}")
-            run_checked([sys.executable, "-m", "pipeline.cli", "db", "upgrade"],
+            run_checked([sys.executable, "-m", "ops.cli", "db", "upgrade"],
                         env={**self.env, "PORTAL_ARCHIVE_DB": db}, timeout=300,
                         what="portal-archive db upgrade on PostgreSQL")
             self.archive_runs(entry, site, server, expected, db, repeat, "postgresql")

@@ -21,9 +21,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import sys
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time

@@ -4,7 +4,7 @@
     python -m bench.profile_crawl bare URL --out FILE.pstats
 
 `crawl` runs what `portal-archive crawl --no-gap-probes` runs with those
-options (pipeline.crawl.run_crawl, the same plan, the environment's
+options (ops.crawl.run_crawl, the same plan, the environment's
 settings), minus the CLI's option parsing; the archive must already be at
 the newest schema (`portal-archive db upgrade`). `bare` is the baseline spider.
 The last line of stdout is the run's summary as JSON.
@@ -30,15 +30,15 @@ def profiled(out: str, function, *args):
 
 
 def profile_crawl(base_url: str, db: str, out: str, revisit: str, incremental: bool, conditional: bool) -> dict:
-    from pipeline.config import load_settings
-    from pipeline.crawl import CrawlPlan, run_crawl
+    from ops.config import load_settings
+    from ops.crawl import CrawlPlan, run_crawl
     from spiders.walk import ListWalk
 
     settings = load_settings().replace(base_url=base_url, db=db)
     plan = CrawlPlan(revisit=revisit, walk=ListWalk(mode="incremental" if incremental else "full"),
                      conditional=conditional, probe_gaps=False)
     summary = profiled(out, run_crawl, settings, plan)
-    # The helper processes (pipeline/helpers.py) are not under the profiler; they have been
+    # The helper processes (spiders/helpers.py) are not under the profiler; they have been
     # waited for by now, so their CPU is this process's children's. The archive writer
     # reports its own in the run's stats; the rest is the reader's.
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -48,8 +48,8 @@ def profile_crawl(base_url: str, db: str, out: str, revisit: str, incremental: b
 
 
 def _run_stats(db: str, run_id: int) -> dict:
-    from pipeline.db import make_engine, session_scope
-    from pipeline.models import CrawlRun
+    from pipeline.archive.db import make_engine, session_scope
+    from pipeline.archive.models import CrawlRun
 
     engine = make_engine(db)
     try:

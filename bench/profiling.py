@@ -28,11 +28,11 @@ import sysconfig
 from collections import defaultdict
 from pathlib import Path
 
+from bench import FAST_ENV
 from bench.measure import BenchFailure, run_checked
 from bench.nginx import NginxServer
 from bench.sites import build_site
 from bench.truth import check_archive, export_versions
-from bench import FAST_ENV
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TOP = 40
@@ -44,18 +44,17 @@ AREAS = (
     ("compression (zlib)", ("zlib",)),
     ("hashing (sha256, blake2b)", ("_hashlib", "blake2b", "sha256", "'hexdigest'", "'digest'")),
     ("database (SQLAlchemy, sqlite3, archive stage)",
-     ("/sqlalchemy/", "sqlite3", "/pipeline/versions.py", "/pipeline/archive.py", "/pipeline/models.py",
-      "/pipeline/db.py", "/pipeline/runs.py", "/pipeline/lease.py", "/pipeline/gaps.py", "/pipeline/crawl.py")),
+     ("/sqlalchemy/", "sqlite3", "/pipeline/archive/", "/spiders/stages.py", "/ops/lease.py", "/ops/crawl.py")),
     ("cleaning (nh3, text and date rules)",
-     ("nh3", "/pipeline/clean.py", "/pipeline/rules/html.py", "/pipeline/rules/text.py",
-      "/pipeline/rules/dates.py", "/zoneinfo/")),
-    ("dedupe (fingerprints, content hash input)", ("/pipeline/dedupe.py", "/pipeline/rules/fingerprint.py")),
-    ("decoding (GB18030)", ("/spiders/decode.py", "/encodings/")),
+     ("nh3", "/pipeline/reading/clean.py", "/pipeline/reading/html.py", "/pipeline/reading/text.py",
+      "/pipeline/reading/dates.py", "/zoneinfo/")),
+    ("dedupe (fingerprints, content hash input)", ("/pipeline/reading/fingerprint.py",)),
+    ("decoding (GB18030)", ("/pipeline/reading/decode.py", "/encodings/")),
     ("parsing (lxml, parsel, cssselect, extraction)",
-     ("lxml", "/parsel/", "/cssselect/", "/spiders/extract.py", "/bench/bare_spider.py")),
+     ("lxml", "/parsel/", "/cssselect/", "/pipeline/reading/", "/bench/bare_spider.py")),
     ("spider logic (URL rules, requests, items)", ("/spiders/",)),
     ("logging", ("/logging/",)),
-    ("startup (imports, schema, settings)", ("importlib", "/alembic/", "/pipeline/config.py", "marshal",
+    ("startup (imports, schema, settings)", ("importlib", "/alembic/", "/ops/config.py", "marshal",
                                              "/mako/", "/tomllib/")),
     ("Scrapy + Twisted stack (engine, downloader, HTTP, middlewares, signals)",
      ("/scrapy/", "/twisted/", "/asyncio/", "/w3lib/", "/zope/", "/pydispatch/", "/itemadapter/",
@@ -209,7 +208,7 @@ def profile(args, workdir: Path, env: dict) -> int:
             db = f"sqlite:///{workdir / f'archive-{profiled}.sqlite'}"  # one per mode, crawled then revisited
             options = KINDS[kind][1]
             if kind == "crawl":
-                run_checked([sys.executable, "-m", "pipeline.cli", "db", "upgrade", "--db", db], env=crawl_env,
+                run_checked([sys.executable, "-m", "ops.cli", "db", "upgrade", "--db", db], env=crawl_env,
                             timeout=300, what="portal-archive db upgrade")
             if kind == "bare":
                 argv = ([sys.executable, "-m", "bench.profile_crawl", "bare", "--out", str(workdir / "bare.pstats")]
@@ -218,7 +217,7 @@ def profile(args, workdir: Path, env: dict) -> int:
                 argv = [sys.executable, "-m", "bench.profile_crawl", "crawl", server.url, "--db", db,
                         "--out", str(workdir / f"{kind}.pstats"), *options]
             else:
-                argv = [sys.executable, "-m", "pipeline.cli", "crawl", "--base-url", server.url, "--db", db,
+                argv = [sys.executable, "-m", "ops.cli", "crawl", "--base-url", server.url, "--db", db,
                         *options, "--no-gap-probes"]
             result = run_checked(argv, env=env if kind == "bare" else crawl_env, timeout=timeout,
                                  what=f"{kind} ({'profiled' if profiled else 'plain'})", log=workdir / f"{kind}.log")

@@ -1,4 +1,4 @@
-"""Revisit cost with and without conditional requests (issue 3).
+"""Visit cost with and without conditional requests (issue 3).
 
     .venv/bin/python -m bench.revisit [--articles 2000] [--rounds 3]
 
@@ -20,13 +20,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from replica import ReplicaServer, generate, save_state
 from bench import FAST_ENV
+from replica import ReplicaServer, generate, save_state
 
 
 def crawl(base_url: str, db: str, *extra: str) -> tuple[float, str]:
     started = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "pipeline.cli", "crawl", "--base-url", base_url, "--db", db,
+    out = subprocess.run([sys.executable, "-m", "ops.cli", "crawl", "--base-url", base_url, "--db", db,
                           "--no-gap-probes", *extra], capture_output=True, text=True,
                          env={**os.environ, **FAST_ENV, "PORTAL_ARCHIVE_LOG_LEVEL": "WARNING"})
     elapsed = time.perf_counter() - started

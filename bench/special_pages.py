@@ -18,15 +18,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from replica import ReplicaServer, expected_articles, generate, save_state
 from bench import FAST_ENV
+from replica import ReplicaServer, expected_articles, generate, save_state
 
 
 def measured_crawl(base_url: str, db: str) -> tuple[float, float]:
     """(wall seconds, peak RSS in MB) of one `portal-archive crawl` process."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "pipeline.cli", "crawl", "--base-url", base_url, "--db", db],
+    subprocess.run([sys.executable, "-m", "ops.cli", "crawl", "--base-url", base_url, "--db", db],
                    check=True, capture_output=True, timeout=600,
                    env={**os.environ, **FAST_ENV, "PORTAL_ARCHIVE_LOG_LEVEL": "WARNING"})
     elapsed = time.perf_counter() - started
@@ -46,7 +46,7 @@ def main() -> None:
                 db = f"sqlite:///{tmp}/{name}.sqlite"
                 elapsed, peak = measured_crawl(server.url, db)
                 expected = expected_articles(state, server.url)
-            out = subprocess.run([sys.executable, "-m", "pipeline.cli", "export", "--db", db],
+            out = subprocess.run([sys.executable, "-m", "ops.cli", "export", "--db", db],
                                  check=True, capture_output=True, text=True).stdout
             rows = {r["aid"]: r for r in map(json.loads, out.splitlines())}
             special = [a for a, e in expected.items() if e.get("special")]

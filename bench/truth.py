@@ -21,7 +21,7 @@ SHOWN_MISMATCHES = 10
 
 def export_versions(db_url: str, *, env: dict, timeout: float) -> list[dict]:
     """Every version in the archive, through the real CLI."""
-    result = run_checked([sys.executable, "-m", "pipeline.cli", "export", "--db", db_url, "--all-versions"],
+    result = run_checked([sys.executable, "-m", "ops.cli", "export", "--db", db_url, "--all-versions"],
                          env=env, timeout=timeout, what="portal-archive export")
     return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
 

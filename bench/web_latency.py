@@ -3,7 +3,7 @@
     .venv/bin/python bench/web_latency.py            # builds var/bench-web-20000.sqlite once, then reuses it
     .venv/bin/python bench/web_latency.py --rebuild  # builds it again
 
-The archive is written through the real write path (pipeline.versions.record_article
+The archive is written through the real write path (pipeline.archive.versions.record_article
 and record_gone, batches of one transaction each), from pages the replica renders
 for its own ground truth and that the spider's extraction and the cleaning and
 dedupe stages read, exactly as a crawl would, minus the HTTP round trips: a
@@ -37,17 +37,13 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, select  # noqa: E402
 
-from pipeline import runs  # noqa: E402
-from pipeline.clean import RejectPage, clean_article  # noqa: E402
-from pipeline.db import open_archive, session_scope  # noqa: E402
-from pipeline.dedupe import fingerprint  # noqa: E402
-from pipeline.models import Article  # noqa: E402
-from pipeline.records import Rejected  # noqa: E402
-from pipeline.versions import record_article, record_gone, record_quarantine  # noqa: E402
-from spiders.decode import UndecodablePage, decode_page  # noqa: E402
-from spiders.extract import extract_article  # noqa: E402
-from spiders.items import ArticleGone, ArticlePage  # noqa: E402
-from spiders.profile import load_profile  # noqa: E402
+from pipeline.archive import runs  # noqa: E402
+from pipeline.archive.db import open_archive, session_scope  # noqa: E402
+from pipeline.archive.models import Article  # noqa: E402
+from pipeline.archive.versions import record_article, record_gone, record_quarantine  # noqa: E402
+from pipeline.reading.chain import read_page  # noqa: E402
+from pipeline.reading.profile import load_profile  # noqa: E402
+from pipeline.reading.records import ArticleGone, Rejected  # noqa: E402
 
 BASE_URL = "http://portal.test"
 BATCH = 500  # items per transaction, as the archive stage writes them
@@ -56,7 +52,7 @@ CHANGES = {"edits": 400, "takedowns": 150, "republish": 80, "new": 300}
 
 
 def page_item(profile, state, index, article, fetched_at: datetime):
-    """What the spider and the clean and dedupe stages make of the replica's page for `article`."""
+    """What the crawl's reader makes of the replica's page for `article`."""
     from replica import route
 
     response = route(state, article.path, "", index)
@@ -65,14 +61,8 @@ def page_item(profile, state, index, article, fetched_at: datetime):
     if response.status != 200:
         return ArticleGone(url, article.aid, response.status, fetched_at, f"HTTP {response.status}",
                            raw=response.body, headers=headers)
-    page = ArticlePage(url=url, aid=article.aid, http_status=200, fetched_at=fetched_at,
-                       raw=response.body, headers=headers)
-    try:
-        text, page.encoding = decode_page(response.body, headers.get("Content-Type"), profile.gb_family)
-        page.fields = extract_article(profile, text, url)
-        return fingerprint(clean_article(profile, page))
-    except (UndecodablePage, RejectPage) as exc:
-        return Rejected(url, article.aid, str(exc), 200, fetched_at, response.body, headers, page.encoding)
+    return read_page(profile, response.body, url=url, aid=article.aid, headers=headers, fetched_at=fetched_at,
+                     method="profile")
 
 
 def write_run(engine, items, label: str) -> None:
@@ -139,7 +129,7 @@ def free_port() -> int:
 
 def start_server(db_file: Path) -> tuple[subprocess.Popen, int]:
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "web", "--port", str(port),
+    process = subprocess.Popen([sys.executable, "-m", "ops.cli", "web", "--port", str(port),
                                 "--db", f"sqlite:///{db_file}"], cwd=ROOT)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

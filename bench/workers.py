@@ -21,9 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import FAST_ENV
 from replica import ReplicaServer, generate, save_state
 from tests.servers import PostgresServer, RedisServer
-from bench import FAST_ENV
 
 IDLE = 3.0
 
@@ -34,9 +34,9 @@ def one_run(site_url: str, pg: PostgresServer, redis_url: str, workers: int) -> 
            "PORTAL_ARCHIVE_LOG_LEVEL": "ERROR", "PORTAL_ARCHIVE_WORKER_IDLE_SECONDS": str(IDLE),
            "PORTAL_ARCHIVE_OBEY_ROBOTS": "false"}
     started = time.perf_counter()
-    coordinator = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "crawl", "--distributed", "--base-url",
+    coordinator = subprocess.Popen([sys.executable, "-m", "ops.cli", "crawl", "--distributed", "--base-url",
                                     site_url], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    procs = [subprocess.Popen([sys.executable, "-m", "pipeline.cli", "worker"], env=env,
+    procs = [subprocess.Popen([sys.executable, "-m", "ops.cli", "worker"], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) for _ in range(workers)]
     for p in procs:
         p.wait(timeout=1800)

@@ -1,6 +1,6 @@
 from alembic import context
-from pipeline.db import make_engine
-from pipeline.models import Base
+from pipeline.archive.db import make_engine
+from pipeline.archive.models import Base
 
 config = context.config
 target_metadata = Base.metadata

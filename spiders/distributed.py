@@ -15,15 +15,19 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 
 from scrapy import signals
-from scrapy.exceptions import DontCloseSpider
+from scrapy.exceptions import DontCloseSpider, ScrapyDeprecationWarning
 from scrapy_redis.dupefilter import RFPDupeFilter
 from scrapy_redis.spiders import RedisMixin
 
-from spiders.items import Revisit
+from pipeline.reading.records import Visit
 from spiders.portal import PortalSpider
 from spiders.walk import ListWalk
+
+# scrapy-redis 0.9.1 still calls APIs Scrapy 2.19 deprecates (spider= on stats, Spider.log).
+warnings.filterwarnings("ignore", category=ScrapyDeprecationWarning, module="scrapy_redis")
 
 
 class AidDupeFilter(RFPDupeFilter):
@@ -69,7 +73,7 @@ class DistributedPortalSpider(RedisMixin, PortalSpider):
         seed = json.loads(data)
         if seed["kind"] == "list":
             return self.list_request(seed["url"], seed.get("page", 1), kind=seed.get("budget", "list"))
-        return self.article_request(Revisit(seed["url"], seed.get("etag"), seed.get("last_modified"),
+        return self.article_request(Visit(seed["url"], seed.get("etag"), seed.get("last_modified"),
                                             kind=seed.get("budget", "revisit")),
                                     probe=seed.get("probe", False))
 

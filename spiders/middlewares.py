@@ -7,23 +7,29 @@ and Scrapy 2.19 lets requests that wait for robots.txt go out unchecked.
 from __future__ import annotations
 
 import asyncio
+import logging
 
-from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
-from scrapy.exceptions import IgnoreRequest
-from scrapy.utils.defer import maybe_deferred_to_future
+from scrapy import Request
+from scrapy.exceptions import IgnoreRequest, NotConfigured
+from scrapy.http.request import NO_CALLBACK
 from scrapy.utils.httpobj import urlparse_cached
-from twisted.internet.defer import Deferred
+from scrapy.utils.misc import load_object
+
+from pipeline import stats as keys
+
+logger = logging.getLogger(__name__)
 
 
 class RetryBackoff:
-    """Delays a retried request by base * 2^(n-1) seconds before it is downloaded again."""
+    """Delays a retried request by base * 2^(n-1) seconds before it is downloaded again
+    (RETRY_BACKOFF_BASE: the retry_backoff setting, ops/config.py)."""
 
     def __init__(self, base: float):
         self.base = base
 
     @classmethod
     def from_crawler(cls, crawler):
-        return cls(crawler.settings.getfloat("RETRY_BACKOFF_BASE", 0.5))
+        return cls(crawler.settings.getfloat("RETRY_BACKOFF_BASE"))
 
     async def process_request(self, request):
         retries = request.meta.get("retry_times", 0)
@@ -32,30 +38,61 @@ class RetryBackoff:
         return None
 
 
-class RobotsTxt(RobotsTxtMiddleware):
-    """Scrapy's robots.txt middleware, with every request that waits for robots.txt checked.
+class RobotsTxt:
+    """robots.txt obeyed by every request, the first ones of a crawl included.
 
-    Scrapy 2.19's `robot_parser` lets the requests that arrive while robots.txt
-    is downloading await one shared Deferred through `maybe_deferred_to_future`;
-    the first waiter's callback returns None, so every later waiter is handed
-    None — "no robots.txt" — and goes out unchecked (tests/test_revalidate.py
-    caught a disallowed list page and article fetched at the start of a crawl).
-    Here each waiter gets its own Deferred, fired with the parser and passing it
-    on down the shared chain.
+    Scrapy 2.19's RobotsTxtMiddleware lets the requests that arrive while
+    robots.txt is downloading await one shared Deferred; the first waiter's
+    callback returns None, so every later waiter is handed None ("no
+    robots.txt") and goes out unchecked (a disallowed list page and article
+    were fetched at the start of a crawl). This one keeps one asyncio future a
+    site, which every waiter awaits, and uses only Scrapy's public API: the
+    engine's download_async and the ROBOTSTXT_PARSER class. Like Scrapy's, it
+    reads a robots.txt that cannot be fetched as "everything allowed".
     """
 
-    async def robot_parser(self, request):
-        parser = self._parsers.get(urlparse_cached(request).netloc)
-        if not isinstance(parser, Deferred):
-            return await super().robot_parser(request)
-        mine: Deferred = Deferred()
+    PRIORITY = 1000  # robots.txt goes before anything waiting for it
 
-        def hand_on(result):
-            mine.callback(result)
-            return result
+    def __init__(self, crawler):
+        self.crawler = crawler
+        self.parser_class = load_object(crawler.settings["ROBOTSTXT_PARSER"])
+        self.user_agent = crawler.settings.get("ROBOTSTXT_USER_AGENT")
+        self.parsers: dict[str, asyncio.Future] = {}
 
-        parser.addCallback(hand_on)
-        return await maybe_deferred_to_future(mine)
+    @classmethod
+    def from_crawler(cls, crawler):
+        if not crawler.settings.getbool("ROBOTSTXT_OBEY"):
+            raise NotConfigured("ROBOTSTXT_OBEY is off")
+        return cls(crawler)
+
+    async def process_request(self, request):
+        if request.meta.get("dont_obey_robotstxt") or not request.url.startswith(("http://", "https://")):
+            return None
+        parser = await self._parser(request)
+        agent = self.user_agent or request.headers.get(b"User-Agent") or b""
+        if parser is not None and not parser.allowed(request.url, agent):
+            self.crawler.stats.inc_value("robotstxt/forbidden")
+            raise IgnoreRequest("Forbidden by robots.txt")
+        return None
+
+    async def _parser(self, request):
+        site = urlparse_cached(request)
+        future = self.parsers.get(site.netloc)
+        if future is None:
+            future = self.parsers[site.netloc] = asyncio.get_running_loop().create_future()
+            robots = Request(f"{site.scheme}://{site.netloc}/robots.txt", priority=self.PRIORITY,
+                             meta={"dont_obey_robotstxt": True}, callback=NO_CALLBACK)
+            stats = self.crawler.stats
+            stats.inc_value("robotstxt/request_count")
+            try:
+                response = await self.crawler.engine.download_async(robots)
+            except Exception as exc:  # unreachable robots.txt: allowed, as Scrapy does
+                logger.warning("robots.txt of %s could not be fetched (%s): everything allowed", site.netloc, exc)
+                future.set_result(None)
+            else:
+                stats.inc_value(f"robotstxt/response_status_count/{response.status}")
+                future.set_result(self.parser_class.from_crawler(self.crawler, response.body))
+        return await asyncio.shield(future)
 
 
 class BudgetSpent(IgnoreRequest):
@@ -101,10 +138,10 @@ class RequestBudget:
     def process_request(self, request):
         kind = self.kind(request)
         if self.allowance is not None and self.take() > self.allowance:
-            self.stats.inc_value(f"budget/left/{kind}")
+            self.stats.inc_value(keys.LEFT + kind)
             raise BudgetSpent(f"request budget of {self.allowance} spent")
-        self.stats.inc_value("budget/spent")
-        self.stats.inc_value(f"budget/spent/{kind}")
+        self.stats.inc_value(keys.BUDGET_SPENT)
+        self.stats.inc_value(keys.SPENT + kind)
         return None
 
     @staticmethod

@@ -15,20 +15,15 @@ from urllib.parse import urljoin
 
 import scrapy
 from scrapy import signals
-from parsel import Selector
+from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet.error import TimeoutError as TxTimeoutError
 
-from pipeline.rules.dates import DateParseError, parse_portal_date
-from scrapy.downloadermiddlewares.retry import get_retry_request
-
-from spiders.integrity import page_problem
+from pipeline import stats as keys
+from pipeline.reading.profile import load_profile
+from pipeline.reading.records import ArticleGone, ArticleNotModified, CleanArticle, FetchFailed, Rejected, Visit
 from spiders.middlewares import BudgetSpent
-from spiders.extract import extract_list, list_pager
-from spiders.items import ArticleGone, ArticleNotModified, ArticlePage, FetchFailed, Revisit
-from spiders.profile import load_profile
-from spiders.reader import PageReader, ReadError, ReaderGone, read_page
-from spiders.revalidate import Revalidator
+from spiders.reader import PageReader, ReaderGone, ReadError, read_article_page, read_list_page
 from spiders.walk import ListWalk
 
 GONE_STATUSES = (404, 410)
@@ -62,7 +57,7 @@ class PortalSpider(scrapy.Spider):
     name = "portal"
 
     def __init__(self, base_url: str, profile: str = "cpsia", channels: Iterable[str] | None = None,
-                 walk: ListWalk | None = None, revisit: Iterable[Revisit | str] = (),
+                 walk: ListWalk | None = None, revisit: Iterable[Visit | str] = (),
                  probe_aids: Iterable[int] = (), known_aids: AidValidators | None = None,
                  skip_aids: AidFilter | None = None, follow_links: bool = True,
                  retry_lists: Iterable[str] = (), fallback: bool = True, reader: PageReader | None = None,
@@ -86,14 +81,14 @@ class PortalSpider(scrapy.Spider):
         self.extraction = "auto" if fallback else "profile"
         # Decoding and extraction, in a reader process when the crawl has one (spiders/reader.py).
         self.reader = reader or PageReader(processes=0)
-        self.reader.on_restart = lambda: self.crawler.stats.inc_value("portal/reader_restarted")
+        self.reader.on_restart = lambda: self.crawler.stats.inc_value(keys.READER_RESTARTED)
         # List pages that failed last time: read again, and the walk goes on from them.
         self.retry_lists = retry_lists
         # Article ids already requested in this crawl: one fetch per article
         # however many URL forms of it the portal links to.
         self.requested_aids: set[int] = set()
         # Aids that list pages (or related links) showed and the archive did not
-        # know: a run that archives none of them has not done its job (pipeline.health).
+        # know: a run that archives none of them has not done its job (pipeline.archive.health).
         self.listed_new: set[int] = set()
         # Under a request budget, what is asked first is what gets asked at all: the revisits wait
         # until the list walk is over, so the new articles it finds are requested before them.
@@ -117,20 +112,21 @@ class PortalSpider(scrapy.Spider):
             yield self.list_request(url, int(match[1]) if match else 1, kind="retry")
         if self.hold_revisits and self.lists_pending:
             await self.walk_over.wait()
-        revisits = (self._visit(item if isinstance(item, Revisit) else Revisit(item)) for item in self.revisit)
-        async for request_or_item in Revalidator(self.crawler).sift(r for r in revisits if r is not None):
-            yield request_or_item
+        for item in self.revisit:
+            request = self._visit(item if isinstance(item, Visit) else Visit(item))
+            if request is not None:
+                yield request
         self.probe_aids = list(self.probe_aids)
-        self.crawler.stats.inc_value("portal/expected_pages", len(self.probe_aids))
+        self.crawler.stats.inc_value(keys.EXPECTED_PAGES, len(self.probe_aids))
         for aid in self.probe_aids:
-            request = self._visit(Revisit(None, aid=aid, kind="probe"))
+            request = self._visit(Visit(None, aid=aid, kind="probe"))
             if request is not None:
                 yield request
 
-    def _visit(self, target: Revisit) -> scrapy.Request | None:
+    def _visit(self, target: Visit) -> scrapy.Request | None:
         """The request for a planned visit: a URL, or (a probe) an aid asked by its mobile page."""
         if target.url is None:
-            target = Revisit(self.profile.mobile_article_url(self.base_url, target.aid), kind=target.kind)
+            target = Visit(self.profile.mobile_article_url(self.base_url, target.aid), kind=target.kind)
         return self.article_request(target, probe=target.kind == "probe")
 
     def list_request(self, url: str, page: int, quiet: int = 0, kind: str = "list") -> scrapy.Request:
@@ -138,7 +134,7 @@ class PortalSpider(scrapy.Spider):
         return scrapy.Request(url, callback=self.parse_list, errback=self.on_error, priority=PRIORITY["list"],
                               meta={"page": page, "quiet": quiet, "budget": kind})
 
-    def article_request(self, target: Revisit, probe: bool = False) -> scrapy.Request | None:
+    def article_request(self, target: Visit, probe: bool = False) -> scrapy.Request | None:
         url = self.profile.clean_url(target.url)
         aid = self.profile.aid_of(url)
         if aid is None or aid in self.requested_aids:
@@ -152,7 +148,7 @@ class PortalSpider(scrapy.Spider):
             headers["If-Modified-Since"] = target.last_modified
         if headers:
             statuses.append(304)
-            self.crawler.stats.inc_value("portal/conditional_requests")
+            self.crawler.stats.inc_value(keys.CONDITIONAL)
         return scrapy.Request(
             url,
             headers=headers,
@@ -177,38 +173,38 @@ class PortalSpider(scrapy.Spider):
         if request.callback == self.parse_list:
             self._list_settled()
 
-    def parse_list(self, response):
+    async def parse_list(self, response):
         try:
-            yield from self._parse_list(response)
+            async for request_or_item in self._parse_list(response):
+                yield request_or_item
         finally:  # after every request the page led to is scheduled
             self._list_settled()
 
-    def _parse_list(self, response):
+    async def _parse_list(self, response):
         stats = self.crawler.stats
-        stats.inc_value("portal/list_pages")
-        doc = Selector(text=response.text)  # parsed once: the list, the pager and the next link
-        items, next_url = extract_list(self.profile, doc, response.url)
-        pager = list_pager(self.profile, doc)
-        problem = page_problem(response.body, _headers(response))
-        if problem is None and not items and (pager[1] if pager else None) != 0:
-            problem = "empty list page: no articles listed under a pager that counts some"
-        if problem is not None:
+        stats.inc_value(keys.LIST_PAGES)
+        try:
+            listing = await self.reader.run(read_list_page, self.profile_name, response.body, response.url,
+                                            _headers(response))
+        except (ReadError, ReaderGone) as exc:
+            stats.inc_value(keys.FETCH_FAILED)
+            yield FetchFailed(response.url, None, f"list page not read: {exc}", response.status, _now())
+            return
+        if listing.problem is not None:
             # A list page cut short or empty would end the walk early: fetch it again, and if it
             # stays broken record it as failed, so the next run reads it again.
-            retry = get_retry_request(response.request, spider=self, reason=problem.split(":")[0])
+            retry = get_retry_request(response.request, spider=self, reason=listing.problem.split(":")[0])
             if retry is not None:
-                stats.inc_value("portal/broken_page_retried")
+                stats.inc_value(keys.BROKEN_RETRIED)
                 self.lists_pending += 1
                 yield retry
             else:
-                stats.inc_value("portal/fetch_failed")
-                yield FetchFailed(response.url, None, f"{problem} (after retries)", response.status, _now())
+                stats.inc_value(keys.FETCH_FAILED)
+                yield FetchFailed(response.url, None, f"{listing.problem} (after retries)", response.status, _now())
             return
         wanted = []
-        days = []
-        for url, date_text in items:
-            day = self._list_day(date_text)
-            days.append(day)
+        days = [day for _, day in listing.items]
+        for url, day in listing.items:
             aid = self.profile.aid_of(url)
             if aid is not None and self.walk.in_range(day):
                 wanted.append((aid, url))
@@ -221,12 +217,12 @@ class PortalSpider(scrapy.Spider):
                 yield request
         page = response.meta.get("page", 1)
         if page == self.walk.first_page():
-            self._expect(pager, len(items))
+            self._expect(listing.pager, len(listing.items))
         quiet = 0 if new_items else response.meta.get("quiet", 0) + 1
-        if next_url and self.walk.continue_after(page, days, new_items, quiet):
-            yield self.list_request(next_url, page + 1, quiet)
-        elif next_url:
-            stats.inc_value("portal/list_walk_stopped_early")
+        if listing.next_url and self.walk.continue_after(page, days, new_items, quiet):
+            yield self.list_request(listing.next_url, page + 1, quiet)
+        elif listing.next_url:
+            stats.inc_value(keys.LIST_WALK_STOPPED)
 
     def _requests_for(self, links: list[tuple[int, str]], skipped: set[int] = frozenset()):
         """(request or None, whether the article is new to the archive) for linked articles.
@@ -238,7 +234,7 @@ class PortalSpider(scrapy.Spider):
         known = self.known_aids(fresh) if self.known_aids and fresh else {}
         for aid, url in links:
             if aid in skipped:
-                self.crawler.stats.inc_value("portal/skipped_done")
+                self.crawler.stats.inc_value(keys.SKIPPED_DONE)
                 continue
             if aid in self.requested_aids:  # most related links: article_request would say None
                 yield None, False
@@ -247,7 +243,7 @@ class PortalSpider(scrapy.Spider):
                 yield None, False
                 continue
             self.listed_new.add(aid)
-            yield self.article_request(Revisit(url, kind="new")), True
+            yield self.article_request(Visit(url, kind="new")), True
 
     def _expect(self, pager: tuple[int, int] | None, per_page: int) -> None:
         """Add this channel's share to the expected page count (the progress display's ETA)."""
@@ -257,13 +253,7 @@ class PortalSpider(scrapy.Spider):
         if self.walk.pages:
             pages = max(0, min(pages, self.walk.pages[1]) - self.walk.pages[0] + 1)
             items = min(items, pages * per_page)
-        self.crawler.stats.inc_value("portal/expected_pages", pages + items)
-
-    def _list_day(self, text: str):
-        try:
-            return parse_portal_date(text, self.profile.timezone).date()
-        except DateParseError:
-            return None
+        self.crawler.stats.inc_value(keys.EXPECTED_PAGES, pages + items)
 
     # --- article pages ------------------------------------------------------
     async def parse_article(self, response):
@@ -281,32 +271,36 @@ class PortalSpider(scrapy.Spider):
             for request_or_item in self._redirected(response, aid, fetched_at, probe):
                 yield request_or_item
             return
-        page = ArticlePage(url=response.url, aid=aid, http_status=response.status, fetched_at=fetched_at,
-                           raw=response.body, headers=_headers(response), probe=probe)
-        page.problem = page_problem(page.raw, page.headers)
-        if page.problem is None:
-            try:
-                page.encoding, page.fields, page.problem = await self.reader.run(
-                    read_page, self.profile_name, page.raw, page.headers.get("Content-Type"), response.url,
-                    self.extraction)
-            except ReadError as exc:  # kept, with the reason, in quarantine (after a re-fetch)
-                page.problem = f"page could not be read: {exc}"
-            except ReaderGone as exc:
-                self.crawler.stats.inc_value("portal/fetch_failed")
-                yield FetchFailed(response.url, aid, f"page not read: {exc}", response.status, fetched_at)
-                return
-        if page.problem is not None:
-            # Broken pages are mostly a flaky portal: fetch again before giving up on them.
-            retry = get_retry_request(response.request, spider=self, reason=page.problem.split(":")[0])
-            if retry is not None:
-                self.crawler.stats.inc_value("portal/broken_page_retried")
-                yield retry
-                return
-            page.fields = {}
-        yield page
-        if self.follow_links and page.fields:
-            for request in self._follow(page.fields):
+        try:
+            read = await self.reader.run(read_article_page, self.profile_name, response.body, response.url, aid,
+                                         response.status, _headers(response), fetched_at, self.extraction, probe)
+        except (ReadError, ReaderGone) as exc:
+            self.crawler.stats.inc_value(keys.FETCH_FAILED)
+            yield FetchFailed(response.url, aid, f"page not read: {exc}", response.status, fetched_at)
+            return
+        if isinstance(read, Rejected):
+            if read.broken:
+                # Broken pages are mostly a flaky portal: fetch again before giving up on them.
+                retry = get_retry_request(response.request, spider=self, reason=read.reason.split(":")[0])
+                if retry is not None:
+                    self.crawler.stats.inc_value(keys.BROKEN_RETRIED)
+                    yield retry
+                    return
+            self._count(read.fields.get("extraction"), None)
+            read.aid = aid
+            read.fields = {}  # what was read is for a person at `extract`, not for the archive
+            yield read
+            return
+        self._count(read.extraction, read.content_fields())
+        yield read
+        if self.follow_links:
+            for request in self._follow(read):
                 yield request
+
+    def _count(self, extraction: str | None, fields: dict | None) -> None:
+        """How a page was read, and which fields it has: the run's health (pipeline.archive.health)."""
+        for key in keys.read_counts(extraction, fields):
+            self.crawler.stats.inc_value(key)
 
     def _redirected(self, response, aid: int, fetched_at: datetime, probe: bool):
         location = response.headers.get("Location", b"").decode("latin-1")
@@ -318,14 +312,14 @@ class PortalSpider(scrapy.Spider):
             return
         # Moved to another article URL (http→https, new path): follow it once.
         self.requested_aids.discard(self.profile.aid_of(target))
-        request = self.article_request(Revisit(target, kind=response.meta.get("budget", "revisit")), probe=probe)
+        request = self.article_request(Visit(target, kind=response.meta.get("budget", "revisit")), probe=probe)
         if request is not None:
             yield request
 
-    def _follow(self, fields: dict):
+    def _follow(self, article: CleanArticle):
         """Related and prev/next links: a second path to articles the lists may have shifted away."""
-        links = [r["url"] for r in fields.get("related") or []]
-        links += [c["url"] for c in (fields.get("context") or {}).values() if c]
+        links = [r["url"] for r in article.related or []]
+        links += [c["url"] for c in (article.context or {}).values() if c]
         pairs = [(aid, link) for link in links if (aid := self.profile.aid_of(link)) is not None]
         for request, _ in self._requests_for(pairs):
             if request is not None:
@@ -345,5 +339,5 @@ class PortalSpider(scrapy.Spider):
             reason = "timed out after retries"
         else:
             reason = f"{failure.type.__name__}: {failure.getErrorMessage()}"
-        self.crawler.stats.inc_value("portal/fetch_failed")
+        self.crawler.stats.inc_value(keys.FETCH_FAILED)
         yield FetchFailed(request.url, request.meta.get("aid"), reason, status, _now())

@@ -1,40 +1,52 @@
-"""Reading article pages beside the crawl: decoding, extraction and cleaning in a reader process.
+"""Reading pages beside the crawl: the whole reading chain in a reader process, one call a page.
 
-Scrapy runs in one thread, and reading an article page (decoding it, parsing
-it, running the profile's selectors) costs about as much CPU as Scrapy's own
-work for the fetch, and cleaning it (pipeline.clean) a third as much again.
-Done in the crawl's process all of it queues behind one core; handed to a
-reader process it runs on two (bench: README "Performance"). The spider
-sends the reader its pages, the cleaning stage its raw fields.
+Scrapy runs in one thread, and reading an article page (checking it is whole,
+decoding it, parsing it, running the profile's selectors, cleaning, hashing,
+compressing the page for the archive) costs more CPU than Scrapy's own work
+for the fetch. Done in the crawl's process it all queues behind one core;
+handed to a reader process it runs on two (bench: README "Performance"). The
+spider sends the reader a page's bytes once and gets back the archive's
+record (pipeline.reading.chain.read_page): the crawl's process decodes,
+parses and hashes nothing. List pages go the same way (read_list).
 
-A reader is a helper process (pipeline/helpers.py). It only gets
-bytes and returns plain values (the page's encoding, its raw fields, what is
-wrong with it), so what the spider does with them is the same whether the
-page was read here or there. A reader that dies (killed, out of memory, a
-crash in a C library) is replaced and the pages it held are read again by its
-successor; a page that takes the successor down too is given up as a failed
-fetch, which the next run fetches again.
+A reader is a helper process (spiders/helpers.py). It only gets bytes and
+plain values and returns plain records, so what the spider does with them is
+the same whether the page was read here or there. A reader that dies
+(killed, out of memory, a crash in a C library) is replaced and the pages it
+held are read again by its successor; a page that takes the successor down
+too is given up as a failed fetch, which the next run fetches again.
 """
 from __future__ import annotations
 
-import os
 import pickle
+from functools import lru_cache
 
-from pipeline.helpers import HelperDied, HelperProcess
-from spiders.profile import load_profile
-from spiders.reading import read_bytes
+from pipeline.reading.chain import ListPage, read_list, read_page
+from pipeline.reading.profile import Profile, load_profile
+from pipeline.reading.records import CleanArticle, Rejected
+from spiders.helpers import HelperDied, HelperProcess
 
-Reading = tuple[str | None, dict, str | None]  # (encoding, raw fields, problem)
+
+@lru_cache(maxsize=8)
+def _profile(name: str) -> Profile:
+    return load_profile(name)
 
 
-def read_page(profile_name: str, raw: bytes, content_type: str | None, url: str, method: str) -> Reading:
-    """spiders.reading.read_bytes by profile name: what the spider sends a reader process."""
-    return read_bytes(load_profile(profile_name), raw, content_type, url, method)
+def read_article_page(profile_name: str, raw: bytes, url: str, aid: int, http_status: int, headers: dict,
+                      fetched_at, method: str, probe: bool) -> CleanArticle | Rejected:
+    """read_page by profile name: what the spider sends a reader process for an article page."""
+    return read_page(_profile(profile_name), raw, url=url, aid=aid, http_status=http_status, headers=headers,
+                     fetched_at=fetched_at, method=method, probe=probe)
+
+
+def read_list_page(profile_name: str, raw: bytes, url: str, headers: dict) -> ListPage:
+    """read_list by profile name: what the spider sends a reader process for a list page."""
+    return read_list(_profile(profile_name), raw, url=url, headers=headers)
 
 
 class ReadError(RuntimeError):
-    """Reading or cleaning the page raised (a bug, or a page no rule foresaw): the page goes to
-    quarantine with this as its reason."""
+    """The function raised in the reader (the reading chain keeps what it raises itself in its
+    records, so this is a bug outside it)."""
 
 
 class ReaderGone(RuntimeError):
@@ -42,8 +54,8 @@ class ReaderGone(RuntimeError):
 
 
 class PageReader:
-    """Runs the crawl's page work (reading, cleaning) in `processes` reader processes, or in the
-    caller's process if 0."""
+    """Runs the crawl's page reading in `processes` reader processes, or in the caller's process
+    if 0."""
 
     def __init__(self, processes: int):
         self.restarts = 0
@@ -84,8 +96,3 @@ class PageReader:
         readers, self.readers = self.readers, []
         for reader in readers:
             reader.close()
-
-
-def default_processes() -> int:
-    """One reader process when there is a second core to run it on, else read in-process."""
-    return 1 if (os.cpu_count() or 1) >= 2 else 0

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from spiders.profile import load_profile
+from pipeline.reading.profile import load_profile
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -27,7 +27,7 @@ def profile():
 
 def cli(*args: str, env: dict | None = None, check: bool = True, timeout: float = 600):
     """Run the real `portal-archive` command in a fresh process."""
-    result = subprocess.run([sys.executable, "-m", "pipeline.cli", *args], capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "ops.cli", *args], capture_output=True,
                             text=True, timeout=timeout, env={**os.environ, **(env or {})})
     if check and result.returncode != 0:
         raise AssertionError(f"portal-archive {' '.join(args)} exited {result.returncode}\n"
@@ -165,9 +165,8 @@ def archive_db(request, tmp_path) -> str:
 
 def wait_for(predicate, timeout: float, interval: float = 0.2, what: str = "condition"):
     """Poll until predicate() is truthy; bounded, so a broken daemon fails the test instead of hanging it."""
-    import time
-
     import sqlite3
+    import time
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -183,7 +182,7 @@ def wait_for(predicate, timeout: float, interval: float = 0.2, what: str = "cond
 
 def spawn_cli(*args: str, env: dict | None = None, log=None):
     """Start `portal-archive` in the background (a daemon, a crawl to be killed)."""
-    return subprocess.Popen([sys.executable, "-m", "pipeline.cli", *args], env={**os.environ, **(env or {})},
+    return subprocess.Popen([sys.executable, "-m", "ops.cli", *args], env={**os.environ, **(env or {})},
                             stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT if log else subprocess.DEVNULL)
 
 
@@ -263,7 +262,7 @@ def archive_contents(db: str) -> dict[str, list]:
 
 
 def helper_processes(pid: int, role: str | None = None) -> list[int]:
-    """The crawl process's helper processes (pipeline/helpers.py), of one role or all."""
+    """The crawl process's helper processes (spiders/helpers.py), of one role or all."""
     out = []
     for task in Path(f"/proc/{pid}/task").iterdir():
         for child in (int(c) for c in (task / "children").read_text().split()):
@@ -271,7 +270,7 @@ def helper_processes(pid: int, role: str | None = None) -> list[int]:
                 argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
             except OSError:  # gone since the listing
                 continue
-            if b"pipeline.helpers" in argv and (role is None or role.encode() in argv):
+            if b"spiders.helpers" in argv and (role is None or role.encode() in argv):
                 out.append(child)
     return out
 

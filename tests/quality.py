@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pipeline.extract_page import extract_page
+from ops.extract import extract_page
 
 QUALITY = Path(__file__).parent / "files" / "quality"
 FETCHED_AT = datetime(2026, 2, 12, tzinfo=timezone.utc)

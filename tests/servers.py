@@ -98,7 +98,7 @@ class PostgresServer:
                              autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         if migrate:
-            from pipeline.db import upgrade
+            from pipeline.archive.db import upgrade
 
             upgrade(self.url(name))
         return self.url(name)

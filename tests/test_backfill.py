@@ -4,7 +4,7 @@ import signal
 
 import pytest
 
-from tests.conftest import new_database, cli, export, query, spawn_cli, start_site, wait_for
+from tests.conftest import cli, export, new_database, query, spawn_cli, start_site, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.archive]
 TIMELESS = ("valid_from", "valid_to", "fetched_at")
@@ -109,7 +109,8 @@ def test_an_aid_no_list_showed_is_found_by_a_gap_probe(request, tmp_path):
         # Pretend the crawl missed one old article (as if list pages had shifted it away).
         aid = query(db_file, "select aid from articles order by aid limit 1 offset 150")[0][0]
         article_id = query(db_file, "select id from articles where aid=?", aid)[0][0]
-        for table, column in (("paragraph_fingerprints", "article_id"), ("article_versions", "article_id")):
+        for table, column in (("paragraph_fingerprints", "article_id"), ("article_versions", "article_id"),
+                              ("article_checks", "article_id")):
             query(db_file, f"delete from {table} where {column}=?", article_id)
         query(db_file, "update articles set duplicate_of_id=null where duplicate_of_id=?", article_id)
         query(db_file, "delete from articles where id=?", article_id)
@@ -144,10 +145,8 @@ def test_revisits_send_validators_and_a_304_writes_nothing(request, tmp_path):
 
 
 def test_a_crawl_while_the_lists_shift_still_archives_every_article(request, tmp_path):
-    from replica import ShiftPlan
-
+    from replica import ReplicaServer, ShiftPlan, generate, save_state
     from tests.conftest import Site
-    from replica import ReplicaServer, generate, save_state
 
     save_state(generate(1500, seed=12), tmp_path / "site")
     server = ReplicaServer(tmp_path / "site", shift=ShiftPlan(after_list_requests=12, new=40, takedowns=25, seed=4)).start()

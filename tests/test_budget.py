@@ -3,10 +3,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from pipeline import budget
-from pipeline.config import ConfigError, Settings, load_settings
-from pipeline.db import open_archive, session_scope
-from pipeline.models import CrawlRun
+from ops.config import ConfigError, Settings, load_settings
+from pipeline.archive import budget
+from pipeline.archive.db import open_archive, session_scope
+from pipeline.archive.models import CrawlRun
 from tests.conftest import new_database
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=timezone.utc)

@@ -16,8 +16,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BACKEND, archive_contents, cli, copy_archive, new_database, new_unmigrated_database, \
-    query, start_site
+from tests.conftest import (
+    BACKEND,
+    archive_contents,
+    cli,
+    copy_archive,
+    new_database,
+    new_unmigrated_database,
+    query,
+    start_site,
+)
 
 REFUSED_POSTGRES = "postgresql+psycopg://u:secret@127.0.0.1:1/db"
 MALFORMED_WITH_PASSWORD = "postgresql://u:secret@host:notaport/db"

@@ -12,8 +12,8 @@ WRITERS, ARTICLES, ROUNDS = 8, 200, 3
 
 
 def article(aid: int, round_: int):
-    from pipeline.dedupe import fingerprint
-    from pipeline.records import CleanArticle
+    from pipeline.reading.fingerprint import fingerprint
+    from pipeline.reading.records import CleanArticle, Page
 
     # Distinct text per article (seeded by its aid), so no two articles are near-duplicates.
     rng = random.Random(aid)
@@ -21,17 +21,20 @@ def article(aid: int, round_: int):
     body = ",".join(words[:20]) + f"。第{round_}次修改。\n" + ",".join(words[20:]) + "。"
     page = f"<html><body>{body}</body></html>".encode("gb18030")
     return fingerprint(CleanArticle(
-        aid=aid, url=f"http://portal.test/news/djyd/2025/0507/{aid}.html", fetched_from="", http_status=200,
-        fetched_at=datetime.now(timezone.utc), raw=page, headers={}, encoding="gb18030", channel="党建园地",
+        aid=aid, url=f"http://portal.test/news/djyd/2025/0507/{aid}.html", channel="党建园地",
+        page=Page.of(page, url="", http_status=200, headers={}, fetched_at=datetime.now(timezone.utc),
+                     encoding="gb18030"),
         title=f"标题{aid}", published_at=datetime(2025, 5, 7, tzinfo=timezone(timedelta(hours=8))),
         lede=None, body_html=f"<p>{body}</p>", body_text=body, editor=None, source=None, origin_source=None,
         tags=[]))
 
 
 def writer(url: str, barrier, seed: int, results) -> None:
-    from pipeline import runs
-    from pipeline.db import make_engine, session_factory
-    from pipeline.writer import ArchiveWriter
+    from pipeline import stats
+    from pipeline.archive import runs
+    from pipeline.archive.db import make_engine, session_factory
+    from pipeline.archive.outcomes import Written
+    from pipeline.archive.writer import ArchiveWriter
 
     engine = make_engine(url, writer=True)
     run_id = runs.start_run(engine, "crawl", "stress", {})
@@ -45,7 +48,7 @@ def writer(url: str, barrier, seed: int, results) -> None:
         rng.shuffle(items)
         for start in range(0, len(items), 25):
             outcomes = out.write(items[start:start + 25])
-            written += outcomes["new"] + outcomes["edited"]
+            written += outcomes[stats.archive(Written.NEW)] + outcomes[stats.archive(Written.EDITED)]
     session.close()
     engine.dispose()
     results.put(written)
@@ -54,7 +57,7 @@ def writer(url: str, barrier, seed: int, results) -> None:
 def test_eight_writers_of_the_same_articles_write_each_version_exactly_once(request, tmp_path):
     url = new_database(request, tmp_path)
     if url.startswith("sqlite"):
-        from pipeline.db import upgrade
+        from pipeline.archive.db import upgrade
 
         upgrade(url)
     ctx = multiprocessing.get_context("spawn")

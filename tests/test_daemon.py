@@ -1,6 +1,5 @@
 """The daemon against the replica: schedule, lease, signals, abandoned runs (issue 3)."""
 import json
-import os
 import signal
 import time
 from contextlib import contextmanager
@@ -8,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.conftest import new_database, cli, export, query, spawn_cli, start_site, wait_for, write_config
+from tests.conftest import cli, export, new_database, query, spawn_cli, start_site, wait_for, write_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.archive]
 

@@ -23,7 +23,7 @@ def cluster(request, tmp_path, postgres_server, redis_server):
 
 
 def start(args, env, log):
-    return subprocess.Popen([sys.executable, "-m", "pipeline.cli", *args], env=env, stdout=log, stderr=subprocess.STDOUT)
+    return subprocess.Popen([sys.executable, "-m", "ops.cli", *args], env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
 def distributed_run(site, env, tmp_path, workers=3, kill_one_after=None, name="run"):

@@ -1,35 +1,30 @@
 """Extraction and cleaning of the recorded reference pages, checked against the real capture."""
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 from parsel import Selector
 
-from pipeline.clean import RejectPage, clean_article
-from spiders.decode import UndecodablePage, decode_page
-from spiders.extract import extract_article, extract_list
-from spiders.items import ArticlePage
+from pipeline.reading.chain import read_page
+from pipeline.reading.decode import decode_page
+from pipeline.reading.extract import extract_list
+from pipeline.reading.records import CleanArticle, Rejected
 
 FILES = Path(__file__).parent / "files"
 URL = "http://portal.test/news/djyd/2025/0507/12873.html"
 
 
-def page_from(raw: bytes, profile, url=URL, fetched_at=None):
-    from datetime import datetime, timezone
-
-    page = ArticlePage(url, profile.aid_of(url), 200, fetched_at or datetime(2026, 2, 12, tzinfo=timezone.utc),
-                       raw, {"Content-Type": "text/html; charset=gb2312"})
-    try:
-        text, page.encoding = decode_page(raw, page.headers["Content-Type"], profile.gb_family)
-    except UndecodablePage as exc:
-        page.problem = f"undecodable page: {exc}"
-        return page
-    page.fields = extract_article(profile, text, url)
-    return page
+def read(raw: bytes, profile, url=URL):
+    """The page read by the profile, as the crawl's reader reads it."""
+    return read_page(profile, raw, url=url, headers={"Content-Type": "text/html; charset=gb2312"},
+                     fetched_at=datetime(2026, 2, 12, tzinfo=timezone.utc), method="profile")
 
 
 @pytest.fixture
 def reference(profile):
-    return clean_article(profile, page_from((FILES / "article-12873.html").read_bytes(), profile))
+    article = read((FILES / "article-12873.html").read_bytes(), profile)
+    assert isinstance(article, CleanArticle), article
+    return article
 
 
 @pytest.fixture
@@ -73,22 +68,21 @@ def test_body_html_is_sanitized_and_unindented(reference):
 
 def test_title_falls_back_to_head_title_without_suffix(profile):
     raw = (FILES / "article-12873.html").read_bytes().replace(b"<h2>", b"<h3>").replace(b"</h2>", b"</h3>")
-    clean = clean_article(profile, page_from(raw, profile))
+    clean = read(raw, profile)
     assert clean.title.startswith("部市共建") and not clean.title.endswith("中国电源产业网")
 
 
 def test_missing_body_is_rejected_with_its_reason(profile):
     raw = (FILES / "article-12873.html").read_bytes().replace(b'id="article-content"', b'id="x"') \
         .replace(b'class="content"', b'class="x"')
-    with pytest.raises(RejectPage, match="missing body"):
-        clean_article(profile, page_from(raw, profile))
+    rejected = read(raw, profile)
+    assert isinstance(rejected, Rejected) and not rejected.broken and rejected.reason.startswith("missing body")
 
 
 def test_broken_bytes_are_rejected_never_mojibake(profile):
     raw = (FILES / "article-12873.html").read_bytes().replace("尹力感谢".encode("gb18030"), b"\x81\x20\xff")
-    page = page_from(raw, profile)
-    with pytest.raises(RejectPage, match="undecodable"):
-        clean_article(profile, page)
+    rejected = read(raw, profile)
+    assert isinstance(rejected, Rejected) and rejected.broken and rejected.reason.startswith("undecodable")
 
 
 def test_gb2312_declaration_decodes_as_gb18030(profile):
@@ -103,6 +97,15 @@ def test_utf8_page_under_a_gb_label_is_not_mojibake(profile):
     raw = (FILES / "article-12873.html").read_bytes().decode("gb18030").encode("utf-8")
     text, encoding = decode_page(raw, "text/html; charset=gb2312", profile.gb_family)
     assert encoding == "utf-8" and "部市共建" in text
+
+
+def test_the_page_comes_back_compressed_and_hashed_for_the_archive(reference):
+    import hashlib
+
+    raw = (FILES / "article-12873.html").read_bytes()
+    assert reference.page.raw() == raw and reference.page.sha256 == hashlib.sha256(raw).hexdigest()
+    assert reference.page.size == len(raw) and len(reference.page.body) < len(raw)
+    assert reference.content_hash and reference.body_hash and reference.paragraph_hashes
 
 
 def test_list_page_links_and_pager(profile):

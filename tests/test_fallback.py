@@ -3,9 +3,9 @@ import json
 
 import pytest
 
-from pipeline.rules.dates import parse_portal_date
-from spiders.fallback import extract_fallback, is_meta_line, meta_values, method_name, paragraphs_of
-from spiders.reading import profile_miss, read_article
+from pipeline.reading.chain import profile_miss, read_article
+from pipeline.reading.dates import parse_portal_date
+from pipeline.reading.fallback import extract_fallback, is_meta_line, meta_values, method_name, paragraphs_of
 from tests.conftest import cli, start_site
 from tests.quality import QUALITY
 

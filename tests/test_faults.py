@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import _ENGINES, BACKEND, IN_CI, Site, cli, export, new_database, query
+from tests.conftest import BACKEND, IN_CI, Site, cli, export, new_database, query
 
 pytestmark = pytest.mark.slow
 
@@ -153,7 +153,6 @@ def test_twenty_sigkills_leave_a_verifiable_archive_that_ends_exact(request, tmp
     import time
 
     from replica import ReplicaServer, generate, save_state
-
     from tests.conftest import spawn_cli, wait_for
 
     save_state(generate(1500, seed=61), tmp_path / "site")
@@ -193,10 +192,8 @@ def test_a_database_locked_past_its_busy_timeout_fails_the_crawl_cleanly(tmp_pat
     # SQLite-specific: the busy timeout and an EXCLUSIVE lock (PostgreSQL outages: test_postgres_outage).
     """Another writer holds SQLite's lock longer than the busy timeout: the run fails with the reason."""
     import sqlite3
-    import time
 
     from replica import ReplicaServer, generate, save_state
-
     from tests.conftest import spawn_cli, wait_for
 
     save_state(generate(1500, seed=71), tmp_path / "site")
@@ -234,7 +231,6 @@ def test_a_database_locked_past_its_busy_timeout_fails_the_crawl_cleanly(tmp_pat
 def test_postgresql_going_away_mid_crawl_fails_the_run_cleanly(tmp_path):
     """PostgreSQL stops during a crawl: the crawl fails with the reason and leaves no partial version."""
     from replica import ReplicaServer, generate, save_state
-
     from tests.conftest import spawn_cli, wait_for
     from tests.servers import PostgresServer, ServerUnavailable
 

@@ -13,7 +13,7 @@ GB18030 bytes) with hostile content added:
 
 They go through the real extraction and cleaning, then into a real migrated
 archive (SQLite, and PostgreSQL in its pass) through
-pipeline.versions.record_article, and out through the real `portal-archive
+pipeline.archive.versions.record_article, and out through the real `portal-archive
 export`. The tests marked `archive` are those that read that archive; the
 rest are about cleaning and CSV cells and need no database.
 """
@@ -29,17 +29,14 @@ from pathlib import Path
 import lxml.html
 import pytest
 
-from pipeline.clean import clean_article
-from pipeline.db import make_engine, session_scope, upgrade
-from pipeline.dedupe import fingerprint
-from pipeline.export import csv_cell
-from pipeline.query import EXPORT_KEYS
-from pipeline.rules.html import ALLOWED_ATTRIBUTES, ALLOWED_TAGS
-from pipeline.runs import start_run
-from pipeline.versions import record_article
-from spiders.decode import decode_page
-from spiders.extract import extract_article
-from spiders.items import ArticlePage
+from pipeline.archive.db import make_engine, session_scope, upgrade
+from pipeline.archive.export import csv_cell
+from pipeline.archive.runs import start_run
+from pipeline.archive.versions import record_article
+from pipeline.reading.chain import read_page
+from pipeline.reading.fingerprint import fingerprint
+from pipeline.reading.html import ALLOWED_ATTRIBUTES, ALLOWED_TAGS
+from pipeline.reading.records import EXPORT_KEYS
 from tests.conftest import cli, new_database, query
 
 FILES = Path(__file__).parent / "files"
@@ -57,23 +54,20 @@ SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
 C0_AND_SPACE = "".join(chr(i) for i in range(0x21))
 
 
-def page_from(name: str, aid: int, profile) -> ArticlePage:
-    raw = (FILES / name).read_bytes()
-    url = URL.format(aid=aid)
-    page = ArticlePage(url, aid, 200, FETCHED_AT, raw, {"Content-Type": "text/html; charset=gb2312"})
-    text, page.encoding = decode_page(raw, page.headers["Content-Type"], profile.gb_family)
-    page.fields = extract_article(profile, text, url)
-    return page
+def read(name: str, aid: int, profile):
+    """The page read by the profile, as the crawl's reader reads it."""
+    return read_page(profile, (FILES / name).read_bytes(), url=URL.format(aid=aid), aid=aid, fetched_at=FETCHED_AT,
+                     headers={"Content-Type": "text/html; charset=gb2312"}, method="profile")
 
 
 @pytest.fixture(scope="module")
 def markup(profile):
-    return fingerprint(clean_article(profile, page_from("article-hostile-markup.html", 12873, profile)))
+    return read("article-hostile-markup.html", 12873, profile)
 
 
 @pytest.fixture(scope="module")
 def formulas(profile):
-    return fingerprint(clean_article(profile, page_from("article-hostile-formulas.html", 12874, profile)))
+    return read("article-hostile-formulas.html", 12874, profile)
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +154,7 @@ def test_title_and_lede_keep_the_visible_text_only(markup):
 def leading_blanks(formulas):
     """Values a page cannot produce (cleaning strips leading blanks) but the export must still handle."""
     item = dataclasses.replace(
-        formulas, aid=12875, url=URL.format(aid=12875), fetched_from=URL.format(aid=12875),
+        formulas, aid=12875, url=URL.format(aid=12875), page=dataclasses.replace(formulas.page, url=URL.format(aid=12875)),
         title=" =1+1 标题", lede="\t=2 导语", editor="\u3000@x", source="＋3 来源",
         body_text="\ufeff－4 正文\n第二段", body_html="<p>\ufeff－4 正文</p><p>第二段</p>", origin_source="﹦5",
         tags=["=标签"], paragraph_hashes=[])

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from replica import DriftPlan, ReplicaServer, generate, save_state
-from tests.conftest import new_database, cli, export, query
+from tests.conftest import cli, export, new_database, query
 
 pytestmark = pytest.mark.archive
 from tests.quality import body_f1

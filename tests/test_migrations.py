@@ -1,12 +1,18 @@
 """The schema is owned by the migrations: they build it, and nothing has drifted from the models."""
+import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-from pipeline.db import alembic_config, current_revision, head_revision, make_engine, open_archive, upgrade
-
-import pytest
-from pipeline.db import ArchiveError
+from pipeline.archive.db import (
+    ArchiveError,
+    alembic_config,
+    current_revision,
+    head_revision,
+    make_engine,
+    open_archive,
+    upgrade,
+)
 
 
 def test_empty_to_head_on_sqlite(tmp_path):

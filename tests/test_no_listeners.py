@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import Settings
-from pipeline.crawl import scrapy_settings
+from ops.config import Settings
+from ops.crawl import scrapy_settings
 from tests.conftest import start_site
 
 ARTICLES = 1500  # about 20 s of crawling: long enough to watch it at work
@@ -97,7 +97,7 @@ def listening(sockets: list[dict]) -> list[dict]:
 
 
 def test_scrapy_settings_switch_the_control_surfaces_off():
-    from pipeline.crawl import CrawlPlan
+    from ops.crawl import CrawlPlan
 
     wants_plan = "plan" in inspect.signature(scrapy_settings).parameters
     s = scrapy_settings(Settings(), 1, *([CrawlPlan()] if wants_plan else []))
@@ -131,7 +131,7 @@ def test_a_running_crawl_listens_on_no_port(tmp_path, archive_db):
     env = {**os.environ, "PORTAL_ARCHIVE_LOG_LEVEL": "WARNING", "XDG_STATE_HOME": str(state_dir)}
     log = open(tmp_path / "crawl.log", "w")
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "crawl", "--base-url", site.url,
+        proc = subprocess.Popen([sys.executable, "-m", "ops.cli", "crawl", "--base-url", site.url,
                                  "--db", archive_db],
                                 stdout=log, stderr=subprocess.STDOUT, env=env)
         listeners, samples, crawling = [], 0, 0

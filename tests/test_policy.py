@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline import policy as core
+from pipeline.archive import policy as core
 
 MINUTE, DAY = 60.0, 86400.0
 

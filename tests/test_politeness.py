@@ -25,7 +25,7 @@ def test_a_crawl_with_no_settings_is_polite(request, tmp_path):
     site = start_site(tmp_path / "site", 5, seed=21)
     db = new_database(request, tmp_path)
     try:
-        result = subprocess.run([sys.executable, "-m", "pipeline.cli", "crawl", "--base-url", site.url, "--db", db],
+        result = subprocess.run([sys.executable, "-m", "ops.cli", "crawl", "--base-url", site.url, "--db", db],
                                 capture_output=True, text=True, timeout=300,
                                 env=polite_env(PORTAL_ARCHIVE_CONTACT="archive-team@example.org"))
         arrivals = site.server.arrivals

@@ -7,11 +7,12 @@ and a killed crawl must not leave a reader behind.
 import os
 import signal
 import subprocess
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
-from spiders.reader import PageReader, read_page
+from spiders.reader import PageReader, read_article_page
 from tests.conftest import cli, crawl_under_way, export, helper_processes, new_database, query, start_site
 
 QUIET = {"PORTAL_ARCHIVE_LOG_LEVEL": "WARNING"}
@@ -24,14 +25,15 @@ def test_a_page_read_in_the_reader_process_equals_one_read_in_place():
 
     page = (FILES / "article-12873.html").read_bytes()
     url = "http://127.0.0.1:8000/news/hyzx/2024/0101/1.html"
-    here = read_page("cpsia", page, None, url, "auto")
+    args = ("cpsia", page, url, 1, 200, {}, datetime(2026, 2, 12, tzinfo=timezone.utc), "auto", False)
+    here = read_article_page(*args)
     reader = PageReader(processes=1)
     try:
-        there = asyncio.run(reader.run(read_page, "cpsia", page, None, url, "auto"))
+        there = asyncio.run(reader.run(read_article_page, *args))
     finally:
         reader.close()
     assert there == here
-    assert here[1].get("body_html")  # a real page: the comparison is not between two empty readings
+    assert here.body_text and here.page.sha256  # a real page, read whole: not two empty readings
 
 
 @pytest.mark.archive

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from replica import DriftPlan, ReplicaServer, expected_articles, generate, load_state, save_state
-from tests.conftest import new_database, cli, export, query
+from tests.conftest import cli, export, new_database, query
 
 pytestmark = pytest.mark.archive
 
 COMPARED = ("url", "channel", "title", "published_at", "lede", "body", "editor", "source", "origin_source", "tags")
-PROFILE = Path(__file__).resolve().parents[1] / "spiders" / "profiles" / "cpsia.toml"
+PROFILE = Path(__file__).resolve().parents[1] / "pipeline" / "reading" / "profiles" / "cpsia.toml"
 # The profile fix an operator would write after `portal-archive extract` showed the redesign's markup.
 FIX = {
     'title = [".viewbox .title h2", ".viewbox h2", ".title h2"]':

@@ -28,8 +28,19 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from replica import (CHANNELS, Article, ReplicaServer, SiteState, expected_articles, generate,
-                     load_state, mutate, render_article, route, save_state)
+from replica import (
+    CHANNELS,
+    Article,
+    ReplicaServer,
+    SiteState,
+    expected_articles,
+    generate,
+    load_state,
+    mutate,
+    render_article,
+    route,
+    save_state,
+)
 from replica.cli import cli
 from replica.index import build_index
 from replica.manifest import FIELDS

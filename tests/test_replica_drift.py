@@ -6,11 +6,10 @@ from datetime import datetime
 from urllib.parse import urljoin
 
 import pytest
-
-from replica import (CHANNELS, DriftPlan, ReplicaServer, expected_articles, generate, route,
-                     save_state)
-from replica.site import PORTAL_TZ
 from test_replica import extract, fetch, parse
+
+from replica import CHANNELS, DriftPlan, ReplicaServer, expected_articles, generate, route, save_state
+from replica.site import PORTAL_TZ
 
 SHARE = 0.3
 PLAN = DriftPlan(SHARE, seed=5)

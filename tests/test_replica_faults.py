@@ -12,11 +12,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-
-from replica import (ALL_TRANSIENT, CHANNELS, FaultPlan, ReplicaServer, generate, route,
-                     save_state)
-from replica.faults import short_cut
 from test_replica import fetch, parse
+
+from replica import ALL_TRANSIENT, CHANNELS, FaultPlan, ReplicaServer, generate, route, save_state
+from replica.faults import short_cut
 
 PROJECT = Path(__file__).resolve().parents[1]
 N_ARTICLES = 120

@@ -28,8 +28,17 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from replica import (LivePlan, LivePortal, ReplicaServer, generate, load_history, load_state, mutate,
-                     save_state, version_recall)
+from replica import (
+    LivePlan,
+    LivePortal,
+    ReplicaServer,
+    generate,
+    load_history,
+    load_state,
+    mutate,
+    save_state,
+    version_recall,
+)
 from replica.cli import cli
 from replica.history import transition
 from replica.live import plan_events

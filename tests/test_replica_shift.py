@@ -5,11 +5,10 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-
-from replica import (CHANNELS, ReplicaServer, ShiftPlan, expected_articles, generate, load_state,
-                     save_state)
-from replica.render import render_list
 from test_replica import fetch, parse
+
+from replica import CHANNELS, ReplicaServer, ShiftPlan, expected_articles, generate, load_state, save_state
+from replica.render import render_list
 
 PLAN = ShiftPlan(after_list_requests=3, new=25, takedowns=10, seed=4)
 

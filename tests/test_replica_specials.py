@@ -14,13 +14,13 @@ import lxml.html
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_replica import extract, fetch, parse
 
 from replica import ReplicaServer, expected_articles, generate, mutate, route, save_state
 from replica.index import build_index
 from replica.manifest import FIELDS
 from replica.specials import FORMULAS, HUGE_PAGE_BYTES, NESTED_DEPTH, SPECIAL_KINDS
 from replica.state import state_to_json
-from test_replica import extract, fetch, parse
 
 SEED = 11
 SPECIALS = {"hostile": 3, "huge": 1, "nested": 2}

@@ -10,12 +10,11 @@ from random import Random
 
 import pytest
 from click.testing import CliRunner
+from test_replica import fetch
 
-from replica import (CHANNELS, DriftPlan, ReplicaServer, build_static, generate, load_state, mutate,
-                     save_state)
+from replica import CHANNELS, DriftPlan, ReplicaServer, build_static, generate, load_state, mutate, save_state
 from replica.cli import cli
 from replica.static import CONF_FILE
-from test_replica import fetch
 
 
 @pytest.fixture(scope="module")

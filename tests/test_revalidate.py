@@ -45,7 +45,7 @@ def last_run(db) -> tuple[dict, int]:
 
 
 def article_fetches(site) -> Counter:
-    from spiders.profile import load_profile
+    from pipeline.reading.profile import load_profile
 
     profile = load_profile("cpsia")
     fetches = Counter()

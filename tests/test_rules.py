@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.rules.dates import DateParseError, parse_portal_date
-from pipeline.rules.fingerprint import content_hash, paragraph_hashes, similarity
-from pipeline.rules.html import clean_body, sanitize_body_html
-from pipeline.rules.text import normalize_inline, split_tags, strip_label
+from pipeline.reading.dates import DateParseError, parse_portal_date
+from pipeline.reading.fingerprint import content_hash, paragraph_hashes, similarity
+from pipeline.reading.html import clean_body, sanitize_body_html
+from pipeline.reading.text import normalize_inline, split_tags, strip_label
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 aids = st.integers(min_value=1, max_value=10**9)
@@ -51,7 +51,7 @@ bases = st.sampled_from(["http://portal.test/news/hyzx/2024/0101/1.html", "https
 def test_a_link_joins_to_what_urljoin_gives(base, href):
     from urllib.parse import urljoin
 
-    from spiders.extract import join_url
+    from pipeline.reading.extract import join_url
 
     assert join_url(base, href) == urljoin(base, href)
 
@@ -144,7 +144,7 @@ def test_content_hash_is_the_same_in_a_fresh_process():
               "source": None, "origin_source": None, "tags": ["电源"]}
     plain = {k: v for k, v in values.items() if k != "published_at"}
     code = ("from datetime import datetime; from zoneinfo import ZoneInfo\n"
-            "from pipeline.rules.fingerprint import content_hash\n"
+            "from pipeline.reading.fingerprint import content_hash\n"
             f"values = {plain!r}\n"
             "values['published_at'] = datetime(2025, 5, 7, tzinfo=ZoneInfo('Asia/Shanghai'))\n"
             "print(content_hash(values))")

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
-from pipeline.db import make_engine, session_scope
-from pipeline.records import CleanArticle
-from pipeline.rules.fingerprint import HASHED_FIELDS
-from pipeline.verify import EXAMPLES_PER_CHECK, verify_archive
+from pipeline.archive.db import make_engine, session_scope
+from pipeline.archive.verify import EXAMPLES_PER_CHECK, verify_archive
+from pipeline.reading.fingerprint import HASHED_FIELDS
+from pipeline.reading.records import CleanArticle
 from tests.conftest import archive_contents, cli, copy_archive, new_database, query, start_site
 
 ARTICLES = 200

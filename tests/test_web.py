@@ -198,7 +198,7 @@ def free_port() -> int:
 def server(archive):
     """`portal-archive web` itself, in its own process, on a loopback port."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "web", "--port", str(port),
+    process = subprocess.Popen([sys.executable, "-m", "ops.cli", "web", "--port", str(port),
                                 "--db", archive.db], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True)
     base = f"http://127.0.0.1:{port}"

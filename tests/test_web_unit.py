@@ -12,20 +12,19 @@ from xml.etree import ElementTree
 import pytest
 from sqlalchemy.exc import InternalError, OperationalError
 
-from pipeline.db import ArchiveError, open_archive, session_scope, upgrade
-from pipeline.dedupe import fingerprint
-from pipeline.records import CleanArticle
-from pipeline.rules.html import clean_body
-from pipeline.versions import record_article, record_gone
-from spiders.items import ArticleGone
+from pipeline.archive.db import ArchiveError, open_archive, session_scope, upgrade
+from pipeline.archive.diff import char_segments, fold, paragraph_rows
+from pipeline.archive.queries import ChangeRow
+from pipeline.archive.search import fts5_phrase, search_terms
+from pipeline.archive.versions import record_article, record_gone
+from pipeline.reading.fingerprint import fingerprint
+from pipeline.reading.html import clean_body
+from pipeline.reading.records import ArticleGone, CleanArticle, Page
 from tests.conftest import BACKEND, cli, new_database, new_unmigrated_database, query
 from web import create_app
 from web.charts import bar_chart
-from web.diffview import char_segments, fold, paragraph_rows
 from web.feeds import changes_atom
-from web.queries import ChangeRow
 from web.readonly import open_readonly
-from web.search import fts5_phrase, search_terms
 from web.security import WebError, check_binding, is_loopback, sanitized_body
 
 T0 = datetime(2026, 2, 12, 4, 0, tzinfo=timezone.utc)
@@ -46,8 +45,9 @@ BASE = "http://portal.test"
 def article(aid: int, title: str, paragraphs: list[str], at: datetime = T0, lede: str = "导语") -> CleanArticle:
     body_html, body_text = clean_body("".join(f"<p>{p}</p>" for p in paragraphs))
     item = CleanArticle(
-        aid=aid, url=f"{BASE}/news/hyzx/2026/0212/{aid}.html", fetched_from=f"{BASE}/news/hyzx/2026/0212/{aid}.html",
-        http_status=200, fetched_at=at, raw=f"<html>{title}</html>".encode(), headers={}, encoding="utf-8",
+        aid=aid, url=f"{BASE}/news/hyzx/2026/0212/{aid}.html",
+        page=Page.of(f"<html>{title}</html>".encode(), url=f"{BASE}/news/hyzx/2026/0212/{aid}.html", http_status=200,
+                     headers={}, fetched_at=at, encoding="utf-8"),
         channel="行业资讯", title=title, published_at=at - timedelta(days=aid % 7), lede=lede,
         body_html=body_html, body_text=body_text, editor="中国电源产业网", source="国家能源局",
         origin_source=None, tags=["光伏"])
@@ -63,7 +63,7 @@ class Archive:
         self.runs = 0
 
     def write(self, *items):
-        from pipeline import runs
+        from pipeline.archive import runs
 
         run_id = runs.start_run(self.engine, "crawl", BASE, {})
         with session_scope(self.engine) as session:
@@ -142,7 +142,7 @@ def test_query_syntax_is_searched_for_literally(small):
 def test_the_migration_indexes_articles_written_before_it(request, tmp_path):
     from alembic import command
 
-    from pipeline.db import alembic_config, make_engine
+    from pipeline.archive.db import alembic_config, make_engine
 
     url = new_unmigrated_database(request, tmp_path, "old")
     upgrade(url)
@@ -356,11 +356,11 @@ def test_chart_labels_are_escaped():
 
 @pytest.mark.archive
 def test_the_runs_page_and_api_show_what_a_run_spent_its_budget_on(small):
-    from pipeline import runs
+    from pipeline.archive import runs
 
     run_id = runs.start_run(small.engine, "crawl", BASE, {}, job="frequent")
     with session_scope(small.engine) as session:
-        from pipeline.models import CrawlRun
+        from pipeline.archive.models import CrawlRun
 
         session.get(CrawlRun, run_id).allowance = 70
     runs.finish_run(small.engine, run_id, "succeeded", {

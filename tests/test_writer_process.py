@@ -15,10 +15,19 @@ import urllib.request
 
 import pytest
 
-from pipeline.archive import WRITES_AHEAD
-from pipeline.lease import _alive
-from tests.conftest import (cli, crawl_under_way, export, helper_processes, new_database, query, spawn_cli, start_site,
-                            wait_for)
+from ops.lease import _alive
+from spiders.stages import WRITES_AHEAD
+from tests.conftest import (
+    cli,
+    crawl_under_way,
+    export,
+    helper_processes,
+    new_database,
+    query,
+    spawn_cli,
+    start_site,
+    wait_for,
+)
 
 QUIET = {"PORTAL_ARCHIVE_LOG_LEVEL": "WARNING"}
 WHEN = ("fetched_at", "valid_from", "valid_to")  # when each crawl ran: all else must be equal

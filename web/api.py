@@ -3,18 +3,18 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
 
-from pipeline import budget
-from pipeline.models import ArticleVersion, CrawlRun
-from web import queries
-from web.diffview import Segment, changed_fields, version_diff
+from pipeline.archive import queries
+from pipeline.archive.diff import Segment, changed_fields, version_diff
+from pipeline.archive.models import ArticleVersion
+from pipeline.archive.runs import RunSummary
+from pipeline.archive.search import snippet
 from web.readonly import reading
-from web.search import snippet
 from web.security import sanitized_body
 
 router = APIRouter(prefix="/api", tags=["archive"])
@@ -150,40 +150,11 @@ class ChangePage(BaseModel):
     items: list[ChangeOut]
 
 
-class RunOut(BaseModel):
-    id: int
-    kind: str
-    job: str | None
-    status: str
-    started_at: datetime
-    finished_at: datetime | None
-    duration_seconds: float | None
-    base_url: str
-    pages_fetched: int
-    articles_seen: int
-    articles_new: int
-    versions_written: int
-    edits: int
-    unchanged: int
-    taken_down: int
-    restored: int
-    duplicates: int
-    quarantined: int
-    fetch_failures: int
-    error: str | None
-    health: dict[str, Any]
-    requests: int | None = Field(None, description="requests sent to the portal (the request budget's ledger)")
-    allowance: int | None = Field(None, description="what the request budget allowed the run; null: no limit")
-    budget: dict[str, Any] = Field(default_factory=dict, description=(
-        "spent: requests by what they were spent on; left: requests not sent for lack of budget; "
-        "revisit: the revisit plan's figures (planned, left for lack of budget, expected new versions)"))
-
-
 class RunPage(BaseModel):
     total: int
     page: int
     per_page: int
-    items: list[RunOut]
+    items: list[RunSummary]
 
 
 class QuarantineOut(BaseModel):
@@ -309,7 +280,7 @@ def get_version(request: Request, aid: int = Aid, version: int = Path(ge=1, le=M
     with reading(request.app.state.engine) as session:
         try:
             view = queries.article_view(session, aid)
-            found = queries.version_of(view, version)
+            found = queries.view_version(view, version)
         except queries.NotFound as exc:
             raise _missing(exc) from None
         at = view.versions.index(found)
@@ -334,7 +305,7 @@ def get_diff(request: Request, aid: int = Aid,
             view = queries.article_view(session, aid)
             to = to or view.article.current_version
             from_ = from_ or max(1, to - 1)
-            old, new = queries.version_of(view, from_), queries.version_of(view, to)
+            old, new = queries.view_version(view, from_), queries.view_version(view, to)
         except queries.NotFound as exc:
             raise _missing(exc) from None
         diff = version_diff(old, new, _tz(request), context=context)
@@ -356,32 +327,18 @@ def list_changes(request: Request, kind: list[FeedChange] | None = Query(None, d
         crawl_run_id=r.run_id) for r in found.items])
 
 
-def run_out(run: CrawlRun) -> RunOut:
-    duration = (run.finished_at - run.started_at).total_seconds() if run.finished_at else None
-    return RunOut(
-        id=run.id, kind=run.kind, job=run.job, status=run.status, started_at=run.started_at,
-        finished_at=run.finished_at, duration_seconds=duration, base_url=run.base_url,
-        pages_fetched=run.pages_fetched or 0, articles_seen=run.articles_seen or 0,
-        articles_new=run.articles_new or 0, versions_written=run.versions_written or 0,
-        edits=queries.run_edits(run), unchanged=run.unchanged or 0, taken_down=run.taken_down or 0,
-        restored=run.restored or 0, duplicates=run.duplicates or 0, quarantined=run.quarantined or 0,
-        fetch_failures=run.fetch_failures or 0, error=run.error,
-        health=run.health if isinstance(run.health, dict) else {},
-        requests=run.requests, allowance=run.allowance, budget=budget.report(run.stats or {}))
-
-
 @router.get("/runs", response_model=RunPage, summary="Crawl runs, latest first, with counts and health")
 def list_runs(request: Request, page: int = Page, per_page: int = PerPage):
     with reading(request.app.state.engine) as session:
         found = queries.runs(session, page, per_page)
-        return RunPage(total=found.total, page=page, per_page=per_page, items=[run_out(r) for r in found.items])
+        return RunPage(total=found.total, page=page, per_page=per_page, items=[RunSummary.of(r) for r in found.items])
 
 
-@router.get("/runs/{run_id}", response_model=RunOut, responses=NOT_FOUND, summary="One crawl run")
+@router.get("/runs/{run_id}", response_model=RunSummary, responses=NOT_FOUND, summary="One crawl run")
 def get_run(request: Request, run_id: int = Path(ge=1, le=MAX_ID)):
     with reading(request.app.state.engine) as session:
         try:
-            return run_out(queries.run(session, run_id))
+            return RunSummary.of(queries.run(session, run_id))
         except queries.NotFound as exc:
             raise _missing(exc) from None
 

@@ -12,8 +12,8 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pipeline.config import redact_url
-from spiders.profile import load_profile
+from pipeline.archive.db import redact_url
+from pipeline.reading.profile import load_profile
 from web import api, pages
 from web.readonly import open_readonly
 from web.security import Guard, check_binding

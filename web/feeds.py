@@ -5,7 +5,7 @@ import re
 from datetime import datetime, timezone
 from xml.etree import ElementTree as ET
 
-from web.queries import ChangeRow
+from pipeline.archive.queries import ChangeRow
 
 ATOM = "http://www.w3.org/2005/Atom"
 # Characters XML 1.0 cannot carry at all; the portal's text should never hold

@@ -13,14 +13,16 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from pipeline.versions import raw_page_bytes
-from pipeline import budget
-from web import charts, queries
-from web.diffview import changed_fields, version_diff
+from pipeline.archive import budget, queries
+from pipeline.archive.diff import changed_fields, version_diff
+from pipeline.archive.runs import edits_of
+from pipeline.archive.search import snippet
+from pipeline.archive.versions import raw_page_bytes
+from web import charts
 from web.feeds import change_link, changes_atom
 from web.readonly import reading
-from web.search import snippet
 from web.security import RAW_CSP, decode_raw, safe_href, sanitized_body
+
 
 def _context(request: Request) -> dict:
     state = request.app.state
@@ -168,7 +170,7 @@ def version(request: Request, aid: int, number: int):
     with reading(request.app.state.engine) as session:
         try:
             view = queries.article_view(session, aid)
-            found = queries.version_of(view, number)
+            found = queries.view_version(view, number)
         except queries.NotFound as exc:
             return not_found(request, str(exc))
         return render(request, "version.html", title=f"{found.title} (version {found.version})", view=view,
@@ -184,7 +186,7 @@ def diff(request: Request, aid: int):
             last = view.article.current_version
             to = _int(params.get("to"), last, high=last)
             from_ = _int(params.get("from"), max(1, to - 1), high=last)
-            old, new = queries.version_of(view, from_), queries.version_of(view, to)
+            old, new = queries.view_version(view, from_), queries.view_version(view, to)
         except queries.NotFound as exc:
             return not_found(request, str(exc))
         full = params.get("full") == "1"
@@ -224,7 +226,7 @@ def runs(request: Request):
         edits = queries.changes_per_day(session, "edited", days)
         totals = queries.archive_totals(session)
     columns = [(f"#{r.id} {r.started_at:%m-%d %H:%M}", r.status, [
-        ("new", r.articles_new or 0), ("edited", queries.run_edits(r)), ("taken down", r.taken_down or 0),
+        ("new", r.articles_new or 0), ("edited", edits_of(r)), ("taken down", r.taken_down or 0),
         ("restored", r.restored or 0), ("quarantined", r.quarantined or 0),
         ("failed fetches", r.fetch_failures or 0)]) for r in reversed(recent[:RUN_CHART_RUNS])]
     figures = {
@@ -237,7 +239,7 @@ def runs(request: Request):
     }
     return render(request, "runs.html", title="Crawl runs", found=found, figures=figures, days=days,
                   chart_days=CHART_DAYS, totals=totals, series=SERIES_COLORS,
-                  status_colors=charts.STATUS_COLORS, edits_of=queries.run_edits)
+                  status_colors=charts.STATUS_COLORS, edits_of=edits_of)
 
 
 @router.get("/quarantine", response_class=HTMLResponse)

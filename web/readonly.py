@@ -18,8 +18,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import QueuePool
 
-from pipeline.config import redact_url
-from pipeline.db import SQLITE_BUSY_TIMEOUT_MS, ArchiveError, current_revision, head_revision
+from pipeline.archive.db import SQLITE_BUSY_TIMEOUT_MS, ArchiveError, current_revision, head_revision, redact_url
 
 POOL_SIZE = 8  # uvicorn's thread pool runs sync handlers; more connections would only wait
 

@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from markupsafe import Markup
 
-from pipeline.rules.html import sanitize_body_html
+from pipeline.reading.html import sanitize_body_html
 
 TOKEN_ENV = "PORTAL_ARCHIVE_WEB_TOKEN"
 TOKEN_COOKIE = "portal_archive_token"

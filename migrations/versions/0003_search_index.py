@@ -12,7 +12,7 @@ SQLite: an FTS5 table with the trigram tokenizer over title, lede and body of
 each article's open version (valid_to IS NULL). It is an external-content
 table: the text stays in article_versions only, the FTS row id is the
 version's id. Triggers keep it current, so every writer (crawl, backfill,
-anything through pipeline.versions) maintains it without knowing it exists:
+anything through pipeline.archive.versions) maintains it without knowing it exists:
 inserting an open version adds it, closing a version (setting valid_to)
 removes it. Versions are never edited otherwise, but the update trigger
 handles any change of the indexed columns all the same.

@@ -67,7 +67,7 @@ def upgrade() -> None:
                "WHERE v.article_id = articles.id AND v.change IN ('edited', 'taken_down', 'restored'))")
     op.add_column('articles', sa.Column('born_at', sa.DateTime(), nullable=True))
     # born = the first sighting, kept between the first version's publication time and a day after
-    # it (the day a page names): the same rule as pipeline.revisit.born, in SQL. Both databases
+    # it (the day a page names): the same rule as pipeline.archive.revisit.born, in SQL. Both databases
     # store UTC; SQLite compares its timestamps as text, which orders them correctly.
     first_published = ("(SELECT v.published_at FROM article_versions v "
                        "WHERE v.article_id = articles.id AND v.version = 1)")

@@ -22,9 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
 
-from spiders import fallback  # noqa: E402
-from spiders.decode import decode_page  # noqa: E402
-from spiders.profile import load_profile  # noqa: E402
+from pipeline.reading import fallback  # noqa: E402
+from pipeline.reading.decode import decode_page  # noqa: E402
+from pipeline.reading.profile import load_profile  # noqa: E402
 from tests.quality import QUALITY, body_f1, pages, score_group  # noqa: E402
 
 CANDIDATES = ("trafilatura", "readability", "gne", "none")

@@ -1,0 +1,217 @@
+"""The `portal-archive` command: thin commands over library functions, one module a group.
+
+The group and what its commands share live here (settings, the database check, errors as one
+line); the commands live in crawling.py (crawl, backfill, worker, daemon, status), archive.py
+(history, diff, export, extract, reparse, verify) and admin.py (db, demo, web, replica). Each
+command imports what it needs when it runs, so `--help` and `extract` start fast.
+"""
+from __future__ import annotations
+
+import re
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from ops.config import ConfigError, Settings, load_settings
+from pipeline.archive.db import ArchiveError, redact_url
+from pipeline.reading.profile import ProfileError, load_profile
+
+EXIT_USAGE = 2
+
+
+class Problem(click.ClickException):
+    """A one-line error with exit code 2: bad input or an unusable archive."""
+
+    exit_code = EXIT_USAGE
+
+    def show(self, file=None):
+        # Driver messages span lines ("…\n\tIs the server running…"); the error is one line.
+        message = " ".join(self.format_message().split())
+        click.echo(f"portal-archive: error: {message}", err=True, file=file)
+
+
+class Busy(Problem):
+    """Another crawl holds the archive's lease: try again later (exit code 3)."""
+
+    exit_code = 3
+
+
+@contextmanager
+def problems():
+    from ops.lease import LeaseHeld
+    from pipeline.archive.queries import NotFound
+
+    try:
+        yield
+    except (ConfigError, ArchiveError, ProfileError, NotFound) as exc:
+        raise Problem(str(exc)) from None
+    except LeaseHeld as exc:
+        raise Busy(str(exc)) from None
+    except SQLAlchemyError as exc:
+        raise Problem(f"database error: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    reason = getattr(exc, "orig", None) or exc
+    lines = str(reason).strip().splitlines()
+    return lines[0] if lines else type(reason).__name__
+
+
+class MissingArchive(Problem):
+    def __init__(self, path: Path):
+        super().__init__(f"there is no archive at {path} (the file does not exist)")
+
+
+def check_database(url: str, *, create: bool) -> None:
+    """Refuse a database that cannot be used, before anything is written to it.
+
+    SQLite creates a missing file on first connect (and pipeline.archive.db.make_engine
+    its directory), so a command that only reads looks first: an archive that
+    does not exist is reported, never created empty. For a command that
+    creates the archive, its directory is made here or clearly refused.
+    """
+    from pipeline.archive.db import make_engine
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        masked = re.sub(r"(//[^/@:]*:)[^/@]*@", r"\1***@", url)  # make_url could not find the password
+        raise Problem(f"not a database URL: {masked!r}") from None
+    shown = redact_url(url)
+    database = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    if database and database != ":memory:" and not database.startswith("file:"):
+        path = Path(database)
+        if path.is_dir():
+            raise Problem(f"cannot open database {shown}: {path} is a directory")
+        if not path.exists():
+            if not create:
+                raise MissingArchive(path)
+            blocker = next((p for p in path.parents if p.exists()), None)
+            if blocker is not None and not blocker.is_dir():
+                raise Problem(f"cannot create database {shown}: {blocker} is a file, not a directory")
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise Problem(f"cannot create database {shown}: its directory {path.parent} "
+                              f"cannot be created ({exc.strerror or exc})") from None
+            return  # the command itself creates the file
+    try:
+        engine = make_engine(url)
+        try:
+            with engine.connect():
+                pass
+        finally:
+            engine.dispose()
+    except ArchiveError as exc:
+        raise Problem(str(exc)) from None
+    except ImportError as exc:
+        raise Problem(f"cannot open database {shown}: its driver is not installed ({exc})") from None
+    except (SQLAlchemyError, OSError) as exc:
+        reason = _first_line(exc)
+        if parsed.password:
+            reason = reason.replace(str(parsed.password), "***")
+        raise Problem(f"cannot open database {shown}: {reason}") from None
+
+
+class _OneLineUsage(click.Group):
+    """Click's own usage errors (a bad option value, an unknown option) as one line, exit code 2."""
+
+    def parse_args(self, ctx, args):
+        with _usage_as_problem():
+            return super().parse_args(ctx, args)
+
+    def invoke(self, ctx):
+        with _usage_as_problem():
+            return super().invoke(ctx)
+
+
+@contextmanager
+def _usage_as_problem():
+    try:
+        yield
+    except click.exceptions.NoArgsIsHelpError:
+        raise  # a bare group shows its help
+    except click.UsageError as exc:
+        names, ctx = [], exc.ctx
+        while ctx is not None and ctx.parent is not None:  # the root's name is however we were started
+            names.append(ctx.info_name)
+            ctx = ctx.parent
+        where = " ".join(reversed(names))
+        raise Problem(f"{where}: {exc.format_message()}" if where else exc.format_message()) from None
+
+
+def settings_from(ctx: click.Context, **overrides) -> Settings:
+    with problems():
+        base = load_settings(ctx.obj.get("config") if ctx.obj else None)
+        settings = base.replace(**overrides)
+        load_profile(settings.profile)
+    return settings
+
+
+db_option = click.option("--db", help="Database URL (default: env PORTAL_ARCHIVE_DB, else var/archive.sqlite).")
+
+
+@click.group(cls=_OneLineUsage, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", type=click.Path(dir_okay=False), help="TOML settings file (env PORTAL_ARCHIVE_CONFIG).")
+@click.pass_context
+def main(ctx, config):
+    """Keep a complete, versioned archive of the portal 中国电源产业网."""
+    ctx.obj = {"config": config}
+
+
+def setup_logging(level: str, as_json: bool) -> None:
+    """One line per event on stderr, readable or JSON."""
+    import json
+    import logging
+
+    class JsonFormatter(logging.Formatter):
+        def format(self, record):
+            return json.dumps({"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"), "level": record.levelname,
+                               "logger": record.name, "message": record.getMessage()}, ensure_ascii=False)
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if as_json else
+                         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # The daemon's own events (runs started, finished, skipped) are always told.
+    logging.getLogger("portal_archive").setLevel(min(logging.INFO, root.level))
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+def _article_missing(ctx, ref: str) -> str:
+    """What history and diff say when there is no archive at all: ARTICLE itself is checked first."""
+    from pipeline.archive.queries import article_aid
+
+    settings = settings_from(ctx)
+    with problems():
+        aid = article_aid(load_profile(settings.profile), ref, base_url=settings.base_url)
+    return f"article {aid} is not in the archive"
+
+
+@contextmanager
+def _session(ctx, db, *, missing, upgrade: bool = True):
+    """A session on an existing archive; `missing` (text, or a function) says what its absence means."""
+    from pipeline.archive.db import open_archive, session_scope
+
+    settings = settings_from(ctx, db=db)
+    try:
+        check_database(settings.db, create=False)
+    except MissingArchive as exc:
+        raise Problem(f"{missing() if callable(missing) else missing}: {exc.format_message()}") from None
+    with problems():
+        engine = open_archive(settings.db, auto_upgrade=upgrade and settings.is_default_db)
+    try:
+        with session_scope(engine) as session:
+            yield session, settings, load_profile(settings.profile)
+    finally:
+        engine.dispose()
+
+
+# The commands register themselves on `main` when their modules are imported.
+from ops.cli import admin, archive, crawling  # noqa: E402,F401

@@ -1,0 +1,81 @@
+"""Commands that look after the archive and the replica: db upgrade, demo, web, replica."""
+from __future__ import annotations
+
+import click
+
+from ops.cli import (
+    Problem,
+    check_database,
+    db_option,
+    main,
+    problems,
+    settings_from,
+)
+from pipeline.archive.db import redact_url
+
+
+@main.group()
+def db():
+    """The archive's schema."""
+
+
+@db.command()
+@db_option
+@click.pass_context
+def upgrade(ctx, db):
+    """Bring the database to the newest schema revision."""
+    from pipeline.archive.db import current_revision, head_revision, make_engine
+    from pipeline.archive.db import upgrade as run_upgrade
+
+    settings = settings_from(ctx, db=db)
+    check_database(settings.db, create=True)
+    with problems():
+        run_upgrade(settings.db)
+        engine = make_engine(settings.db)
+        revision = current_revision(engine)
+        engine.dispose()
+    click.echo(f"{redact_url(settings.db)} is at revision {revision} (head {head_revision()})")
+
+
+@main.command()
+@click.option("--articles", default=400, show_default=True, help="Size of the replica to crawl.")
+@click.option("--seed", default=1, show_default=True, help="Seed of the replica and its changes.")
+@click.option("--db", default="sqlite:///var/demo.sqlite", show_default=True,
+              help="Database for the demo (emptied first when it is a SQLite file).")
+def demo(articles, seed, db):
+    """Replica → crawl → a round of portal changes → crawl again → what the archive holds."""
+    from ops.demo import run_demo
+
+    check_database(db, create=True)
+    with problems():
+        run_demo(articles=articles, seed=seed, db=db, echo=click.echo)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; any but the loopback needs env PORTAL_ARCHIVE_WEB_TOKEN.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
+@db_option
+@click.pass_context
+def web(ctx, host, port, db):
+    """Browse the archive in a web browser (read-only), with a JSON API."""
+    import os
+
+    from web import WebError, serve
+
+    settings = settings_from(ctx, db=db)
+    with problems():
+        try:
+            serve(settings.db, host=host, port=port, token=os.environ.get("PORTAL_ARCHIVE_WEB_TOKEN"),
+                  profile=settings.profile, echo=click.echo)
+        except WebError as exc:
+            raise Problem(str(exc)) from None
+
+
+def _attach_replica():
+    from replica.cli import cli as replica
+
+    main.add_command(replica, name="replica")
+
+
+_attach_replica()

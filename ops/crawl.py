@@ -1,0 +1,266 @@
+"""One crawl of the portal: take the lease, open a run, let Scrapy fetch and the stages
+archive, close the run with its counts, give the lease back."""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+
+from ops.config import Settings
+from ops.lease import Heartbeat, acquire, holder_id, mark_abandoned, release
+from pipeline import stats as keys
+from pipeline.archive import budget, health, revisit, runs
+from pipeline.archive.db import open_archive, session_scope
+from pipeline.archive.models import Article, BackfillArticle, CrawlRun
+from pipeline.archive.runs import RunSummary
+from pipeline.reading.profile import load_profile
+from spiders.helpers import default_processes
+from spiders.portal import PortalSpider
+from spiders.run import run_spider
+from spiders.walk import ListWalk
+
+FINISH_STATUS = {"finished": "succeeded", "shutdown": "interrupted"}
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CrawlPlan:
+    """What one run fetches. The defaults are a manual `portal-archive crawl`."""
+
+    kind: str = "crawl"  # crawl, backfill
+    job: str | None = None  # the daemon job that runs it
+    channels: list[str] | None = None  # slugs or names
+    walk: ListWalk = field(default_factory=ListWalk)
+    revisit: str = "policy"  # policy (the budget's worth, best first), all, none
+    conditional: bool = True  # send If-None-Match / If-Modified-Since on revisits
+    probe_gaps: bool = True  # fetch aids missing between archived ones
+    probe_aids: list[int] = field(default_factory=list)  # explicit aids (backfill --aids)
+    follow_links: bool = True  # related and prev/next links
+    backfill_id: int | None = None
+    progress: bool = False
+    # A scheduled job's period: its run takes that share of the day's request budget.
+    period: timedelta | None = None
+
+    def options(self) -> dict:
+        walk = self.walk
+        return {"channels": self.channels or [], "walk": walk.mode, "since": str(walk.since or ""),
+                "until": str(walk.until or ""), "pages": list(walk.pages or ()), "revisit": self.revisit,
+                "conditional": self.conditional, "probe_gaps": self.probe_gaps,
+                "aids": [min(self.probe_aids), max(self.probe_aids)] if self.probe_aids else []}
+
+
+# Scrapy's default middlewares that do nothing for this crawl but cost a call (or a wrapped
+# async generator) per request or per callback output.
+UNUSED_DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,  # requests are built from the profile
+    "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware": None,  # the portal has no login
+    "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,  # takedowns are HTTP redirects
+}
+UNUSED_SPIDER_MIDDLEWARES = {
+    "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": None,  # the portal's URLs are short
+    "scrapy.spidermiddlewares.depth.DepthMiddleware": None,  # walks are bounded by ListWalk, not depth
+    # The spider re-requests broken pages through get_retry_request, which carries the
+    # retry count in meta on purpose; the meta-copy detector would warn on every one.
+    "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": None,
+}
+
+
+def reader_processes(settings: Settings) -> int:
+    return settings.parse_processes if settings.parse_processes >= 0 else default_processes()
+
+
+def scrapy_settings(settings: Settings, run_id: int, plan: CrawlPlan, allowance: int | None = None) -> dict:
+    return {
+        "BOT_NAME": "portal-archive",
+        "USER_AGENT": settings.effective_user_agent,
+        "ROBOTSTXT_OBEY": settings.obey_robots,
+        "CONCURRENT_REQUESTS": settings.concurrent_requests,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": settings.concurrent_requests,
+        "DOWNLOAD_DELAY": settings.download_delay,
+        "AUTOTHROTTLE_ENABLED": settings.autothrottle,
+        # Never more than the budget allows (spiders.middlewares.RequestBudget); -1: count only.
+        "PORTAL_ARCHIVE_REQUEST_ALLOWANCE": -1 if allowance is None else allowance,
+        "DOWNLOAD_TIMEOUT": settings.download_timeout,
+        "RETRY_ENABLED": True,
+        "RETRY_TIMES": settings.retry_times,
+        "RETRY_HTTP_CODES": [500, 502, 503, 504, 522, 524, 408, 429],
+        "DOWNLOADER_MIDDLEWARES": {"scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+                                   "spiders.middlewares.RobotsTxt": 100,
+                                   "spiders.middlewares.RetryBackoff": 560,
+                                   # Before DownloaderStats (850): a refused request is no request.
+                                   "spiders.middlewares.RequestBudget": 845,
+                                   **UNUSED_DOWNLOADER_MIDDLEWARES},
+        "SPIDER_MIDDLEWARES": UNUSED_SPIDER_MIDDLEWARES,
+        # Scrapy starts up to CONCURRENT_ITEMS tasks for every callback's output; the stages
+        # are synchronous, so the tasks only cost (≈1 ms of CPU per page, bench --profile).
+        "CONCURRENT_ITEMS": 1,
+        # Responses whose items wait for the archive writer stay in Scrapy's scraper until
+        # written; 5 MB of them (Scrapy's default) plus their items piled up behind a writer
+        # slowed by a large archive (bench: +30 MiB at 20,000 articles). 1 MB still keeps
+        # the writer's queue full.
+        "SCRAPER_SLOT_MAX_ACTIVE_SIZE": 1_000_000,
+        # One site: the downloader-aware queue's per-slot bookkeeping buys nothing.
+        "SCHEDULER_PRIORITY_QUEUE": "scrapy.pqueues.ScrapyPriorityQueue",
+        "RETRY_BACKOFF_BASE": settings.retry_backoff,
+        "COOKIES_ENABLED": False,
+        # A page this large is refused (recorded as a failed fetch with the reason) rather
+        # than parsed; the portal's largest real pages are a few MB.
+        "DOWNLOAD_MAXSIZE": settings.max_page_bytes,
+        "DOWNLOAD_WARNSIZE": settings.max_page_bytes // 2,
+        # No control surface on the network: the telnet console and the remote
+        # control HTTP server that Scrapy 2.19 starts by default are off, explicitly.
+        "TELNETCONSOLE_ENABLED": False,
+        "REMOTE_CONTROL_ENABLED": False,
+        "EXTENSIONS": {
+            "scrapy.extensions.telnet.TelnetConsole": None,
+            "scrapy.extensions.remote_control.RemoteControl": None,
+            "scrapy.extensions.memdebug.MemoryDebugger": None,
+            "scrapy.extensions.feedexport.FeedExporter": None,  # items go to the archive, not to feeds
+            **({"spiders.progress.Progress": 500} if plan.progress else {}),
+        },
+        "LOG_LEVEL": settings.log_level,
+        # Pages arrive read, cleaned and fingerprinted (spiders/reader.py): one stage archives them.
+        "ITEM_PIPELINES": {"spiders.stages.ArchiveStage": 300},
+        "PORTAL_ARCHIVE_PROFILE": settings.profile,
+        "PORTAL_ARCHIVE_DB": settings.db,
+        "PORTAL_ARCHIVE_RUN_ID": run_id,
+        "PORTAL_ARCHIVE_BATCH_SIZE": settings.batch_size,
+        "PORTAL_ARCHIVE_TAKEDOWN_CONFIRMATIONS": settings.takedown_confirmations,
+        "PORTAL_ARCHIVE_BACKFILL_ID": plan.backfill_id or 0,
+        "PORTAL_ARCHIVE_PROGRESS": plan.progress,
+        "PORTAL_ARCHIVE_SQLITE_BUSY_TIMEOUT_MS": settings.sqlite_busy_timeout_ms,
+        "PORTAL_ARCHIVE_WRITE_PROCESS": (settings.write_process > 0 if settings.write_process >= 0
+                                         else default_processes() > 0),
+    }
+
+
+def _validators(engine: Engine, conditional: bool):
+    """aid -> (ETag, Last-Modified) for the archived aids among those asked about."""
+    def check(aids: list[int]) -> dict[int, tuple[str | None, str | None]]:
+        with session_scope(engine) as session:
+            rows = session.execute(select(Article.aid, Article.etag, Article.last_modified)
+                                   .where(Article.aid.in_(aids)))
+            return {aid: (etag, lm) if conditional else (None, None) for aid, etag, lm in rows}
+    return check
+
+
+def _aids_in(engine: Engine, query_for):
+    """A predicate over a list page's aids, answered by one short query per page."""
+    def check(aids: list[int]) -> set[int]:
+        with session_scope(engine) as session:
+            return set(session.scalars(query_for(aids)))
+    return check
+
+
+def run_crawl(settings: Settings, plan: CrawlPlan | None = None, *, run_id: int | None = None,
+              lease_held: bool = False) -> RunSummary:
+    """Crawl the portal once into the archive. Runs the Twisted reactor: once per process.
+
+    `run_id` and `lease_held` are for a parent (the daemon) that opened the run
+    and holds the lease itself while this runs in its child process.
+    """
+    plan = plan or CrawlPlan()
+    profile = load_profile(settings.profile)
+    channel_names = [profile.channel(c).name for c in plan.channels] if plan.channels else None
+    engine = open_archive(settings.db, auto_upgrade=settings.is_default_db,
+                          busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    holder = holder_id()
+    ttl = timedelta(seconds=settings.lease_ttl_seconds)
+    if not lease_held:
+        acquire(engine, holder, plan.job or plan.kind, ttl)
+    try:
+        mark_abandoned(engine, stale_after=ttl * 3)
+        if run_id is None:
+            run_id = runs.start_run(engine, plan.kind, settings.base_url, plan.options(), job=plan.job,
+                                    backfill_id=plan.backfill_id)
+        runs.claim_run(engine, run_id, socket.gethostname(), os.getpid())
+        with Heartbeat(engine, holder, ttl, run_id=run_id) if not lease_held else nullcontext():
+            summary = _crawl(settings, plan, engine, run_id, channel_names, profile)
+    finally:
+        if not lease_held:
+            release(engine, holder)
+        engine.dispose()
+    return summary
+
+
+def run_allowance(engine: Engine, settings: Settings, run_id: int, now: datetime,
+                  period: timedelta | None) -> int | None:
+    """What the request budget allows this run (pipeline/budget.py), recorded on the run at once:
+    a run that dies before it can count is charged all of it."""
+    with session_scope(engine) as session:
+        allowed = budget.allowance(session, budget.Budget(settings.requests_per_day, settings.requests_per_run),
+                                   now, period)
+        session.get(CrawlRun, run_id).allowance = allowed
+    return allowed
+
+
+def plan_run(engine: Engine, settings: Settings, plan: CrawlPlan, now: datetime, allowance: int | None,
+             channel_names: list[str] | None):
+    """The run's article requests beside its list walk: failed fetches, revisits, gap probes."""
+    return revisit.plan_visits(
+        engine, plan.revisit, now, allowance, channels=channel_names, conditional=plan.conditional,
+        probe_gaps=plan.probe_gaps, retry_failures=plan.kind == "crawl",
+        floor=timedelta(days=settings.revisit_floor_days) if settings.revisit_floor_days else None,
+        strategy=settings.revisit_strategy)
+
+
+def _crawl(settings, plan, engine, run_id, channel_names, profile) -> RunSummary:
+    now = datetime.now(timezone.utc)
+    allowance = run_allowance(engine, settings, run_id, now, plan.period)
+    if allowance == 0:
+        with session_scope(engine) as session:
+            spent = budget.spent(session, now - budget.DAY, now)
+        reason = (f"request budget spent: {spent} requests in the last 24 hours of {settings.requests_per_day} "
+                  f"a day (requests_per_day)")
+        run = runs.finish_run_patiently(engine, run_id, "skipped", {keys.BUDGET_ALLOWANCE: 0}, reason)
+        return RunSummary.of(run)
+    visits = plan_run(engine, settings, plan, now, allowance, channel_names)
+    probes = list(plan.probe_aids)
+    skip = None
+    if plan.backfill_id:
+        skip = _aids_in(engine, lambda aids: select(BackfillArticle.aid).where(
+            BackfillArticle.backfill_id == plan.backfill_id, BackfillArticle.aid.in_(aids)))
+        probes = [a for a in probes if not skip([a])] if len(probes) < 5000 else probes
+    known = _validators(engine, plan.conditional)
+    crawled = run_spider(
+        scrapy_settings(settings, run_id, plan, allowance), PortalSpider, reader_processes(settings),
+        base_url=settings.base_url, profile=settings.profile,
+        channels=[profile.channel(c).slug for c in plan.channels] if plan.channels else None,
+        walk=plan.walk, revisit=visits.visits, retry_lists=visits.failed_lists,
+        probe_aids=probes, known_aids=known, skip_aids=skip, follow_links=plan.follow_links,
+        fallback=settings.extraction_fallback, hold_revisits=allowance is not None)
+    stats, error, listed_new = crawled.stats, crawled.error, crawled.listed_new
+    stats.update(visits.stats)
+    stats[keys.GAPS_PROBED] = keys.count(stats, keys.SPENT + "probe")
+    stats[keys.RETRY_FAILED_LISTS] = len(visits.failed_lists)
+    if allowance is not None:
+        stats[keys.BUDGET_ALLOWANCE] = allowance
+    reason = stats.get(keys.FINISH_REASON)
+    error = error or stats.get(keys.ARCHIVE_ERROR)
+    failed = keys.count(stats, keys.FETCH_FAILED)
+    if (not error and reason == "finished" and not keys.answered(stats) and not keys.total(stats, keys.LEFT)
+            and (failed or not keys.count(stats, keys.LIST_PAGES))):
+        # Every request failed: a run that could not see the portal did not succeed.
+        error = f"no page could be fetched from {settings.base_url} ({failed} failed fetches)"
+    status = "failed" if error else FINISH_STATUS.get(reason, "failed")
+    if status == "failed" and not error:
+        error = f"crawl ended with reason {reason!r}"
+    stats[keys.LISTED_NEW] = len(listed_new)
+    try:
+        broken = health.known_broken(engine, run_id)
+    except OperationalError:  # the database is away (often why the crawl stopped): judge without it
+        broken = 0
+    figures = health.run_health(stats, len(listed_new), broken)
+    report = health.assess(figures, health.Thresholds.from_settings(settings))
+    if status == "succeeded":
+        error = health.unarchived_news(engine, run_id, listed_new, stats)
+        status = "failed" if error else health.DEGRADED if report["degraded"] else status
+    run = runs.finish_run_patiently(engine, run_id, status, stats, error, health=report)
+    return RunSummary.of(run)

@@ -1,0 +1,143 @@
+"""Engines, sessions and schema revisions. Engines are built here, never at import time."""
+from __future__ import annotations
+
+import importlib.util
+from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, event, inspect
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from pipeline.archive.defaults import SQLITE_BUSY_TIMEOUT_MS
+
+# The migrations' folder, found without importing the package: its env.py imports the models.
+MIGRATIONS_DIR = Path(importlib.util.find_spec("migrations").origin).parent
+
+
+class ArchiveError(RuntimeError):
+    """The archive cannot be used as asked; the message says what to do."""
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced, safe to print."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable database URL>"
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    # Percent signs in passwords would be taken for interpolation.
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    cfg.attributes["database_url"] = url
+    return cfg
+
+
+def make_engine(url: str, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS, writer: bool = False) -> Engine:
+    """An engine for the archive. `writer` is for the archive stage's batches:
+    on SQLite they take the write lock when they begin (BEGIN IMMEDIATE), so
+    concurrent writers queue on the busy timeout instead of failing when a
+    read snapshot turns stale."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ArchiveError(f"not a database URL: {url!r}") from None
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": busy_timeout_ms / 1000})
+        event.listen(engine, "connect", partial(_sqlite_pragmas, busy_timeout_ms=busy_timeout_ms))
+        if writer:
+            event.listen(engine, "connect", _driver_autocommit)
+            event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _driver_autocommit(dbapi_connection, _record):
+    # Let SQLAlchemy's "begin" event issue BEGIN instead of the driver's own deferred one.
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_pragmas(dbapi_connection, _record, busy_timeout_ms: int):
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+    # WAL lets readers (history, export, web) work while a crawl writes. Only for an
+    # archive, or a file with no tables yet: a database that holds someone else's tables
+    # is refused by open_archive, and is left as it was, journal mode included.
+    tables = {name for (name,) in cursor.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if not tables or "alembic_version" in tables:
+        cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def head_revision() -> str:
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    command.upgrade(alembic_config(url), revision)
+
+
+def open_archive(url: str, *, auto_upgrade: bool, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> Engine:
+    """An engine for an archive at the head revision.
+
+    The default SQLite file, and any brand-new SQLite file, is brought to head
+    on its own; any other database behind head is refused with the command
+    that fixes it, because silently migrating a shared production database is
+    not ours to decide.
+    """
+    engine = make_engine(url, busy_timeout_ms)
+    try:
+        current = current_revision(engine)
+        brand_new_sqlite = (engine.dialect.name == "sqlite" and current is None
+                            and not inspect(engine).get_table_names())
+    except OperationalError as exc:
+        engine.dispose()
+        raise ArchiveError(f"cannot open database {redact_url(url)}: {exc.orig}") from None
+    head = head_revision()
+    if current != head:
+        if auto_upgrade or brand_new_sqlite:
+            upgrade(url)
+        else:
+            engine.dispose()
+            where = "empty" if current is None else f"at revision {current}"
+            raise ArchiveError(
+                f"the archive database is {where}, the code expects {head}: "
+                "run `portal-archive db upgrade` first"
+            )
+    return engine
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(engine: Engine):
+    """One session for one job: committed at the end, rolled back on error."""
+    session = session_factory(engine)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

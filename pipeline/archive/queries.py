@@ -1,0 +1,384 @@
+"""Reading the archive: an article by any of its names, its versions, and what the command line,
+the pages and the API list. Every function takes the caller's session."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from pipeline.archive.models import Article, ArticleVersion, CrawlRun, Quarantine, RawPage
+from pipeline.archive.search import index_count, search_condition
+from pipeline.reading.profile import Profile
+
+STATUSES = ("live", "taken_down", "edited", "duplicate")
+CHANGE_KINDS = ("edited", "taken_down", "restored")
+MAX_PAGE = 100_000
+DEFAULT_PER_PAGE = 50
+# The archive's row ids are INTEGER columns and aids BIGINT ones. PostgreSQL refuses a larger number in a
+# comparison with one (SQLite any beyond 64 bits), so such an id is not looked up: nothing can have it.
+MAX_ROW_ID = 2**31 - 1
+MAX_AID = 2**63 - 1
+
+
+class NotFound(LookupError):
+    pass
+
+
+@dataclass
+class ArticleFilter:
+    q: str | None = None
+    channel: str | None = None
+    published_from: date | None = None
+    published_to: date | None = None
+    status: str | None = None  # one of STATUSES
+
+    def is_empty(self) -> bool:
+        return not (self.q or self.channel or self.published_from or self.published_to or self.status)
+
+
+@dataclass
+class ArticleRow:
+    aid: int
+    url: str
+    title: str
+    channel: str
+    published_at: datetime
+    status: str
+    current_version: int
+    last_changed_at: datetime
+    duplicate_of: int | None
+    edits: int = 0
+    restorations: int = 0
+    excerpt: str | None = None  # lede and body of the current version, for a search snippet
+
+
+@dataclass
+class Paged:
+    total: int
+    page: int
+    per_page: int
+    items: list
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def _offset(page: int, per_page: int) -> int:
+    return (min(max(page, 1), MAX_PAGE) - 1) * per_page
+
+
+# Dates far outside any archive are clamped, so that converting them between zones cannot overflow.
+EARLIEST_DAY, LATEST_DAY = date(1000, 1, 1), date(9000, 12, 31)
+
+
+def portal_day_start(day: date, tz: ZoneInfo) -> datetime:
+    day = min(max(day, EARLIEST_DAY), LATEST_DAY)
+    return datetime.combine(day, time(), tz).astimezone(timezone.utc)
+
+
+def list_articles(session: Session, flt: ArticleFilter, tz: ZoneInfo, page: int = 1,
+                  per_page: int = DEFAULT_PER_PAGE) -> Paged:
+    """Articles newest first by publication, filtered; with a search, only current versions match."""
+    current = aliased(ArticleVersion)
+    conditions = []
+    if flt.channel:
+        conditions.append(Article.channel == flt.channel)
+    if flt.published_from:
+        conditions.append(Article.published_at >= portal_day_start(flt.published_from, tz))
+    if flt.published_to:
+        conditions.append(Article.published_at < portal_day_start(flt.published_to + timedelta(days=1), tz))
+    if flt.status in ("live", "taken_down"):
+        conditions.append(Article.status == flt.status)
+    elif flt.status == "duplicate":
+        conditions.append(Article.duplicate_of_id.is_not(None))
+    elif flt.status == "edited":
+        edit = aliased(ArticleVersion)
+        # current_version > 1 first: it reads only the small articles rows, and
+        # leaves the version lookup for the few articles that ever changed.
+        conditions += [Article.current_version > 1,
+                       exists().where(edit.article_id == Article.id, edit.change == "edited")]
+    searched = search_condition(current, flt.q, session.get_bind().dialect.name)
+    open_version = and_(current.article_id == Article.id, current.valid_to.is_(None))
+
+    total = index_count(session, flt.q) if searched is not None and not conditions else None
+    if total is None:
+        counted = select(func.count()).select_from(Article)
+        if searched is not None:
+            counted = counted.join(current, open_version).where(searched)
+        total = session.scalar(counted.where(*conditions)) or 0
+
+    # Ordered by (published_at, id): the published_at index holds exactly that order.
+    query = (select(Article.id, Article.aid, Article.canonical_url, current.id.label("version_id"), current.title,
+                    Article.channel, Article.published_at, Article.status, Article.current_version,
+                    Article.last_changed_at, Article.duplicate_of_id)
+             .join(current, open_version).where(*conditions))
+    if searched is not None:
+        query = query.where(searched)
+    query = query.order_by(Article.published_at.desc(), Article.id.desc())
+    rows = session.execute(query.limit(per_page).offset(_offset(page, per_page))).all()
+
+    ids = [r.id for r in rows]
+    originals = _aids(session, {r.duplicate_of_id for r in rows if r.duplicate_of_id})
+    counts = _change_counts(session, ids)
+    # The text for search snippets, read for this page's rows only (never carried through the sort).
+    excerpts = {}
+    if searched is not None and rows:
+        excerpts = {vid: "\n".join(filter(None, (lede, body))) for vid, lede, body in session.execute(
+            select(ArticleVersion.id, ArticleVersion.lede, ArticleVersion.body_text)
+            .where(ArticleVersion.id.in_([r.version_id for r in rows])))}
+    items = []
+    for r in rows:
+        items.append(ArticleRow(
+            aid=r.aid, url=r.canonical_url, title=r.title, channel=r.channel,
+            published_at=r.published_at, status=r.status, current_version=r.current_version,
+            last_changed_at=r.last_changed_at, duplicate_of=originals.get(r.duplicate_of_id),
+            edits=counts[(r.id, "edited")], restorations=counts[(r.id, "restored")],
+            excerpt=excerpts.get(r.version_id) if searched is not None else None,
+        ))
+    return Paged(total, page, per_page, items)
+
+
+def _aids(session: Session, ids: set[int]) -> dict[int, int]:
+    if not ids:
+        return {}
+    return dict(session.execute(select(Article.id, Article.aid).where(Article.id.in_(ids))).all())
+
+
+def _change_counts(session: Session, article_ids: list[int]) -> Counter:
+    counts: Counter = Counter()
+    if article_ids:
+        for article_id, change, n in session.execute(
+                select(ArticleVersion.article_id, ArticleVersion.change, func.count())
+                .where(ArticleVersion.article_id.in_(article_ids))
+                .group_by(ArticleVersion.article_id, ArticleVersion.change)):
+            counts[(article_id, change)] = n
+    return counts
+
+
+def channels(session: Session) -> list[tuple[str, int]]:
+    return [tuple(r) for r in session.execute(
+        select(Article.channel, func.count()).group_by(Article.channel).order_by(Article.channel))]
+
+
+# --- one article ---------------------------------------------------------------
+
+@dataclass
+class ArticleRef:
+    aid: int
+    title: str
+    url: str
+    status: str
+
+
+@dataclass
+class ArticleView:
+    article: Article
+    versions: list[ArticleVersion]
+    duplicate_of: ArticleRef | None
+    duplicates: list[ArticleRef] = field(default_factory=list)
+
+    @property
+    def current(self) -> ArticleVersion:
+        return self.versions[-1]
+
+
+def article_by_aid(session: Session, aid: int) -> Article:
+    article = session.scalars(select(Article).where(Article.aid == aid)).one_or_none() \
+        if 1 <= aid <= MAX_AID else None
+    if article is None:
+        raise NotFound(f"article {aid} is not in the archive")
+    return article
+
+
+def article_aid(profile: Profile, ref: str, *, base_url: str | None = None,
+                session: Session | None = None) -> int:
+    """The aid ARTICLE names: an aid, or any URL form of an article (desktop, mobile, tracking parameters).
+
+    A URL must be on the portal: on the configured base URL's host, or on the
+    host of an archived article (looked up when a session is given). The same
+    path on another site is another site's article.
+    """
+    ref = ref.strip()
+    if ref.isdigit():
+        return int(ref)
+    try:
+        aid = profile.aid_of(ref)
+        host = urlsplit(ref).hostname
+    except ValueError:  # urlsplit refuses some malformed URLs ("http://[::1")
+        aid = host = None
+    if aid is None:
+        raise NotFound(f"{ref!r} is neither an aid nor an article URL of {profile.name}")
+    if host:
+        portal = urlsplit(base_url).hostname if base_url else None
+        on_portal = portal is not None and _site_host(host) == _site_host(portal)
+        if not on_portal and not (session is not None and _archived_host(session, _site_host(host))):
+            raise NotFound(f"{ref!r} is not a URL of {profile.name}: its host {host} is neither the "
+                           f"portal's ({portal or 'no base URL configured'}) nor that of any archived article")
+    return aid
+
+
+def _site_host(host: str) -> str:
+    # The portal answers on its bare and its www. name alike.
+    return host.lower().removeprefix("www.")
+
+
+def _archived_host(session: Session, host: str) -> bool:
+    """Whether any archived article's canonical URL is on this host (any scheme or port)."""
+    escaped = host.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    patterns = [f"{scheme}://{www}{escaped}{end}" for scheme in ("http", "https")
+                for www in ("", "www.") for end in ("/%", ":%")]
+    found = select(Article.id).where(or_(*(Article.canonical_url.like(p, escape="\\") for p in patterns)))
+    return session.scalars(found.limit(1)).first() is not None
+
+
+def find_article(session: Session, profile: Profile, ref: str, *, base_url: str | None = None) -> Article:
+    """ARTICLE as an aid or as any URL form of it (desktop, mobile, tracking parameters); see article_aid."""
+    return article_by_aid(session, article_aid(profile, ref, base_url=base_url, session=session))
+
+
+def versions_of(session: Session, article: Article) -> list[ArticleVersion]:
+    return list(session.scalars(select(ArticleVersion).where(ArticleVersion.article_id == article.id)
+                                .order_by(ArticleVersion.version)))
+
+
+def version_of(session: Session, article: Article, number: int) -> ArticleVersion:
+    version = session.scalars(select(ArticleVersion).where(
+        ArticleVersion.article_id == article.id, ArticleVersion.version == number)).one_or_none()
+    if version is None:
+        raise no_such_version(article, number)
+    return version
+
+
+def no_such_version(article: Article, number: int) -> NotFound:
+    return NotFound(f"article {article.aid} has no version {number} (it has 1..{article.current_version})")
+
+
+def _refs(session: Session, condition) -> list[ArticleRef]:
+    current = aliased(ArticleVersion)
+    rows = session.execute(
+        select(Article.aid, current.title, Article.canonical_url, Article.status)
+        .join(current, and_(current.article_id == Article.id, current.valid_to.is_(None)))
+        .where(condition).order_by(Article.aid))
+    return [ArticleRef(*r) for r in rows]
+
+
+def article_view(session: Session, aid: int) -> ArticleView:
+    article = article_by_aid(session, aid)
+    versions = versions_of(session, article)
+    original = None
+    if article.duplicate_of_id is not None:
+        found = _refs(session, Article.id == article.duplicate_of_id)
+        original = found[0] if found else None
+    duplicates = _refs(session, Article.duplicate_of_id == article.id)
+    return ArticleView(article, versions, original, duplicates)
+
+
+def view_version(view: ArticleView, number: int) -> ArticleVersion:
+    for version in view.versions:
+        if version.version == number:
+            return version
+    raise no_such_version(view.article, number)
+
+
+# --- changes ---------------------------------------------------------------------
+
+@dataclass
+class ChangeRow:
+    aid: int
+    version: int
+    change: str
+    at: datetime
+    title: str
+    channel: str
+    run_id: int
+
+
+def changes(session: Session, kinds: tuple[str, ...] = CHANGE_KINDS, page: int = 1,
+            per_page: int = DEFAULT_PER_PAGE) -> Paged:
+    """Edits, takedowns and restorations, latest first."""
+    kinds = tuple(k for k in kinds if k in CHANGE_KINDS) or CHANGE_KINDS
+    condition = ArticleVersion.change.in_(kinds)
+    total = session.scalar(select(func.count()).select_from(ArticleVersion).where(condition)) or 0
+    rows = session.execute(
+        select(Article.aid, ArticleVersion.version, ArticleVersion.change, ArticleVersion.valid_from,
+               ArticleVersion.title, ArticleVersion.channel, ArticleVersion.crawl_run_id)
+        .join(Article, Article.id == ArticleVersion.article_id).where(condition)
+        .order_by(ArticleVersion.valid_from.desc(), ArticleVersion.id.desc())
+        .limit(per_page).offset(_offset(page, per_page)))
+    return Paged(total, page, per_page, [ChangeRow(*r) for r in rows])
+
+
+# --- runs ------------------------------------------------------------------------
+
+def runs(session: Session, page: int = 1, per_page: int = DEFAULT_PER_PAGE) -> Paged:
+    total = session.scalar(select(func.count()).select_from(CrawlRun)) or 0
+    rows = list(session.scalars(select(CrawlRun).order_by(CrawlRun.started_at.desc(), CrawlRun.id.desc())
+                                .limit(per_page).offset(_offset(page, per_page))))
+    return Paged(total, page, per_page, rows)
+
+
+def run(session: Session, run_id: int) -> CrawlRun:
+    found = session.get(CrawlRun, run_id) if 1 <= run_id <= MAX_ROW_ID else None
+    if found is None:
+        raise NotFound(f"crawl run {run_id} is not in the archive")
+    return found
+
+
+def published_per_day(session: Session, tz: ZoneInfo, days: int) -> list[tuple[date, int]]:
+    """Articles by publication day (portal time), for the `days` up to the latest publication."""
+    latest = session.scalar(select(func.max(Article.published_at)))
+    if latest is None:
+        return []
+    last_day = latest.astimezone(tz).date()
+    first_day = last_day - timedelta(days=days - 1)
+    counts = Counter(moment.astimezone(tz).date() for moment in session.scalars(
+        select(Article.published_at).where(Article.published_at >= portal_day_start(first_day, tz))))
+    return [(first_day + timedelta(days=i), counts[first_day + timedelta(days=i)]) for i in range(days)]
+
+
+def changes_per_day(session: Session, kind: str, days: int) -> list[tuple[date, int]]:
+    """Versions of one kind by the day (UTC) the archive first saw them, up to the latest such day."""
+    latest = session.scalar(select(func.max(ArticleVersion.valid_from)).where(ArticleVersion.change == kind))
+    if latest is None:
+        return []
+    last_day = latest.date()
+    first_day = last_day - timedelta(days=days - 1)
+    start = datetime.combine(first_day, time(), timezone.utc)
+    counts = Counter(moment.date() for moment in session.scalars(
+        select(ArticleVersion.valid_from).where(ArticleVersion.change == kind,
+                                                ArticleVersion.valid_from >= start)))
+    return [(first_day + timedelta(days=i), counts[first_day + timedelta(days=i)]) for i in range(days)]
+
+
+def archive_totals(session: Session) -> dict[str, int]:
+    count = lambda q: session.scalar(q) or 0  # noqa: E731
+    return {
+        "articles": count(select(func.count()).select_from(Article)),
+        "versions": count(select(func.count()).select_from(ArticleVersion)),
+        "taken down": count(select(func.count()).select_from(Article).where(Article.status == "taken_down")),
+        "duplicates": count(select(func.count()).select_from(Article)
+                            .where(Article.duplicate_of_id.is_not(None))),
+        "quarantined pages": count(select(func.count()).select_from(Quarantine)),
+    }
+
+
+# --- quarantine and raw pages -------------------------------------------------------
+
+def quarantine(session: Session, page: int = 1, per_page: int = DEFAULT_PER_PAGE) -> Paged:
+    total = session.scalar(select(func.count()).select_from(Quarantine)) or 0
+    rows = list(session.scalars(select(Quarantine).order_by(Quarantine.created_at.desc(), Quarantine.id.desc())
+                                .limit(per_page).offset(_offset(page, per_page))))
+    return Paged(total, page, per_page, rows)
+
+
+def raw_page(session: Session, raw_id: int) -> RawPage:
+    found = session.get(RawPage, raw_id) if 1 <= raw_id <= MAX_ROW_ID else None
+    if found is None:
+        raise NotFound(f"raw page {raw_id} is not in the archive")
+    return found

@@ -1,1 +1,0 @@
-"""The cleaning and dedupe rules as plain functions: value in, value out."""
