@@ -58,7 +58,6 @@ class PageReader:
     if 0."""
 
     def __init__(self, processes: int):
-        self.restarts = 0
         self.on_restart = None  # called after a dead reader was replaced
         # Started now, so their imports overlap the crawl's start-up.
         self.readers = [HelperProcess("reader") for _ in range(processes)]
@@ -88,7 +87,6 @@ class PageReader:
         if dead in self.readers:  # the first of the pages it held to notice
             self.readers[self.readers.index(dead)] = HelperProcess("reader")
             dead.close()
-            self.restarts += 1
             if self.on_restart:
                 self.on_restart()
 

@@ -30,8 +30,6 @@ from pipeline import stats as keys
 from pipeline.archive.models import CrawlRun
 
 DAY = timedelta(days=1)
-# Where a run's requests went (crawler stats budget/spent/<kind>, budget/left/<kind>).
-KINDS = ("robots", "list", "new", "retry", "revisit", "probe")
 
 
 @dataclass(frozen=True)

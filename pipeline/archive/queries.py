@@ -41,6 +41,7 @@ class ArticleFilter:
         return not (self.q or self.channel or self.published_from or self.published_to or self.status)
 
 
+
 @dataclass
 class ArticleRow:
     aid: int

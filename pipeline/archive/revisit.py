@@ -28,8 +28,6 @@ from pipeline.archive.models import AidProbe, Article, ArticleCheck, CrawlRun, F
 from pipeline.archive.outcomes import CHANGES, LIVE_LOOKS
 from pipeline.reading.records import Visit
 
-MODES = ("policy", "all", "none")
-STRATEGIES = ("adaptive", "uniform")
 CHUNK = 500
 # The evidence is refitted once it has grown by this share since the last fit.
 REFIT_GROWTH = 0.1

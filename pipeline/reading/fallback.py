@@ -386,24 +386,6 @@ def _trafilatura(doc) -> etree._Element | None:
     return _fragment(html)
 
 
-def _readability(doc) -> etree._Element | None:
-    # Compared in tests/files/quality/compare_extractors.py; not a dependency.
-    from readability import Document
-
-    return _fragment(Document(lxml.html.tostring(doc, encoding="unicode")).summary(html_partial=True))
-
-
-def _gne(doc) -> etree._Element | None:
-    # Compared in tests/files/quality/compare_extractors.py; not a dependency.
-    from gne import GeneralNewsExtractor
-
-    try:
-        found = GeneralNewsExtractor().extract(lxml.html.tostring(doc, encoding="unicode"), with_body_html=True)
-    except Exception:  # gne raises when it finds no text at all
-        return None
-    return _fragment(found.get("body_html"))
-
-
 def _whole_page(doc) -> etree._Element | None:
     """No extractor: what stage 1 left of the page (the baseline of the comparison)."""
     body = doc.find("body")
@@ -418,11 +400,11 @@ def _fragment(html: str | None) -> etree._Element | None:
     return body if body is not None else fragment
 
 
-ENGINES = {"trafilatura": _trafilatura, "readability": _readability, "gne": _gne, "none": _whole_page}
-# The extractor the archive uses; tests/files/quality/compare_extractors.py switches it to measure the others.
+# The extractor the archive uses, and the no-extractor baseline; tests/files/quality/compare_extractors.py
+# adds the candidates the archive does not depend on, to measure them in the same cascade.
+ENGINES = {"trafilatura": _trafilatura, "none": _whole_page}
 DEFAULT_ENGINE = "trafilatura"
-ENGINE_PACKAGES = {"trafilatura": "trafilatura", "readability": "readability-lxml", "gne": "gne",
-                   "none": "portal-archive"}
+ENGINE_PACKAGES = {"trafilatura": "trafilatura", "none": "portal-archive"}
 
 
 def _main_text(doc, engine: str) -> etree._Element | None:

@@ -22,12 +22,35 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
 
+import lxml.html  # noqa: E402
+
 from pipeline.reading import fallback  # noqa: E402
 from pipeline.reading.decode import decode_page  # noqa: E402
 from pipeline.reading.profile import load_profile  # noqa: E402
 from tests.quality import QUALITY, body_f1, pages, score_group  # noqa: E402
 
 CANDIDATES = ("trafilatura", "readability", "gne", "none")
+
+
+def _readability(doc):
+    from readability import Document
+
+    return fallback._fragment(Document(lxml.html.tostring(doc, encoding="unicode")).summary(html_partial=True))
+
+
+def _gne(doc):
+    from gne import GeneralNewsExtractor
+
+    try:
+        found = GeneralNewsExtractor().extract(lxml.html.tostring(doc, encoding="unicode"), with_body_html=True)
+    except Exception:  # gne raises when it finds no text at all
+        return None
+    return fallback._fragment(found.get("body_html"))
+
+
+# The candidates the archive does not depend on, plugged into the fallback's cascade for the comparison.
+fallback.ENGINES.update(readability=_readability, gne=_gne)
+fallback.ENGINE_PACKAGES.update(readability="readability-lxml", gne="gne")
 GROUPS = (("redesigned", "auto"), ("other", "auto"), ("reference", "fallback"))
 
 
