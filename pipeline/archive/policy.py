@@ -200,9 +200,12 @@ def fit_profile(evidence: Evidence, streams: tuple | list = ("",)) -> Model:
         weighted = overlap * hazard[stream]
         total = weighted.sum(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
-            expected = np.where(total > 0, 1.0 / -np.expm1(-total), 0.0)
+            # H / (1 - e^-H) events, shared out by each bin's part of H: written as ratios, so that
+            # an interval of a hair's breadth (H near 0, one event) stays finite.
+            expected = np.where(total > 0, total / -np.expm1(-total), 0.0)
+            share = np.where(total[:, None] > 0, weighted / total[:, None], 0.0)
         events = np.zeros((n_streams, BINS))
-        np.add.at(events, stream, weighted * expected[:, None])
+        np.add.at(events, stream, share * expected[:, None])
         events_all = events.sum(axis=0)
         scale = (events_all.sum() + SHRINK_EVENTS) / ((exposure_all / _MID).sum() + SHRINK_EVENTS / PRIOR_C)
         overall = (events_all + SHRINK_EVENTS) / (exposure_all + SHRINK_EVENTS * _MID / scale)
