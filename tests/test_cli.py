@@ -3,7 +3,8 @@ import pytest
 
 from tests.conftest import cli, new_unmigrated_database, query
 
-pytestmark = pytest.mark.archive
+# Run once, on SQLite: what it checks does not depend on the database (the PostgreSQL pass
+# repeats the tests whose outcome does: writes, queries, leases, the budget's ledger, refusals).
 
 
 @pytest.mark.slow

@@ -52,7 +52,7 @@ def distributed_run(site, env, tmp_path, workers=3, kill_one_after=None, name="r
 
 def test_three_workers_archive_every_article_exactly_once_fetching_each_page_once(tmp_path, cluster, redis_server):
     db, env = cluster
-    site = start_site(tmp_path / "site", 5000, seed=81)
+    site = start_site(tmp_path / "site", 2500, seed=81)
     try:
         distributed_run(site, env, tmp_path)
         counts = dict(site.server.request_counts)
@@ -62,7 +62,7 @@ def test_three_workers_archive_every_article_exactly_once_fetching_each_page_onc
     rows = {r["aid"]: r for r in export(db)}
     assert sorted(rows) == sorted(expected)
     assert [(a, k) for a, e in expected.items() for k in COMPARED if rows[a][k] != e[k]] == []
-    assert query(db, "select count(*) from article_versions")[0][0] == 5000
+    assert query(db, "select count(*) from article_versions")[0][0] == 2500
     pages = {path: n for path, n in counts.items() if path != "/robots.txt"}
     assert max(pages.values()) == 1, [p for p, n in pages.items() if n > 1][:5]
     # The run released its Redis memory.
@@ -70,7 +70,7 @@ def test_three_workers_archive_every_article_exactly_once_fetching_each_page_onc
 
     assert not list(redis.Redis.from_url(redis_server.url).scan_iter("portal-archive:*"))
     run = query(db, "select status, articles_new, versions_written from crawl_runs")[0]
-    assert run == ("succeeded", 5000, 5000)
+    assert run == ("succeeded", 2500, 2500)
 
 
 def test_a_killed_worker_loses_only_in_flight_work_which_the_next_run_completes(tmp_path, cluster):

@@ -155,7 +155,7 @@ def test_twenty_sigkills_leave_a_verifiable_archive_that_ends_exact(request, tmp
     from replica import ReplicaServer, generate, save_state
     from tests.conftest import spawn_cli, wait_for
 
-    save_state(generate(1500, seed=61), tmp_path / "site")
+    save_state(generate(1000, seed=61), tmp_path / "site")
     site = Site(tmp_path / "site", ReplicaServer(tmp_path / "site").start())
     env = {**FAST_RETRIES, "PORTAL_ARCHIVE_LEASE_TTL_SECONDS": "1", "PORTAL_ARCHIVE_BATCH_SIZE": "40"}
     reference = new_database(request, tmp_path, "reference")

@@ -12,7 +12,8 @@ import pytest
 from replica import DriftPlan, ReplicaServer, generate, save_state
 from tests.conftest import cli, export, new_database, query
 
-pytestmark = pytest.mark.archive
+# Run once, on SQLite: what it checks does not depend on the database (the PostgreSQL pass
+# repeats the tests whose outcome does: writes, queries, leases, the budget's ledger, refusals).
 from tests.quality import body_f1
 
 ARTICLES = 300

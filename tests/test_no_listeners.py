@@ -124,7 +124,6 @@ def test_the_watcher_sees_a_listening_socket():
         proc.stdout.close()
 
 
-@pytest.mark.archive
 def test_a_running_crawl_listens_on_no_port(tmp_path, archive_db):
     site = start_site(tmp_path / "site", ARTICLES, seed=4)
     state_dir = tmp_path / "state"  # where Scrapy's remote control would write its job file

@@ -7,9 +7,9 @@ import pytest
 
 from tests.conftest import FAST, cli, export, new_database, query, spawn_cli, start_site, wait_for, write_config
 
-pytestmark = [pytest.mark.archive]
 
 QUIET = {"PORTAL_ARCHIVE_LOG_LEVEL": "WARNING"}
+# The tests marked `archive` read the budget's ledger in the database: they run on PostgreSQL too.
 
 
 def polite_env(**extra) -> dict:
@@ -45,6 +45,7 @@ def test_a_crawl_with_no_settings_is_polite(request, tmp_path):
     assert f"requests: {len(arrivals)} of 20000 allowed" in result.stdout
 
 
+@pytest.mark.archive
 def test_crawls_never_spend_more_than_the_daily_budget(request, tmp_path):
     site = start_site(tmp_path / "site", 120, seed=22)
     db = new_database(request, tmp_path)
@@ -73,6 +74,7 @@ def test_crawls_never_spend_more_than_the_daily_budget(request, tmp_path):
     cli("verify", "--db", db)
 
 
+@pytest.mark.archive
 def test_new_articles_come_before_revisits_under_a_tight_budget(request, tmp_path):
     site = start_site(tmp_path / "site", 200, seed=23)
     db = new_database(request, tmp_path)
@@ -94,6 +96,7 @@ def test_new_articles_come_before_revisits_under_a_tight_budget(request, tmp_pat
 
 
 @pytest.mark.slow
+@pytest.mark.archive
 def test_daemon_runs_spend_their_share_of_the_day_and_not_a_request_more(request, tmp_path):
     site = start_site(tmp_path / "site", 150, seed=24)
     db = new_database(request, tmp_path)

@@ -36,7 +36,6 @@ def test_a_page_read_in_the_reader_process_equals_one_read_in_place():
     assert here.body_text and here.page.sha256  # a real page, read whole: not two empty readings
 
 
-@pytest.mark.archive
 def test_crawls_with_and_without_a_reader_process_archive_the_same(request, tmp_path):
     site = start_site(tmp_path / "site", 300, seed=41)
     try:
@@ -51,7 +50,6 @@ def test_crawls_with_and_without_a_reader_process_archive_the_same(request, tmp_
         site.server.stop()
 
 
-@pytest.mark.archive
 def test_a_killed_reader_is_replaced_and_its_pages_read_again(request, tmp_path):
     site = start_site(tmp_path / "site", 1500, seed=42)
     db = new_database(request, tmp_path)

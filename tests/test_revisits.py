@@ -9,7 +9,9 @@ import pytest
 
 from tests.conftest import Site, cli, export, new_database, query, start_site
 
-pytestmark = [pytest.mark.slow, pytest.mark.archive]
+# Run once, on SQLite: what it checks does not depend on the database (the PostgreSQL pass
+# repeats the tests whose outcome does: writes, queries, leases, the budget's ledger, refusals).
+pytestmark = [pytest.mark.slow]
 
 REVISIT = ("--revisit", "all", "--incremental", "--no-gap-probes")
 QUIET = {"PORTAL_ARCHIVE_LOG_LEVEL": "ERROR"}

@@ -221,7 +221,7 @@ def test_chunk_boundaries_do_not_change_the_verdict(copy):
     first, last = one(copy, "select min(id), max(id) from articles")
     run_sql(copy, f"update articles set status = 'taken_down' where id in ({first}, {last})",
             "update article_versions set body_text = body_text || '!' where article_id = "
-            f"(select max(article_id) from article_versions where change = 'edited')",
+            "(select max(article_id) from article_versions where change = 'edited')",
             "update articles set duplicate_of_id = "
             "(select min(id) from articles where duplicate_of_id is not null) where id = "
             "(select duplicate_of_id from articles where duplicate_of_id is not null order by id limit 1)")

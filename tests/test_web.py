@@ -35,7 +35,8 @@ import pytest
 
 from tests.conftest import IN_CI, archive_contents, cli, export, new_database, query, start_site
 
-pytestmark = pytest.mark.archive
+# Run once, on SQLite: what it checks does not depend on the database (the PostgreSQL pass
+# repeats the tests whose outcome does: writes, queries, leases, the budget's ledger, refusals).
 
 ARTICLES = 240
 SEED = 5

@@ -102,7 +102,7 @@ def export(ctx, fmt, all_versions, as_of, output, db):
                 count = writer(rows, out)
             click.echo(f"wrote {count} rows to {output}", err=True)
         else:
-            writer(rows, click.get_text_stream("stdout"))
+            writer(rows, sys.stdout)
 
 
 @main.command()
