@@ -59,10 +59,11 @@ class Settings:
     obey_robots: bool = True
     batch_size: int = BATCH_SIZE
     # Processes that decode and parse article pages beside the crawl (spiders/reader.py);
-    # -1: one when the machine has a second core, else none (pages are read in the crawl's process).
+    # -1: one when the crawl is unpaced (no download delay, no AutoThrottle, more than one request
+    # at a time) and the machine has a second core, else none (pages are read in the crawl's process).
     parse_processes: int = -1
     # Write the archive's batches in a writer process beside the crawl (pipeline/archive.py):
-    # 1 yes, 0 in the crawl's own process, -1: yes when the machine has a second core.
+    # 1 yes, 0 in the crawl's own process, -1: yes when the crawl is unpaced on a second core.
     write_process: int = -1
     # How many separate runs an article must answer 404/410 (or redirect to its
     # channel) before it is recorded as taken down.

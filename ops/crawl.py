@@ -72,8 +72,16 @@ UNUSED_SPIDER_MIDDLEWARES = {
 }
 
 
+def _paced(settings: Settings) -> bool:
+    return settings.download_delay > 0 or settings.autothrottle or settings.concurrent_requests <= 1
+
+
 def reader_processes(settings: Settings) -> int:
-    return settings.parse_processes if settings.parse_processes >= 0 else default_processes()
+    return settings.parse_processes if settings.parse_processes >= 0 else default_processes(_paced(settings))
+
+
+def writes_in_helper(settings: Settings) -> bool:
+    return settings.write_process > 0 if settings.write_process >= 0 else default_processes(_paced(settings)) > 0
 
 
 def scrapy_settings(settings: Settings, run_id: int, plan: CrawlPlan, allowance: int | None = None) -> dict:
@@ -136,8 +144,7 @@ def scrapy_settings(settings: Settings, run_id: int, plan: CrawlPlan, allowance:
         "PORTAL_ARCHIVE_BACKFILL_ID": plan.backfill_id or 0,
         "PORTAL_ARCHIVE_PROGRESS": plan.progress,
         "PORTAL_ARCHIVE_SQLITE_BUSY_TIMEOUT_MS": settings.sqlite_busy_timeout_ms,
-        "PORTAL_ARCHIVE_WRITE_PROCESS": (settings.write_process > 0 if settings.write_process >= 0
-                                         else default_processes() > 0),
+        "PORTAL_ARCHIVE_WRITE_PROCESS": writes_in_helper(settings),
     }
 
 

@@ -187,7 +187,11 @@ if __name__ == "__main__":
     serve(int(sys.argv[1]))
 
 
-def default_processes() -> int:
-    """One helper process (a reader, a writer) when there is a second core to run it on, else
-    none: the work stays in the crawl's process."""
-    return 1 if (os.cpu_count() or 1) >= 2 else 0
+def default_processes(paced: bool) -> int:
+    """One helper process (a reader, a writer) when the crawl can outrun one core and there is a
+    second core to run it on, else none: the work stays in the crawl's process.
+
+    A paced crawl (a download delay or AutoThrottle, i.e. the live portal's defaults) asks a page
+    a second or so and spends a few milliseconds of CPU on it: a helper would buy nothing and cost
+    its start-up (about half a second of CPU each, every daemon run) and its memory."""
+    return 1 if not paced and (os.cpu_count() or 1) >= 2 else 0
