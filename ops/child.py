@@ -2,25 +2,66 @@
 
 The Twisted reactor cannot be restarted in one process, and a crash or leak
 in one crawl must not take its parent (the demo, the daemon) down. The child
-dies with its parent (PR_SET_PDEATHSIG) so a SIGKILLed daemon leaves no
-orphan crawl behind, and runs in its own process group so a terminal's
-Ctrl-C reaches only the parent, which then stops the child exactly once.
+dies with its owner so a SIGKILLed daemon leaves no orphan crawl behind, and
+runs in its own process group so a terminal's Ctrl-C reaches only the
+parent, which then stops the child exactly once.
+
+Children come from the standard library's fork server, which has imported
+the crawl's code (Scrapy, SQLAlchemy, the reading layer) once: a fresh
+process for every crawl without a second of start-up each, which a daemon
+running every few minutes would otherwise pay every run.
 """
 from __future__ import annotations
 
 import multiprocessing
 import os
+import select
 import signal
+import threading
+import time
 
 from ops.config import Settings
 from ops.crawl import run_crawl
 from pipeline.archive.runs import RunSummary
-from spiders.helpers import die_with_parent
 
 
-def _child(settings: Settings, kwargs: dict, conn, parent_pid: int) -> None:
+_CONTEXT = multiprocessing.get_context("forkserver")
+_CONTEXT.set_forkserver_preload(["ops.child"])
+
+
+def _die_with(owner_pid: int) -> None:
+    """SIGKILL this process when the owner (the daemon, the demo) exits. The owner is not this
+    process's parent (the fork server is, and it stays while any child of its lives), so the
+    kernel's parent-death signal cannot say it: a thread waits on a pidfd of the owner."""
+    try:
+        fd = os.pidfd_open(owner_pid)
+    except ProcessLookupError:  # the owner died while this crawl was starting
+        os._exit(1)
+    except (AttributeError, OSError):  # no pidfd (not Linux ≥ 5.3): look once a second
+        fd = None
+
+    def watch() -> None:
+        if fd is not None:
+            select.select([fd], [], [])
+        else:
+            while _alive(owner_pid):
+                time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="portal-archive-owner-watch", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _child(settings: Settings, kwargs: dict, conn, owner_pid: int) -> None:
     os.setpgrp()
-    die_with_parent(parent_pid)
+    _die_with(owner_pid)
     try:
         conn.send(("ok", run_crawl(settings, **kwargs)))
     except BaseException as exc:  # report anything, then die
@@ -31,7 +72,7 @@ def _child(settings: Settings, kwargs: dict, conn, parent_pid: int) -> None:
 
 class CrawlChild:
     def __init__(self, settings: Settings, **kwargs):
-        ctx = multiprocessing.get_context("spawn")
+        ctx = _CONTEXT
         self._conn, child_end = ctx.Pipe(duplex=False)
         self.process = ctx.Process(target=_child, args=(settings, kwargs, child_end, os.getpid()),
                                    name="portal-archive-crawl")
