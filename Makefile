@@ -17,16 +17,20 @@ demo: setup
 	$(BIN)/portal-archive demo
 
 # The whole suite on SQLite (tests that need PostgreSQL or Redis start their own
-# throwaway servers) and, side by side, the archive tests again on PostgreSQL:
-# much of either pass waits on servers, daemons and timeouts, so together they
-# take little more than the longer one. The PostgreSQL pass prints when both are
-# done (its log is also kept in test-output/); either failing fails the target.
+# throwaway servers) and, side by side, the archive tests again on PostgreSQL,
+# each spread over every core (one test file per worker, so a file's servers are
+# started once): much of either pass waits on servers, daemons and timeouts, so
+# together they take little more than the longer one. The PostgreSQL pass prints
+# when both are done (its log is also kept in test-output/); either failing fails
+# the target.
+XDIST ?= -n auto --dist loadfile
+
 test: setup
 	@mkdir -p test-output
-	@PORTAL_ARCHIVE_TEST_BACKEND=postgres $(BIN)/python -m pytest -m archive -p no:cacheprovider \
+	@PORTAL_ARCHIVE_TEST_BACKEND=postgres $(BIN)/python -m pytest -m archive -p no:cacheprovider $(XDIST) \
 		> test-output/postgres-pass.log 2>&1 & postgres=$$!; \
 	trap 'kill $$postgres 2>/dev/null' INT TERM; \
-	$(BIN)/python -m pytest; sqlite=$$?; \
+	$(BIN)/python -m pytest $(XDIST); sqlite=$$?; \
 	wait $$postgres; pg=$$?; \
 	echo "--- the archive tests again on PostgreSQL (test-output/postgres-pass.log) ---"; \
 	cat test-output/postgres-pass.log; \
