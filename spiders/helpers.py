@@ -9,8 +9,16 @@ The crawl's side never blocks: the pipes are asyncio transports on the
 reactor's own loop, so no thread competes with Scrapy for the interpreter.
 A helper dies with its parent (the kernel kills it), so a killed crawl leaves
 none behind; what a helper that dies was holding is its caller's to decide
-(spiders/reader.py reads the pages again elsewhere; pipeline/archive.py fails
-the run, and the next run fetches the lost batch again).
+(spiders/reader.py reads the pages again elsewhere; pipeline/archive/writer.py
+fails the run, and the next run fetches the lost batch again).
+
+Why not the standard library's `concurrent.futures.ProcessPoolExecutor` or
+`multiprocessing.Pool`: both were measured in the crawl's place (README,
+"Performance", step 4) and lost most of the second core's gain, because their
+feeder and result threads contend with Scrapy's reactor thread for the
+interpreter on every page; bridging their futures into the reactor costs a
+thread hop per call as well. What is here is the part of them the crawl
+needs (ordered calls over a pipe, no threads) and nothing more.
 """
 from __future__ import annotations
 
@@ -32,8 +40,8 @@ HEADER = struct.Struct("!Q")
 
 
 def die_with_parent(parent_pid: int) -> None:
-    """Have the kernel SIGKILL this process when its parent dies (Linux), so no helper or
-    crawl child outlives a killed crawl; elsewhere the abandoned-run check catches orphans."""
+    """Have the kernel SIGKILL this process when its parent dies (Linux), so no helper
+    outlives a killed crawl; elsewhere the abandoned-run check catches orphans."""
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL))
     except (OSError, AttributeError):
