@@ -499,6 +499,11 @@ def paragraphs_of(node) -> list[str]:
     return out
 
 
+def _only_a_date(text: str) -> bool:
+    match = find_date(text)
+    return match is not None and match.start() == 0 and len(text) - match.end() <= 2
+
+
 def _body(paragraphs: list[str], title: str | None, lede: str | None) -> list[str]:
     kept = []
     for text in paragraphs:
@@ -506,6 +511,8 @@ def _body(paragraphs: list[str], title: str | None, lede: str | None) -> list[st
             continue
         if not kept and len(text) <= STRAY_HEADING_CHARS and not PUNCTUATION.search(text):
             continue
+        if not kept and _only_a_date(text):
+            continue  # the dateline under the title; a date after the text is the article's own
         kept.append(text)
     return kept
 
