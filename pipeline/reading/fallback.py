@@ -43,7 +43,7 @@ import lxml.html
 from lxml import etree
 
 from pipeline.reading.dates import DateParseError, find_date, parse_portal_date
-from pipeline.reading.page_meta import choose_title, json_ld, published_candidates
+from pipeline.reading.page_meta import choose_title, json_ld, published_candidates, time_values
 
 # --- heuristics as data ---------------------------------------------------------
 
@@ -59,7 +59,7 @@ LABELS: dict[str | None, tuple[str, ...]] = {
     "context": ("上一篇", "下一篇"),
     None: ("作者", "发布者", "发布人", "发布机构", "点击", "点击数", "点击量", "阅读", "阅读量", "阅读数",
            "浏览", "浏览次数", "浏览量", "评论", "字号", "分享到", "分享", "打印", "编审", "审核", "当前位置",
-           "您的位置", "您现在的位置", "所在位置", "位置", "附件下载"),
+           "您的位置", "您现在的位置", "所在位置", "位置", "附件下载", "今天是", "主办单位", "承办单位", "网站标识码"),
 }
 LABEL_FIELD = {label: key for key, labels in LABELS.items() for label in labels}
 _ALTERNATION = "|".join(sorted(map(re.escape, LABEL_FIELD), key=len, reverse=True))
@@ -90,12 +90,15 @@ HOME_LINKS = frozenset({"首页", "主页", "网站首页", "home", "Home"})
 # Lines an extractor keeps that are furniture all the same.
 FURNITURE_LINE = re.compile(
     r"^(?:[-—=_*·\s]*(?:END|完|分隔线)?[-—=_*·\s]*"      # separators, "- END -", "------分隔线------"
+    r"|[\W_]*"                                             # no word at all: 【 】【 | ( )
     r"|(?:【[^】]{1,8}】\s*)+"                             # 【打印本页】【关闭窗口】
     r"|(?:返回顶部|打印本页|关闭窗口|收藏本文|分享到.*)"
     r"|(?:[^|｜]{1,8}[|｜]){2,}[^|｜]{0,8}"               # 网站名 | 设为首页 | 加入收藏
     r"|.{0,60}(?:版权所有|Copyright|©|ICP备|ICP证|公网安备|分辨率浏览).{0,60})$", re.I)  # a footer line, not a paragraph
 # Leading lines this short without punctuation are headings of page furniture (最新动态).
 STRAY_HEADING_CHARS = 8
+# When the extractor returned the whole page, trailing lines this short are its footer.
+TRAILING_FURNITURE_CHARS = 12
 PUNCTUATION = re.compile(r"[。，,：:！？；;!?]")
 BLOCK_TAGS = frozenset({"address", "article", "blockquote", "center", "dd", "div", "dl", "dt", "figcaption",
                         "figure", "h1", "h2", "h3", "h4", "h5", "h6", "header", "footer", "li", "main", "ol",
@@ -111,13 +114,17 @@ ARTICLE_SHARE = 0.25
 PARAGRAPH_TAGS = ("p", "pre", "blockquote")
 
 
-@cache
 def extractor_name(engine: str | None = None) -> str:
     """`trafilatura-2.3.1`: the main-text extractor and its installed version."""
+    engine = engine or DEFAULT_ENGINE
+    return f"{engine}-{_installed(ENGINE_PACKAGES[engine])}"
+
+
+@cache
+def _installed(package: str) -> str:
     from importlib.metadata import version
 
-    engine = engine or DEFAULT_ENGINE
-    return f"{engine}-{version(ENGINE_PACKAGES[engine])}"
+    return version(package)
 
 
 def method_name(engine: str | None = None) -> str:
@@ -378,11 +385,13 @@ def _moment(value: str, tz: str) -> datetime | None:
         return None
 
 
-def _published(labelled: str | None, stated: list[str], shown: str | None, text: str, tz: str) -> str | None:
+def _published(labelled: str | None, stated: list[str], times: list[str], shown: str | None, text: str,
+               tz: str) -> str | None:
     """The publication date as the page gives it (its own offset kept).
 
-    A labelled date is what the reader sees; a stated one (JSON-LD, <meta>,
-    <time>) on the same day adds the time of day the label does not show.
+    A labelled date is what the reader sees; a <time datetime> on the same
+    day (in its own offset or the portal's) adds the time of day the label
+    does not show.
     Without a label: the markup's date, the first date shown after the
     title, else htmldate's search of the whole page (dates in words,
     `October 17, 2018`, `17.10.2018`, the URL).
@@ -390,9 +399,10 @@ def _published(labelled: str | None, stated: list[str], shown: str | None, text:
     if labelled and find_date(labelled):
         day = _moment(labelled, tz)
         if day is not None and find_date(labelled).group("H") is None:
-            for value in stated:
+            for value in times:
                 moment = _moment(value, tz)
-                if moment is not None and find_date(value).group("H") and moment.date() == day.date():
+                if moment is not None and find_date(value).group("H") and day.date() in (
+                        moment.date(), moment.astimezone(day.tzinfo).date()):
                     return value
         return labelled
     for value in stated:
@@ -504,6 +514,21 @@ def _only_a_date(text: str) -> bool:
     return match is not None and match.start() == 0 and len(text) - match.end() <= 2
 
 
+def _whole_page_text(main) -> bool:
+    """Whether the extractor gave up and returned the page's text (trafilatura's baseline, its
+    last resort: one <p>, a line per block), furniture at both ends included."""
+    return main is not None and len(main) == 1 and main[0].tag == "p" and "\n" in (main[0].text or "")
+
+
+def _trailing_furniture(paragraphs: list[str]) -> list[str]:
+    """Without the short lines that end a whole page (相关阅读, 联系我们, Powered by); a date
+    alone is the article's signature and stays."""
+    kept = list(paragraphs)
+    while kept and len(kept[-1]) <= TRAILING_FURNITURE_CHARS and not _only_a_date(kept[-1]):
+        kept.pop()
+    return kept
+
+
 def _body(paragraphs: list[str], title: str | None, lede: str | None) -> list[str]:
     kept = []
     for text in paragraphs:
@@ -529,17 +554,19 @@ def extract_fallback(text: str, url: str, tz: str = "Asia/Shanghai", engine: str
     title, head_title = choose_title(doc, ld)
     canonical = doc.xpath("//link[@rel='canonical']/@href")
     # Read before stage 2 removes the furniture: a date may sit in a header or a meta block.
-    stated, shown = published_candidates(doc, ld), _date_after_title(doc, title)
+    stated, times, shown = published_candidates(doc, ld), time_values(doc), _date_after_title(doc, title)
     body = doc.find("body")
     root = body if body is not None else doc
     lengths = _Lengths(root)
     _paragraph_leaves(root, lengths)
     reading = _Reading(title, url, lengths, _article_guard(root, lengths))
     _read_and_prune(doc, reading)
-    published = _published(reading.values.get("published"), stated, shown, text, tz)
+    published = _published(reading.values.get("published"), stated, times, shown, text, tz)
     lede = reading.values.get("lede")
     main = ENGINES[engine](doc)
     paragraphs = _body(paragraphs_of(main), title, lede) if main is not None else []
+    if _whole_page_text(main):
+        paragraphs = _trailing_furniture(paragraphs)
     body_html = "".join(f"<p>{escape(p, quote=False)}</p>" for p in paragraphs)
     if sum(len(p) for p in paragraphs) < MIN_BODY_CHARS:
         body_html = None

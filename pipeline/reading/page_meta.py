@@ -72,11 +72,16 @@ def published_candidates(doc, ld: list[dict]) -> list[str]:
     values += _meta(doc, PUBLISHED_META)
     for node in doc.xpath("//*[@itemprop='datePublished' or @itemprop='dateCreated']"):
         values.append(norm(node.get("content") or node.get("datetime") or node.text_content()))
-    times = doc.xpath("//time[@datetime]")
-    # A <time> marked as the publication date first (pubdate, class "published"), then any.
-    times.sort(key=lambda t: not (t.get("pubdate") is not None or "publish" in (t.get("class") or "")))
-    values += [norm(t.get("datetime")) for t in times]
+    values += time_values(doc)
     return [v for v in values if v and find_date(v)]
+
+
+def time_values(doc) -> list[str]:
+    """The page's <time datetime> values: one marked as the publication date first (pubdate,
+    class `published`), then the others in page order."""
+    times = doc.xpath("//time[@datetime]")
+    times.sort(key=lambda t: not (t.get("pubdate") is not None or "publish" in (t.get("class") or "")))
+    return [v for v in (norm(t.get("datetime")) for t in times) if find_date(v)]
 
 
 def title_candidates(doc, ld: list[dict]) -> list[str]:
