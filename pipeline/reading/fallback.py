@@ -81,6 +81,7 @@ FURNITURE_WORDS = frozenset({
 })
 # Elements whose class names the field (`<a class="source">经济日报</a>`), read when unlabelled.
 CLASS_FIELDS = {"source": "source", "editor": "editor"}
+CLASS_FIELD_CHARS = 40
 LINK_BLOCKS = frozenset({"div", "p", "ul", "ol", "li", "dl", "dd", "dt", "td", "tr", "table", "span", "section"})
 FURNITURE_TAGS = ("script", "style", "noscript", "iframe", "form", "textarea", "select", "button", "input",
                   "nav", "aside", "footer", "header")
@@ -260,6 +261,10 @@ def _read_and_prune(doc, reading: _Reading) -> None:
         if _doomed(node, reading):
             doomed.append(node)
             return
+        if not reading.lengths.has_block_children(node) and reading.lengths[node]:
+            # Running text (a paragraph, a line): its links and spans are the text's own, never furniture.
+            _read_class_fields(node, reading)
+            return
         for child in node:
             visit(child)
 
@@ -288,7 +293,7 @@ def _doomed(node, reading: _Reading) -> bool:
     if node.tag in ("body", "html"):
         return False
     size = reading.lengths[node]
-    if reading.holds_article(node):
+    if reading.holds_article(node) or _is_title(node, size, reading.title):
         return False
     words = _words(node)
     if node.tag in FURNITURE_TAGS:
@@ -314,13 +319,22 @@ def _doomed(node, reading: _Reading) -> bool:
         return True
     if not short:
         return False
-    text = _text(node)
-    if reading.title and text == reading.title:
-        return True
-    if len(node) == 0 and len(text) <= 40:
-        for word in words & CLASS_FIELDS.keys():
-            reading.keep(CLASS_FIELDS[word], text)
-    return _only_links(node, text)
+    return _only_links(node, _text(node))
+
+
+def _read_class_fields(node, reading: _Reading) -> None:
+    """Unlabelled fields named by their element's class (`<a class="source">经济日报</a>`)."""
+    for child in node.iter():
+        if isinstance(child.tag, str) and len(child) == 0 and 0 < reading.lengths[child] <= CLASS_FIELD_CHARS:
+            for word in _words(child) & CLASS_FIELDS.keys():
+                reading.keep(CLASS_FIELDS[word], _text(child))
+
+
+def _is_title(node, size: int, title: str | None) -> bool:
+    """The title's own element (a linked heading, a header holding only it) stays: trafilatura
+    finds the article from its heading, and without it returned only the <title> on some real
+    pages; stage 4 drops the title line from the text."""
+    return bool(title) and size <= len(title) + 2 and _text(node) == title
 
 
 def _read_furniture(node, reading: _Reading) -> None:
@@ -514,6 +528,13 @@ def _only_a_date(text: str) -> bool:
     return match is not None and match.start() == 0 and len(text) - match.end() <= 2
 
 
+def _dateline(text: str) -> bool:
+    """A line before the text that is a date, or short and holds a date with its time of day
+    (`原创 能源观察 2024-12-28 20:15`)."""
+    match = find_date(text)
+    return match is not None and (_only_a_date(text) or len(text) <= DATED_LINE_CHARS and bool(match.group("H")))
+
+
 def _whole_page_text(main) -> bool:
     """Whether the extractor gave up and returned the page's text (trafilatura's baseline, its
     last resort: one <p>, a line per block), furniture at both ends included."""
@@ -536,7 +557,7 @@ def _body(paragraphs: list[str], title: str | None, lede: str | None) -> list[st
             continue
         if not kept and len(text) <= STRAY_HEADING_CHARS and not PUNCTUATION.search(text):
             continue
-        if not kept and _only_a_date(text):
+        if not kept and _dateline(text):
             continue  # the dateline under the title; a date after the text is the article's own
         kept.append(text)
     return kept
