@@ -8,8 +8,9 @@ archive would quarantine scores nothing, and scored with the set's own scorer
 (`score.py` next to the pages: 4-token shingles, the benchmark's metric).
 
 Floors pinned under the measurement made when the fallback moved to
-trafilatura's defaults (README, "The fallback"): body F1 0.957 (trafilatura 2.3.1
-alone 0.953 in the same run), no page quarantined, every markup date read. A
+trafilatura's defaults (README, "The fallback"): body P 0.954, R 0.978, F1 0.966
+(trafilatura 2.3.1 alone 0.953 in the same run), no page quarantined, the
+markup's date read on all 132 pages that state one. A
 floor moves up with a better measurement, never down without a reason in the
 commit. Tune the fallback for failure modes seen here, never for single pages:
 it is also measured on real pages that are not here.
@@ -31,7 +32,7 @@ from ops.extract import extract_page
 DEV = Path(os.environ.get("PORTAL_ARCHIVE_EXTRACTION_DEV")
            or Path(__file__).resolve().parents[1].parent / "shared" / "extraction-dev")
 PAGES = DEV / "zyte-en"
-FLOORS = {"f1": 0.95, "precision": 0.94, "recall": 0.955, "quarantined": 0, "markup_dates": 1.0}
+FLOORS = {"f1": 0.96, "precision": 0.945, "recall": 0.97, "quarantined": 0, "markup_dates": 1.0}
 FETCHED_AT = datetime(2026, 2, 12, tzinfo=timezone.utc)
 # The page's own publication day as its markup states it, read independently of the fallback's code.
 MARKUP_DATE = re.compile(r"""(?:"datePublished"\s*:\s*"|property=["']article:published_time["']\s+content=["'])"""

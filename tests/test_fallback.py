@@ -203,3 +203,10 @@ def test_furniture_removal_never_removes_the_article():
                 f'{wrapper.format(paragraphs)}<div class="footer">Footer</div></body></html>')
         fields = extract_fallback(page, "http://other.test/a")
         assert fields["body_html"] and fields["body_html"].count("<p>") == 6, wrapper
+
+
+def test_a_stated_title_escaped_twice_reads_as_the_h1():
+    page = ('<html><head><meta property="og:title" content="It&amp;#8217;s here &amp;#8211; BGR"></head>'
+            '<body><h1>It’s here</h1><p>Text.</p></body></html>')
+    doc = lxml.html.document_fromstring(page)
+    assert choose_title(doc, json_ld(doc))[0] == "It’s here"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from html import unescape
 
 from pipeline.reading.dates import find_date
 
@@ -30,11 +31,16 @@ def norm(text: str | None) -> str:
     return _BLANKS.sub(" ", text or "").strip()
 
 
+def _value(text: str | None) -> str:
+    """A value written for machines, where CMSs often escape twice (`&#8217;` in a <meta>)."""
+    return norm(unescape(text or "")) if "&" in (text or "") else norm(text)
+
+
 def _meta(doc, names: tuple[str, ...]) -> list[str]:
     found = {}
     for node in doc.iter("meta"):
         key = node.get("property") or node.get("name") or node.get("itemprop")
-        value = norm(node.get("content"))
+        value = _value(node.get("content"))
         if key and value and key.strip() in names:
             found.setdefault(key.strip(), value)
     return [found[name] for name in names if name in found]
@@ -86,7 +92,7 @@ def time_values(doc) -> list[str]:
 
 def title_candidates(doc, ld: list[dict]) -> list[str]:
     """The titles the page states for machines: JSON-LD headline, og:title and kin."""
-    values = [norm(str(item["headline"])) for item in ld if isinstance(item.get("headline"), str)]
+    values = [_value(item["headline"]) for item in ld if isinstance(item.get("headline"), str)]
     return [v for v in values + _meta(doc, TITLE_META) if v]
 
 
@@ -95,7 +101,7 @@ def site_names(doc, ld: list[dict]) -> set[str]:
     for item in ld:
         publisher = item.get("publisher")
         if isinstance(publisher, dict) and isinstance(publisher.get("name"), str):
-            names.add(norm(publisher["name"]))
+            names.add(_value(publisher["name"]))
     return {n.lstrip("@") for n in names if n}
 
 
