@@ -210,3 +210,13 @@ def test_a_stated_title_escaped_twice_reads_as_the_h1():
             '<body><h1>It’s here</h1><p>Text.</p></body></html>')
     doc = lxml.html.document_fromstring(page)
     assert choose_title(doc, json_ld(doc))[0] == "It’s here"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("会议时间：2025-05-07 09:00-11:30", "2025-05-07T09:00:00+08:00"),
+    ("2025-05-07T09:00-04:00", "2025-05-07T09:00:00-04:00"),
+    ("2025-05-07 09:00:00+0530", "2025-05-07T09:00:00+05:30"),
+    ("2025-05-07T01:00:00.000Z", "2025-05-07T01:00:00+00:00"),
+])
+def test_an_offset_only_where_iso_writes_one(text, expected):
+    assert parse_portal_date(text, "Asia/Shanghai").isoformat() == expected

@@ -37,7 +37,8 @@ def find_date(text: str, start: int = 0) -> re.Match | None:
 def offset_of(match: re.Match) -> timezone | None:
     """The offset a date carries itself (`Z`, `+08:00`, `-0400`), or None."""
     value = match.groupdict().get("tz")
-    if not value:
+    # Only in the ISO form structured data writes (`T`, or seconds): `09:00-11:30` is a time range.
+    if not value or not (match["S"] or "T" in match.group(0)):
         return None
     if value == "Z":
         return timezone.utc
