@@ -220,3 +220,15 @@ def test_a_stated_title_escaped_twice_reads_as_the_h1():
 ])
 def test_an_offset_only_where_iso_writes_one(text, expected):
     assert parse_portal_date(text, "Asia/Shanghai").isoformat() == expected
+
+
+def test_extract_shows_what_it_read_on_a_page_it_would_quarantine(tmp_path):
+    page = tmp_path / "undated.html"
+    page.write_text(PAGE.format(title=TITLE, meta=""), encoding="utf-8")
+    out = cli("extract", "--method", "fallback", str(page), check=False)
+    assert out.returncode == 1 and len(out.stdout.strip().splitlines()) == 1  # one JSON line when piped
+    fields = json.loads(out.stdout)
+    assert fields["problem"].startswith("missing date")
+    assert fields["title"] == TITLE and fields["body"].startswith("第一段正文") and fields["published"] is None
+    assert fields["lede"] == "一句话说清这篇文章。" and fields["tags"] == ["储能", "电网"]
+    assert fields["channel"] == "行业资讯"
