@@ -59,7 +59,8 @@ LABELS: dict[str | None, tuple[str, ...]] = {
     "context": ("上一篇", "下一篇"),
     None: ("作者", "发布者", "发布人", "发布机构", "点击", "点击数", "点击量", "阅读", "阅读量", "阅读数",
            "浏览", "浏览次数", "浏览量", "评论", "字号", "分享到", "分享", "打印", "编审", "审核", "当前位置",
-           "您的位置", "您现在的位置", "所在位置", "位置", "附件下载", "今天是", "主办单位", "承办单位", "网站标识码"),
+           "您的位置", "您现在的位置", "所在位置", "位置", "附件下载",
+           "今天是", "主办单位", "承办单位", "网站标识码"),  # a government site's header and footer
 }
 LABEL_FIELD = {label: key for key, labels in LABELS.items() for label in labels}
 _ALTERNATION = "|".join(sorted(map(re.escape, LABEL_FIELD), key=len, reverse=True))
@@ -95,7 +96,8 @@ FURNITURE_LINE = re.compile(
     r"|(?:【[^】]{1,8}】\s*)+"                             # 【打印本页】【关闭窗口】
     r"|(?:返回顶部|打印本页|关闭窗口|收藏本文|分享到.*)"
     r"|(?:[^|｜]{1,8}[|｜]){2,}[^|｜]{0,8}"               # 网站名 | 设为首页 | 加入收藏
-    r"|.{0,60}(?:版权所有|Copyright|©|ICP备|ICP证|公网安备|分辨率浏览).{0,60})$", re.I)  # a footer line, not a paragraph
+    # A footer line, short: a paragraph of the article may mention copyright.
+    r"|.{0,60}(?:版权所有|Copyright|©|ICP备|ICP证|公网安备|分辨率浏览).{0,60})$", re.I)
 # Leading lines this short without punctuation are headings of page furniture (最新动态).
 STRAY_HEADING_CHARS = 8
 # When the extractor returned the whole page, trailing lines this short are its footer.
