@@ -232,3 +232,9 @@ def test_extract_shows_what_it_read_on_a_page_it_would_quarantine(tmp_path):
     assert fields["title"] == TITLE and fields["body"].startswith("第一段正文") and fields["published"] is None
     assert fields["lede"] == "一句话说清这篇文章。" and fields["tags"] == ["储能", "电网"]
     assert fields["channel"] == "行业资讯"
+
+
+def test_a_breadcrumb_in_a_nav_names_the_channel():
+    page = PAGE.format(title=TITLE, meta="<div>发布时间：2025-05-07</div>").replace(
+        '<div class="pos">', '<nav class="crumbs">').replace('行业资讯</a></div>', '行业资讯</a></nav>')
+    assert "<nav" in page and extract_fallback(page, "http://other.test/a/1.html")["channel"] == "行业资讯"

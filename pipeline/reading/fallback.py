@@ -298,20 +298,18 @@ def _doomed(node, reading: _Reading) -> bool:
     if reading.holds_article(node) or _is_title(node, size, reading.title):
         return False
     words = _words(node)
+    blocks = reading.lengths.has_block_children(node)
+    short = size <= META_LINE_CHARS * 2
+    if size and short and not blocks and (words & BREADCRUMB_WORDS or BREADCRUMB_TEXT.match(_text(node))):
+        reading.channel = reading.channel or _breadcrumb_channel(node)
+        return True
     if node.tag in FURNITURE_TAGS:
         return True
     if not size:
         return False
-    blocks = reading.lengths.has_block_children(node)
-    short = size <= META_LINE_CHARS * 2
-    if short and not blocks:
-        text = _text(node)
-        if words & BREADCRUMB_WORDS or BREADCRUMB_TEXT.match(text):
-            reading.channel = reading.channel or _breadcrumb_channel(node)
-            return True
     if node.tag == "table" and _metadata_table(node):
         return True
-    if not blocks and size <= META_LINE_CHARS * 2:
+    if short and not blocks:
         spaced = _spaced_text(node)
         if is_meta_line(spaced):
             _read_meta_line(node, spaced, reading)
