@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 
 from ops.config import Settings
 from pipeline.reading.chain import read_page
+from pipeline.reading.dates import DateParseError, parse_portal_date
+from pipeline.reading.html import clean_body
 from pipeline.reading.profile import Profile
 from pipeline.reading.records import EXPORT_KEYS, Rejected
 
@@ -58,25 +60,49 @@ def _fetch(url: str, settings: Settings) -> tuple[bytes, str, dict, int, datetim
 
 def extract_page(profile: Profile, raw: bytes, url: str, *, headers: dict | None = None, http_status: int = 200,
                  fetched_at: datetime, method: str = "auto") -> dict:
-    """The export's keys for the page, plus `method` (how it was read), `problem` (why it could
-    not be archived, or null) and `profile_miss` (what made `auto` fall back, or null)."""
+    """The export's keys for the page, plus `published` (the date as the page gives it, in its own
+    offset), `method` (how it was read), `problem` (why it could not be archived, or null) and
+    `profile_miss` (what made `auto` fall back, or null).
+
+    A page that could not be archived still shows every field that was read, so the reason
+    can be checked against what the page says.
+    """
     read = read_page(profile, raw, url=url, http_status=http_status, headers=headers, fetched_at=fetched_at,
                      method=method)
     out = dict.fromkeys(EXPORT_KEYS)
     if isinstance(read, Rejected):
         fields = read.fields
         out.update(aid=read.aid, method=fields.get("extraction"), problem=read.reason,
-                   profile_miss=fields.get("profile_miss"),
-                   title=fields.get("title") or fields.get("head_title"), url=fields.get("canonical"),
-                   channel=fields.get("channel"), lede=fields.get("lede"), editor=fields.get("editor"),
-                   source=fields.get("source"), fetched_at=read.fetched_at.isoformat())
+                   profile_miss=fields.get("profile_miss"), url=fields.get("canonical"),
+                   title=fields.get("title") or fields.get("head_title"), published=_published(fields, profile),
+                   body=_body_text(fields.get("body_html")), channel=fields.get("channel"),
+                   lede=fields.get("lede"), editor=fields.get("editor"), source=fields.get("source"),
+                   tags=fields.get("tags"), fetched_at=read.fetched_at.isoformat())
         return out
     tz = ZoneInfo(profile.timezone)
     out.update(
         aid=read.aid or None, method=read.extraction, problem=None, profile_miss=read.profile_miss,
         url=read.url, channel=read.channel, status="live", title=read.title,
-        published_at=read.published_at.astimezone(tz).isoformat(), lede=read.lede, body=read.body_text,
-        editor=read.editor, source=read.source, origin_source=read.origin_source, tags=read.tags,
-        content_hash=read.content_hash, fetched_at=read.fetched_at.isoformat(),
+        published_at=read.published_at.astimezone(tz).isoformat(), published=read.published_at.isoformat(),
+        lede=read.lede, body=read.body_text, editor=read.editor, source=read.source,
+        origin_source=read.origin_source, tags=read.tags, content_hash=read.content_hash,
+        fetched_at=read.fetched_at.isoformat(),
     )
     return out
+
+
+def _published(fields: dict, profile: Profile) -> str | None:
+    """The date read, as a moment when it is one, else as the page wrote it."""
+    try:
+        return parse_portal_date(fields.get("published"), profile.timezone).isoformat()
+    except DateParseError:
+        return fields.get("published")
+
+
+def _body_text(body_html: str | None) -> str | None:
+    if not body_html:
+        return None
+    try:
+        return clean_body(body_html)[1] or None
+    except Exception:  # the text as read, however damaged, is what the user asked to see
+        return body_html

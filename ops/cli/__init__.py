@@ -13,11 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import click
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from ops.config import ConfigError, Settings, load_settings
-from pipeline.archive.db import ArchiveError, redact_url
 from pipeline.reading.profile import ProfileError, load_profile
 
 EXIT_USAGE = 2
@@ -40,19 +37,27 @@ class Busy(Problem):
     exit_code = 3
 
 
+def _raised(exc: BaseException, module: str, name: str) -> bool:
+    """Whether `exc` is `module.name`, without importing the module: an error of a module that
+    was never imported cannot have been raised (so `extract` never imports SQLAlchemy)."""
+    loaded = sys.modules.get(module)
+    return loaded is not None and isinstance(exc, getattr(loaded, name))
+
+
 @contextmanager
 def problems():
-    from ops.lease import LeaseHeld
-    from pipeline.archive.queries import NotFound
-
     try:
         yield
-    except (ConfigError, ArchiveError, ProfileError, NotFound) as exc:
+    except (ConfigError, ProfileError) as exc:
         raise Problem(str(exc)) from None
-    except LeaseHeld as exc:
-        raise Busy(str(exc)) from None
-    except SQLAlchemyError as exc:
-        raise Problem(f"database error: {_first_line(exc)}") from None
+    except Exception as exc:
+        if _raised(exc, "pipeline.archive.db", "ArchiveError") or _raised(exc, "pipeline.archive.queries", "NotFound"):
+            raise Problem(str(exc)) from None
+        if _raised(exc, "ops.lease", "LeaseHeld"):
+            raise Busy(str(exc)) from None
+        if _raised(exc, "sqlalchemy.exc", "SQLAlchemyError"):
+            raise Problem(f"database error: {_first_line(exc)}") from None
+        raise
 
 
 def _first_line(exc: BaseException) -> str:
@@ -74,7 +79,10 @@ def check_database(url: str, *, create: bool) -> None:
     does not exist is reported, never created empty. For a command that
     creates the archive, its directory is made here or clearly refused.
     """
-    from pipeline.archive.db import make_engine
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+    from pipeline.archive.db import ArchiveError, make_engine, redact_url
 
     try:
         parsed = make_url(url)

@@ -11,7 +11,6 @@ from ops.cli import (
     problems,
     settings_from,
 )
-from pipeline.archive.db import redact_url
 
 
 @main.group()
@@ -24,7 +23,7 @@ def db():
 @click.pass_context
 def upgrade(ctx, db):
     """Bring the database to the newest schema revision."""
-    from pipeline.archive.db import current_revision, head_revision, make_engine
+    from pipeline.archive.db import current_revision, head_revision, make_engine, redact_url
     from pipeline.archive.db import upgrade as run_upgrade
 
     settings = settings_from(ctx, db=db)

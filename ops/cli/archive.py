@@ -18,7 +18,6 @@ from ops.cli import (
     settings_from,
 )
 from ops.cli.crawling import parse_day
-from pipeline.archive.db import redact_url
 from pipeline.reading.profile import load_profile
 
 
@@ -115,10 +114,13 @@ def export(ctx, fmt, all_versions, as_of, output, db):
 def extract(ctx, page, method, page_url):
     """Print the fields read from one saved page or one URL, as JSON; the archive is not touched.
 
-    The keys are the export's, plus `method` (profile, or fallback and the
-    extractor's version), `problem` (why the page could not be archived, or
-    null) and `profile_miss` (what made the crawl's `auto` fall back). Exits 1
-    when the page could not be archived.
+    The keys are the export's, plus `published` (the date as the page gives
+    it, in its own offset), `method` (profile, or fallback and the extractor's
+    version), `problem` (why the page could not be archived, or null) and
+    `profile_miss` (what made the crawl's `auto` fall back). A page that could
+    not be archived still shows every field read. Exits 1 only when the page
+    could not be archived. Indented on a terminal; one line when piped (one
+    JSON object per line, for scripts and scorers).
     """
     import json
 
@@ -131,7 +133,7 @@ def extract(ctx, page, method, page_url):
         raise Problem(str(exc)) from None
     fields = extract_page(load_profile(settings.profile), raw, url, headers=headers, http_status=status,
                           fetched_at=fetched_at, method=method)
-    click.echo(json.dumps(fields, ensure_ascii=False, indent=2))
+    click.echo(json.dumps(fields, ensure_ascii=False, indent=2 if sys.stdout.isatty() else None))
     sys.exit(1 if fields["problem"] else 0)
 
 
@@ -199,6 +201,7 @@ def verify(ctx, db):
     pages, article rows that agree with their open version, duplicate links
     without cycles. Read-only: never migrates or repairs.
     """
+    from pipeline.archive.db import redact_url
     from pipeline.archive.verify import verify_archive
 
     with _session(ctx, db, missing=lambda: "nothing to verify", upgrade=False) as (session, settings, _profile):

@@ -2,21 +2,27 @@
 
 Portals redesign without notice. When the profile's selectors find no
 title, no body container or no date, the page is read generically instead,
-in three stages:
+standing on the field's libraries, with the portal's own conventions on top:
 
-1. **Chinese news-page conventions** (this module): the metadata a reader
-   sees, found by its labels (`发布时间：`, `来源：`, `责任编辑：`, `摘要：`,
-   `关键词：`, ASCII or full-width colon) and positions (the title is the
-   heading the `<title>` names; the date is the labelled one, else the first
-   one after the title; a `<time datetime>` on the same day adds the time).
-   The elements that carry metadata, the breadcrumb and the page furniture
-   (navigation, share bars, comments, related lists, footers) are then
-   removed, so the next stage sees the article and little else.
-2. **A generic main-text extractor** picks the article text out of what is
-   left. Which one was chosen by measured body F1 on the recorded pages of
-   tests/files/quality (README, "When the portal changes its layout"):
-   trafilatura, with `favor_precision`.
-3. **Furniture lines** the extractor kept (a label line, the title again,
+1. **What the page states in markup** (pipeline.reading.page_meta): JSON-LD,
+   Open Graph, `itemprop`, `<time>`. The title is the heading (`<h1>` first)
+   that a stated title or the `<title>` names, else the stated title without
+   the site's name.
+2. **Chinese news-page conventions** (this module): the metadata a reader
+   sees, found by its labels (`发布时间：`, `来源：`, `责任编辑：`, `导语：`,
+   `关键词：`, ASCII or full-width colon). A labelled date wins (it is what the
+   reader sees); then the markup's date; then the first date shown after
+   the title; then htmldate's search of the whole page. The elements that
+   carry metadata, the breadcrumb and the page furniture (navigation, share
+   bars, related lists, footers) are removed, except that nothing holding
+   the article's text is ever removed: the element with the most paragraph
+   text and its ancestors stay, whatever their tag or class
+   (`<form id="aspnetForm">`, `content-with-sidebar`, `l-article-body-segment`).
+3. **trafilatura's full cascade** with its defaults (its own extraction,
+   then readability and jusText where it finds too little) picks the
+   article text out of what is left. `favor_precision` is not used: it
+   returns nothing on pages where the defaults return the article.
+4. **Furniture lines** the extractor kept (a label line, the title again,
    the lede again, `【打印】【关闭】`, `- END -`) are dropped and the text is
    cut into paragraphs at block boundaries and `<br>`s.
 
@@ -29,14 +35,15 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import cache
 from html import escape
 from urllib.parse import urljoin
-from zoneinfo import ZoneInfo
 
 import lxml.html
 from lxml import etree
 
-from pipeline.reading.dates import DATE_PATTERNS
+from pipeline.reading.dates import DateParseError, find_date, parse_portal_date
+from pipeline.reading.page_meta import choose_title, json_ld, published_candidates, time_values
 
 # --- heuristics as data ---------------------------------------------------------
 
@@ -52,7 +59,8 @@ LABELS: dict[str | None, tuple[str, ...]] = {
     "context": ("上一篇", "下一篇"),
     None: ("作者", "发布者", "发布人", "发布机构", "点击", "点击数", "点击量", "阅读", "阅读量", "阅读数",
            "浏览", "浏览次数", "浏览量", "评论", "字号", "分享到", "分享", "打印", "编审", "审核", "当前位置",
-           "您的位置", "您现在的位置", "所在位置", "位置", "附件下载"),
+           "您的位置", "您现在的位置", "所在位置", "位置", "附件下载",
+           "今天是", "主办单位", "承办单位", "网站标识码"),  # a government site's header and footer
 }
 LABEL_FIELD = {label: key for key, labels in LABELS.items() for label in labels}
 _ALTERNATION = "|".join(sorted(map(re.escape, LABEL_FIELD), key=len, reverse=True))
@@ -74,6 +82,7 @@ FURNITURE_WORDS = frozenset({
 })
 # Elements whose class names the field (`<a class="source">经济日报</a>`), read when unlabelled.
 CLASS_FIELDS = {"source": "source", "editor": "editor"}
+CLASS_FIELD_CHARS = 40
 LINK_BLOCKS = frozenset({"div", "p", "ul", "ol", "li", "dl", "dd", "dt", "td", "tr", "table", "span", "section"})
 FURNITURE_TAGS = ("script", "style", "noscript", "iframe", "form", "textarea", "select", "button", "input",
                   "nav", "aside", "footer", "header")
@@ -83,28 +92,42 @@ HOME_LINKS = frozenset({"首页", "主页", "网站首页", "home", "Home"})
 # Lines an extractor keeps that are furniture all the same.
 FURNITURE_LINE = re.compile(
     r"^(?:[-—=_*·\s]*(?:END|完|分隔线)?[-—=_*·\s]*"      # separators, "- END -", "------分隔线------"
+    r"|[\W_]*"                                             # no word at all: 【 】【 | ( )
     r"|(?:【[^】]{1,8}】\s*)+"                             # 【打印本页】【关闭窗口】
     r"|(?:返回顶部|打印本页|关闭窗口|收藏本文|分享到.*)"
     r"|(?:[^|｜]{1,8}[|｜]){2,}[^|｜]{0,8}"               # 网站名 | 设为首页 | 加入收藏
-    r"|.*(?:版权所有|Copyright|ICP备|ICP证|公网安备|分辨率浏览).*)$", re.I)
+    # A footer line, short: a paragraph of the article may mention copyright.
+    r"|.{0,60}(?:版权所有|Copyright|©|ICP备|ICP证|公网安备|分辨率浏览).{0,60})$", re.I)
 # Leading lines this short without punctuation are headings of page furniture (最新动态).
 STRAY_HEADING_CHARS = 8
+# When the extractor returned the whole page, trailing lines this short are its footer.
+TRAILING_FURNITURE_CHARS = 12
 PUNCTUATION = re.compile(r"[。，,：:！？；;!?]")
 BLOCK_TAGS = frozenset({"address", "article", "blockquote", "center", "dd", "div", "dl", "dt", "figcaption",
                         "figure", "h1", "h2", "h3", "h4", "h5", "h6", "header", "footer", "li", "main", "ol",
                         "p", "pre", "section", "table", "tbody", "td", "th", "thead", "tr", "ul"})
-TITLE_SEPARATORS = re.compile(r"\s*(?:[_|｜]|\s[-–—]\s|&#8211;)\s*")
-PUBLISHED_META = ("article:published_time", "og:release_date", "pubdate", "publishdate", "PubDate",
-                  "publish_time", "weibo: article:create_at", "datePublished")
 MIN_BODY_CHARS = 10
+
+
+# Where the article is: the element with the most text in paragraphs of its own (at least
+# ARTICLE_PARAGRAPHS of them: a related list gives each item one paragraph). It, its ancestors, and
+# any element with ARTICLE_SHARE of its paragraph text (an article in segments) are never furniture.
+ARTICLE_PARAGRAPHS = 2
+ARTICLE_SHARE = 0.25
+PARAGRAPH_TAGS = ("p", "pre", "blockquote")
 
 
 def extractor_name(engine: str | None = None) -> str:
     """`trafilatura-2.3.1`: the main-text extractor and its installed version."""
+    engine = engine or DEFAULT_ENGINE
+    return f"{engine}-{_installed(ENGINE_PACKAGES[engine])}"
+
+
+@cache
+def _installed(package: str) -> str:
     from importlib.metadata import version
 
-    engine = engine or DEFAULT_ENGINE
-    return f"{engine}-{version(ENGINE_PACKAGES[engine])}"
+    return version(package)
 
 
 def method_name(engine: str | None = None) -> str:
@@ -115,6 +138,7 @@ def method_name(engine: str | None = None) -> str:
 # --- text helpers ----------------------------------------------------------------
 
 _BLANKS = re.compile(r"[\s\u00a0\u3000\u200b\ufeff]+")
+SKIPPED = ("script", "style", "noscript", "template")
 
 
 def _norm(text: str | None) -> str:
@@ -122,7 +146,12 @@ def _norm(text: str | None) -> str:
 
 
 def _text(node) -> str:
-    return _norm("".join(node.xpath(".//text()[not(ancestor::script)][not(ancestor::style)]")))
+    return _norm(node.text_content())
+
+
+def _spaced_text(node) -> str:
+    """The element's text with a blank where elements meet: `<span>时间：…</span><span>来源：…</span>`."""
+    return _norm(" ".join(node.itertext()))
 
 
 def _words(node) -> set[str]:
@@ -149,41 +178,56 @@ def is_meta_line(text: str) -> bool:
         return True
     if len(text) > META_LINE_CHARS:
         return False
-    date = _find_date(text)
+    date = find_date(text)
     if date is not None and date.start() == 0 and date.group("H") and len(text) <= DATED_LINE_CHARS:
         return True
     labels = LABEL_AT.findall(text)
-    return len(labels) >= 2 or (len(labels) == 1 and _find_date(text) is not None)
+    return len(labels) >= 2 or (len(labels) == 1 and date is not None)
 
 
-def _find_date(text: str, start: int = 0):
-    best = None
-    for pattern in DATE_PATTERNS:
-        match = pattern.search(text, start)
-        if match and (best is None or match.start() < best.start()):
-            best = match
-    return best
+class _Lengths:
+    """Text length of every element, counted once bottom-up: the rules ask an element's size
+    many times, and re-reading its text each time costs size × depth."""
+
+    def __init__(self, root):
+        self.chars: dict = {}
+        for node in reversed(list(root.iter())):
+            if not isinstance(node.tag, str) or node.tag in SKIPPED:
+                self.chars[node] = 0
+                continue
+            self.chars[node] = len((node.text or "").strip()) + sum(
+                self.chars.get(child, 0) + len((child.tail or "").strip()) for child in node)
+
+    def __getitem__(self, node) -> int:
+        return self.chars.get(node, 0)
+
+    def has_block_children(self, node) -> bool:
+        return any(isinstance(child.tag, str) and child.tag in BLOCK_TAGS and self[child] for child in node)
 
 
-def _has_block_children(node) -> bool:
-    return any(isinstance(child.tag, str) and child.tag in BLOCK_TAGS and _text(child) for child in node)
+def _article_guard(root, lengths: _Lengths) -> set:
+    """The elements that hold the article: furniture removal never touches them, so a page
+    wrapped in a <form> or a `content-with-sidebar` is still read as an article."""
+    chars: dict = {}
+    count: dict = {}
+    for para in root.iter(*PARAGRAPH_TAGS):
+        parent = para.getparent()
+        if parent is not None and lengths[para]:
+            chars[parent] = chars.get(parent, 0) + lengths[para]
+            count[parent] = count.get(parent, 0) + 1
+    holders = {parent: size for parent, size in chars.items() if count[parent] >= ARTICLE_PARAGRAPHS}
+    if not holders:
+        return set()
+    most = max(holders.values())
+    protected = set()
+    for holder, size in holders.items():
+        if size >= ARTICLE_SHARE * most:
+            protected.add(holder)
+            protected.update(holder.iterancestors())
+    return protected
 
 
-# --- stage 1: metadata, then the furniture goes ---------------------------------
-
-def _title(doc, head_title: str) -> str | None:
-    """The heading the <title> names; else og:title; else the <title>'s first part."""
-    head = _norm(head_title)
-    candidates = [_text(h) for h in doc.xpath("//body//*[self::h1 or self::h2 or self::h3]")]
-    candidates += [_norm(v) for v in doc.xpath("//meta[@property='og:title' or @name='ArticleTitle']/@content")]
-    named = [c for c in candidates if c and head and c in head]
-    if named:
-        return max(named, key=len)
-    if head:
-        return TITLE_SEPARATORS.split(head)[0] or head
-    h1 = next((c for c in candidates if c), None)
-    return h1
-
+# --- stage 2: metadata by label, then the furniture goes --------------------------
 
 def _breadcrumb_channel(node) -> str | None:
     links = [_text(a) for a in node.xpath(".//a")]
@@ -191,78 +235,37 @@ def _breadcrumb_channel(node) -> str | None:
     return links[-1] if links else None
 
 
-def _time_elements(doc, tz: ZoneInfo) -> list[datetime]:
-    """The page's <time datetime> moments, in the portal's zone."""
-    out = []
-    for value in doc.xpath("//time/@datetime"):
-        try:
-            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            continue
-        out.append(moment.astimezone(tz) if moment.tzinfo is not None else moment)
-    return out
-
-
-def _parse_day(text: str) -> datetime | None:
-    match = _find_date(text)
-    if not match:
-        return None
-    parts = {k: int(v) for k, v in match.groupdict(default="0").items()}
-    try:
-        return datetime(parts["y"], parts["m"], parts["d"], parts["H"], parts["M"])
-    except ValueError:
-        return None
-
-
-def _date_after_title(doc, title: str | None) -> str | None:
-    """The first date the page shows after its title (before the title when it is not shown)."""
-    body = doc.find("body")
-    visible = _text(body if body is not None else doc)
-    at = visible.find(title) + len(title) if title and title in visible else 0
-    match = _find_date(visible, at)
-    return match.group(0) if match else None
-
-
-def _published(doc, shown: str | None, times: list[datetime]) -> str | None:
-    """The date shown (labelled, else the first after the title), else a published-time meta;
-    a <time datetime> on the day shown adds the time of day the page does not show."""
-    if not shown:
-        metas = doc.xpath("//meta[" + " or ".join(f"@property='{m}' or @name='{m}' or @itemprop='{m}'"
-                                                    for m in PUBLISHED_META) + "]/@content")
-        found = next((m for m in metas if _find_date(m)), None)
-        return found or (times[0].strftime("%Y-%m-%d %H:%M:%S") if times else None)
-    match = _find_date(shown)
-    day = _parse_day(shown)
-    if day is not None and match.group("H") is None:
-        for moment in times:
-            if moment.date() == day.date():
-                return moment.strftime("%Y-%m-%d %H:%M:%S")
-    return shown
-
-
 class _Reading:
-    """What stage 1 found on one page."""
+    """What stage 2 found on one page."""
 
-    def __init__(self):
+    def __init__(self, title: str | None, base_url: str, lengths: _Lengths, protected: set):
         self.values: dict[str, str | list] = {}
         self.context = {"prev": None, "next": None}
         self.channel: str | None = None
+        self.title, self.base_url, self.lengths = title, base_url, lengths
+        self.protected = protected
 
     def keep(self, field: str, value):
         if field and value and field not in self.values:
             self.values[field] = value
 
+    def holds_article(self, node) -> bool:
+        return node in self.protected
 
-def _read_and_prune(doc, title: str | None, base_url: str) -> _Reading:
+
+def _read_and_prune(doc, reading: _Reading) -> None:
     """Read the metadata off the page, then remove its elements and the furniture."""
-    reading = _Reading()
     doomed = []
 
     def visit(node):
         if not isinstance(node.tag, str):
             return
-        if _doomed(node, reading, title, base_url):
+        if _doomed(node, reading):
             doomed.append(node)
+            return
+        if not reading.lengths.has_block_children(node) and reading.lengths[node]:
+            # Running text (a paragraph, a line): its links and spans are the text's own, never furniture.
+            _read_class_fields(node, reading)
             return
         for child in node:
             visit(child)
@@ -271,68 +274,79 @@ def _read_and_prune(doc, title: str | None, base_url: str) -> _Reading:
     visit(body if body is not None else doc)
     for node in doomed:
         node.drop_tree()
-    return reading
 
 
-def _context(node, reading: _Reading, base_url: str) -> None:
+def _context(node, reading: _Reading) -> None:
     """上一篇 / 下一篇 links, paired in the order the labels and links appear."""
     keys = ["prev" if label == "上一篇" else "next" for label, _ in meta_values(_spaced_text(node))
             if LABEL_FIELD.get(label) == "context"]
     for key, a in zip(keys, node.xpath(".//a[@href]")):
         if reading.context[key] is None:
-            reading.context[key] = {"url": urljoin(base_url, a.get("href").strip()), "title": _text(a)}
+            reading.context[key] = {"url": urljoin(reading.base_url, a.get("href").strip()), "title": _text(a)}
 
 
-def _doomed(node, reading: _Reading, title: str | None, base_url: str) -> bool:
+def _doomed(node, reading: _Reading) -> bool:
     """Whether the element is metadata or furniture; what it says is kept in `reading`.
 
     The order matters: a breadcrumb is read before navigation goes, and a
     metadata line is read before a furniture class (`news-meta`, `tags`)
-    would remove it unread.
+    would remove it unread. An element holding the article is never doomed.
     """
-    words = _words(node)
-    text = _text(node)
     if node.tag in ("body", "html"):
         return False
-    if text and (words & BREADCRUMB_WORDS or BREADCRUMB_TEXT.match(text)) and not _has_block_children(node):
+    size = reading.lengths[node]
+    if reading.holds_article(node) or _is_title(node, size, reading.title):
+        return False
+    words = _words(node)
+    blocks = reading.lengths.has_block_children(node)
+    short = size <= META_LINE_CHARS * 2
+    if size and short and not blocks and (words & BREADCRUMB_WORDS or BREADCRUMB_TEXT.match(_text(node))):
         reading.channel = reading.channel or _breadcrumb_channel(node)
         return True
     if node.tag in FURNITURE_TAGS:
         return True
-    if not text:
+    if not size:
         return False
     if node.tag == "table" and _metadata_table(node):
         return True
-    blocks = _has_block_children(node)
-    spaced = _spaced_text(node)
-    if not blocks and is_meta_line(spaced):
-        _read_meta_line(node, spaced, reading, base_url)
-        return True
+    if short and not blocks:
+        spaced = _spaced_text(node)
+        if is_meta_line(spaced):
+            _read_meta_line(node, spaced, reading)
+            return True
     if words & FURNITURE_WORDS:
-        _read_furniture(node, reading, base_url)
+        _read_furniture(node, reading)
         return True
-    if title and text == title:
-        return True
-    if len(node) == 0 and len(text) <= 40:
-        for word in words & CLASS_FIELDS.keys():
-            reading.keep(CLASS_FIELDS[word], text)
-    return _only_links(node, text)
+    if not short:
+        return False
+    return _only_links(node, _text(node))
 
 
-def _read_furniture(node, reading: _Reading, base_url: str) -> None:
+def _read_class_fields(node, reading: _Reading) -> None:
+    """Unlabelled fields named by their element's class (`<a class="source">经济日报</a>`)."""
+    for child in node.iter():
+        if isinstance(child.tag, str) and len(child) == 0 and 0 < reading.lengths[child] <= CLASS_FIELD_CHARS:
+            for word in _words(child) & CLASS_FIELDS.keys():
+                reading.keep(CLASS_FIELDS[word], _text(child))
+
+
+def _is_title(node, size: int, title: str | None) -> bool:
+    """The title's own element (a linked heading, a header holding only it) stays: trafilatura
+    finds the article from its heading, and without it returned only the <title> on some real
+    pages; stage 4 drops the title line from the text."""
+    return bool(title) and size <= len(title) + 2 and _text(node) == title
+
+
+def _read_furniture(node, reading: _Reading) -> None:
     """Prev/next links and tags inside a pager or tag box; nothing else furniture says is kept."""
     for child in node.iter():
-        if not isinstance(child.tag, str) or _has_block_children(child):
+        if not isinstance(child.tag, str) or reading.lengths.has_block_children(child) \
+                or reading.lengths[child] > META_LINE_CHARS:
             continue
         text = _spaced_text(child)
         label = LABEL_START.match(text)
         if label and LABEL_FIELD.get(label["label"]) in ("context", "tags"):
-            _read_meta_line(child, text, reading, base_url)
-
-
-def _spaced_text(node) -> str:
-    """The element's text with a blank where elements meet: `<span>时间：…</span><span>来源：…</span>`."""
-    return _norm(" ".join(node.xpath(".//text()[not(ancestor::script)][not(ancestor::style)]")))
+            _read_meta_line(child, text, reading)
 
 
 def _metadata_table(table) -> bool:
@@ -351,48 +365,109 @@ def _only_links(node, text: str) -> bool:
     return bool(links) and strip(links) == strip(text)
 
 
-def _read_meta_line(node, text: str, reading: _Reading, base_url: str) -> None:
+def _read_meta_line(node, text: str, reading: _Reading) -> None:
     for label, value in meta_values(text):
         field = LABEL_FIELD.get(label)
         if field == "tags":
             links = [_text(a) for a in node.xpath(".//a")]
             reading.keep("tags", [t for t in links if t] or value)
         elif field == "context":
-            _context(node, reading, base_url)
+            _context(node, reading)
         elif field == "published":
             reading.keep("published", f"{label}：{value}")
         elif field:
             reading.keep(field, value)
-    if not LABEL_START.match(text) and _find_date(text):
+    if not LABEL_START.match(text) and find_date(text):
         reading.keep("published", text)  # a meta line led by its date: 2025-04-18 15:20 来源：…
 
 
-# --- stage 2: the main text -----------------------------------------------------
+# --- the date ---------------------------------------------------------------------
 
-def _paragraph_leaves(doc) -> None:
+def _date_after_title(doc, title: str | None) -> str | None:
+    """The first date the page shows after its title (before the title when it is not shown)."""
+    body = doc.find("body")
+    visible = _text(body if body is not None else doc)
+    at = visible.find(title) + len(title) if title and title in visible else 0
+    match = find_date(visible, at)
+    return match.group(0) if match else None
+
+
+def _moment(value: str, tz: str) -> datetime | None:
+    try:
+        return parse_portal_date(value, tz)
+    except DateParseError:
+        return None
+
+
+def _published(labelled: str | None, stated: list[str], times: list[str], shown: str | None, text: str,
+               tz: str) -> str | None:
+    """The publication date as the page gives it (its own offset kept).
+
+    A labelled date is what the reader sees; a <time datetime> on the same
+    day (in its own offset or the portal's) adds the time of day the label
+    does not show.
+    Without a label: the markup's date, the first date shown after the
+    title, else htmldate's search of the whole page (dates in words,
+    `October 17, 2018`, `17.10.2018`, the URL).
+    """
+    if labelled and find_date(labelled):
+        day = _moment(labelled, tz)
+        if day is not None and find_date(labelled).group("H") is None:
+            for value in times:
+                moment = _moment(value, tz)
+                if moment is not None and find_date(value).group("H") and day.date() in (
+                        moment.date(), moment.astimezone(day.tzinfo).date()):
+                    return value
+        return labelled
+    for value in stated:
+        if _moment(value, tz) is not None:
+            return value
+    if shown:
+        return shown
+    return _htmldate(text)
+
+
+def _htmldate(text: str) -> str | None:
+    """htmldate's reading of the whole page (the document as fetched, not what stage 2 left):
+    its quick search first, its extensive one (dates in running text) only when that finds none."""
+    from htmldate import find_date as search_date
+
+    for extensive in (False, True):
+        try:
+            found = search_date(lxml.html.document_fromstring(text), extensive_search=extensive,
+                                original_date=True, outputformat="%Y-%m-%d")
+        except (ValueError, TypeError):
+            found = None
+        if found:
+            return found
+    return None
+
+
+# --- stage 3: the main text -------------------------------------------------------
+
+def _paragraph_leaves(doc, lengths: _Lengths) -> None:
     """Leaf <section>s and <div>s holding text become <p>: editors (WeChat's among them) write
     paragraphs that way, and the extractor would otherwise run them together."""
     for node in doc.iter("section", "div"):
-        if not _has_block_children(node) and _text(node):
+        if lengths[node] and not lengths.has_block_children(node):
             node.tag = "p"
 
 
-def _trafilatura(doc) -> etree._Element | None:
+def _trafilatura(doc):
     import trafilatura
 
-    html = trafilatura.extract(doc, output_format="html", favor_precision=True, include_comments=False,
-                               include_tables=True, include_links=False, include_images=False,
-                               deduplicate=False)
+    html = trafilatura.extract(doc, output_format="html", include_comments=False, include_links=False,
+                               include_images=False)
     return _fragment(html)
 
 
-def _whole_page(doc) -> etree._Element | None:
-    """No extractor: what stage 1 left of the page (the baseline of the comparison)."""
+def _whole_page(doc):
+    """No extractor: what stage 2 left of the page (the baseline of the comparison)."""
     body = doc.find("body")
     return body if body is not None else doc
 
 
-def _fragment(html: str | None) -> etree._Element | None:
+def _fragment(html: str | None):
     if not html or not html.strip():
         return None
     fragment = lxml.html.fromstring(html)
@@ -407,22 +482,20 @@ DEFAULT_ENGINE = "trafilatura"
 ENGINE_PACKAGES = {"trafilatura": "trafilatura", "none": "portal-archive"}
 
 
-def _main_text(doc, engine: str) -> etree._Element | None:
-    _paragraph_leaves(doc)
-    return ENGINES[engine](doc)
-
-
 # --- stage 3: paragraphs, furniture lines out -----------------------------------
 
 def paragraphs_of(node) -> list[str]:
-    """Paragraph texts in reading order: cut at block boundaries and <br>s."""
+    """Paragraph texts in reading order: cut at block boundaries, <br>s and line breaks."""
     out: list[str] = []
     current: list[str] = []
 
     def cut():
-        text = _norm("".join(current))
-        if text:
-            out.append(text)
+        # A line break inside a text is a paragraph's end too: trafilatura's last resort (its
+        # baseline) returns the page's text as one <p> with a line per block.
+        for line in "".join(current).split("\n"):
+            text = _norm(line)
+            if text:
+                out.append(text)
         current.clear()
 
     def walk(el):
@@ -450,6 +523,33 @@ def paragraphs_of(node) -> list[str]:
     return out
 
 
+def _only_a_date(text: str) -> bool:
+    match = find_date(text)
+    return match is not None and match.start() == 0 and len(text) - match.end() <= 2
+
+
+def _dateline(text: str) -> bool:
+    """A line before the text that is a date, or short and holds a date with its time of day
+    (`原创 能源观察 2024-12-28 20:15`)."""
+    match = find_date(text)
+    return match is not None and (_only_a_date(text) or len(text) <= DATED_LINE_CHARS and bool(match.group("H")))
+
+
+def _whole_page_text(main) -> bool:
+    """Whether the extractor gave up and returned the page's text (trafilatura's baseline, its
+    last resort: one <p>, a line per block), furniture at both ends included."""
+    return main is not None and len(main) == 1 and main[0].tag == "p" and "\n" in (main[0].text or "")
+
+
+def _trailing_furniture(paragraphs: list[str]) -> list[str]:
+    """Without the short lines that end a whole page (相关阅读, 联系我们, Powered by); a date
+    alone is the article's signature and stays."""
+    kept = list(paragraphs)
+    while kept and len(kept[-1]) <= TRAILING_FURNITURE_CHARS and not _only_a_date(kept[-1]):
+        kept.pop()
+    return kept
+
+
 def _body(paragraphs: list[str], title: str | None, lede: str | None) -> list[str]:
     kept = []
     for text in paragraphs:
@@ -457,6 +557,8 @@ def _body(paragraphs: list[str], title: str | None, lede: str | None) -> list[st
             continue
         if not kept and len(text) <= STRAY_HEADING_CHARS and not PUNCTUATION.search(text):
             continue
+        if not kept and _dateline(text):
+            continue  # the dateline under the title; a date after the text is the article's own
         kept.append(text)
     return kept
 
@@ -467,17 +569,25 @@ def extract_fallback(text: str, url: str, tz: str = "Asia/Shanghai", engine: str
     """The article page's fields, read without a profile; keys as pipeline.reading.extract.extract_article."""
     engine = engine or DEFAULT_ENGINE
     doc = lxml.html.document_fromstring(text)
-    head_title = _norm(" ".join(doc.xpath("//head/title//text()")))
+    ld = json_ld(doc)
+    # Scripts and styles hold no text a reader sees (JSON-LD is read above); gone, text is text.
+    etree.strip_elements(doc, *SKIPPED, etree.Comment, with_tail=False)
+    title, head_title = choose_title(doc, ld)
     canonical = doc.xpath("//link[@rel='canonical']/@href")
-    title = _title(doc, head_title)
-    # Read before stage 1 removes the furniture: a date or <time> may sit in a header or meta block.
-    unlabelled, times = _date_after_title(doc, title), _time_elements(doc, ZoneInfo(tz))
-    reading = _read_and_prune(doc, title, url)
-    labelled = reading.values.get("published")
-    published = _published(doc, labelled if labelled and _find_date(labelled) else unlabelled, times)
+    # Read before stage 2 removes the furniture: a date may sit in a header or a meta block.
+    stated, times, shown = published_candidates(doc, ld), time_values(doc), _date_after_title(doc, title)
+    body = doc.find("body")
+    root = body if body is not None else doc
+    lengths = _Lengths(root)
+    _paragraph_leaves(root, lengths)
+    reading = _Reading(title, url, lengths, _article_guard(root, lengths))
+    _read_and_prune(doc, reading)
+    published = _published(reading.values.get("published"), stated, times, shown, text, tz)
     lede = reading.values.get("lede")
-    main = _main_text(doc, engine)
+    main = ENGINES[engine](doc)
     paragraphs = _body(paragraphs_of(main), title, lede) if main is not None else []
+    if _whole_page_text(main):
+        paragraphs = _trailing_furniture(paragraphs)
     body_html = "".join(f"<p>{escape(p, quote=False)}</p>" for p in paragraphs)
     if sum(len(p) for p in paragraphs) < MIN_BODY_CHARS:
         body_html = None
