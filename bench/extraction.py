@@ -4,7 +4,7 @@
     python -m bench.extraction cost DATA_DIR      # in-process ms/page: the fallback vs trafilatura alone
 
 `trafilatura` prints `{"body": ...}` for one page, so that
-../shared/extraction-dev/score.py can score trafilatura in the same run as
+tests/files/extraction-dev/score.py can score trafilatura in the same run as
 `portal-archive extract --method fallback` (README, "The fallback"). `cost`
 reads every page of DATA_DIR/html/*.html.gz once with each, alternating, on
 one core, and prints the mean time per page of each and their ratio.

@@ -1,6 +1,7 @@
 """The fallback on real pages nobody here wrote: the extraction development set, gated.
 
-The pages (../shared/extraction-dev/zyte-en, or PORTAL_ARCHIVE_EXTRACTION_DEV) are
+The pages (tests/files/extraction-dev/zyte-en, a copy of the team's development set with
+its licence and source; PORTAL_ARCHIVE_EXTRACTION_DEV points elsewhere) are
 real news and article pages with hand-made bodies, from the Zyte article-extraction
 benchmark. Each is read as `portal-archive extract --method fallback` reads it
 (in-process: the same function, without a process per page), so a page the
@@ -29,18 +30,13 @@ import pytest
 
 from ops.extract import extract_page
 
-DEV = Path(os.environ.get("PORTAL_ARCHIVE_EXTRACTION_DEV")
-           or Path(__file__).resolve().parents[1].parent / "shared" / "extraction-dev")
+DEV = Path(os.environ.get("PORTAL_ARCHIVE_EXTRACTION_DEV") or Path(__file__).parent / "files" / "extraction-dev")
 PAGES = DEV / "zyte-en"
 FLOORS = {"f1": 0.96, "precision": 0.945, "recall": 0.97, "quarantined": 0, "markup_dates": 1.0}
 FETCHED_AT = datetime(2026, 2, 12, tzinfo=timezone.utc)
 # The page's own publication day as its markup states it, read independently of the fallback's code.
 MARKUP_DATE = re.compile(r"""(?:"datePublished"\s*:\s*"|property=["']article:published_time["']\s+content=["'])"""
                          r"(\d{4}-\d{2}-\d{2})")
-
-pytestmark = pytest.mark.skipif(not (PAGES / "truth.json").exists(),
-                                reason=f"the extraction development set is not at {DEV}")
-
 
 @pytest.fixture(scope="module")
 def scorer():
