@@ -42,7 +42,7 @@ def profile_crawl(base_url: str, db: str, out: str, revisit: str, incremental: b
     # waited for by now, so their CPU is this process's children's. The archive writer
     # reports its own in the run's stats; the rest is the reader's.
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    writer_cpu_s = _run_stats(db, summary.run_id).get("archive/writer_cpu_s", 0.0)
+    writer_cpu_s = _run_stats(db, summary.id).get("archive/writer_cpu_s", 0.0)
     return {**asdict(summary), "reader_cpu_s": children.ru_utime + children.ru_stime - writer_cpu_s,
             "writer_cpu_s": writer_cpu_s}
 
