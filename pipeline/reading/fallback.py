@@ -43,7 +43,7 @@ import lxml.html
 from lxml import etree
 
 from pipeline.reading.dates import DateParseError, find_date, parse_portal_date
-from pipeline.reading.page_meta import choose_title, json_ld, published_candidates, time_values
+from pipeline.reading.page_meta import choose_title, json_ld, norm, published_candidates, time_values
 
 # --- heuristics as data ---------------------------------------------------------
 
@@ -137,21 +137,16 @@ def method_name(engine: str | None = None) -> str:
 
 # --- text helpers ----------------------------------------------------------------
 
-_BLANKS = re.compile(r"[\s\u00a0\u3000\u200b\ufeff]+")
 SKIPPED = ("script", "style", "noscript", "template")
 
 
-def _norm(text: str | None) -> str:
-    return _BLANKS.sub(" ", text or "").strip()
-
-
 def _text(node) -> str:
-    return _norm(node.text_content())
+    return norm(node.text_content())
 
 
 def _spaced_text(node) -> str:
     """The element's text with a blank where elements meet: `<span>时间：…</span><span>来源：…</span>`."""
-    return _norm(" ".join(node.itertext()))
+    return norm(" ".join(node.itertext()))
 
 
 def _words(node) -> set[str]:
@@ -410,9 +405,9 @@ def _published(labelled: str | None, stated: list[str], times: list[str], shown:
     title, else htmldate's search of the whole page (dates in words,
     `October 17, 2018`, `17.10.2018`, the URL).
     """
-    if labelled and find_date(labelled):
+    if labelled and (label_date := find_date(labelled)):
         day = _moment(labelled, tz)
-        if day is not None and find_date(labelled).group("H") is None:
+        if day is not None and label_date.group("H") is None:
             for value in times:
                 moment = _moment(value, tz)
                 if moment is not None and find_date(value).group("H") and day.date() in (
@@ -493,7 +488,7 @@ def paragraphs_of(node) -> list[str]:
         # A line break inside a text is a paragraph's end too: trafilatura's last resort (its
         # baseline) returns the page's text as one <p> with a line per block.
         for line in "".join(current).split("\n"):
-            text = _norm(line)
+            text = norm(line)
             if text:
                 out.append(text)
         current.clear()
