@@ -16,15 +16,15 @@ from tests.conftest import cli, export, new_database, query, spawn_cli, start_si
 # SQLite only: what is measured is the policy; both backends run the same archive code in the other tests.
 pytestmark = [pytest.mark.slow]
 
-# Compressed time: a minute here is a day or so of the portal. It publishes every 4 s, edits a
-# third of its new articles, mostly within a minute or two of publication (some several times), a
-# few late, takes some down, and now and then edits or takes down one of the 300 articles it had
-# before; a daemon job runs every 2 s with 16 requests each (691,200 a day), and every article is
-# seen at least every 10 minutes (the floor, about a week of the portal's time).
-LIVE = dict(seed=7, publish_every=4.0, edited_share=0.35, edits_mean=1.8, early_edit_seconds=60.0,
-            late_share=0.1, late_edit_seconds=180.0, old_edit_share=0.01, takedown_share=0.04,
-            old_takedown_share=0.005, restore_share=0.2, duration=180.0)
-TAIL = 30.0  # seconds the daemons go on after the last event
+# Compressed time: half a minute here is a day or so of the portal. It publishes every 2 s, edits a
+# third of its new articles, mostly within half a minute or a minute of publication (some several
+# times), a few late, takes some down, and now and then edits or takes down one of the 300 articles
+# it had before; a daemon job runs every 2 s with 32 requests each (1,382,400 a day), and every
+# article is seen at least every 5 minutes (the floor, about a week of the portal's time).
+LIVE = dict(seed=7, publish_every=2.0, edited_share=0.35, edits_mean=1.8, early_edit_seconds=30.0,
+            late_share=0.1, late_edit_seconds=90.0, old_edit_share=0.01, takedown_share=0.04,
+            old_takedown_share=0.005, restore_share=0.2, duration=90.0)
+TAIL = 15.0  # seconds the daemons go on after the last event
 CONFIG = """
 base_url = "{url}"
 log_level = "WARNING"
@@ -39,8 +39,9 @@ slack = 0
 revisit = "policy"
 timeout_seconds = 60
 """
-PER_DAY = 16 * 86400 // 2
-FLOOR_SECONDS = 600
+REQUESTS_PER_RUN = 32
+PER_DAY = REQUESTS_PER_RUN * 86400 // 2
+FLOOR_SECONDS = 300
 
 
 def test_the_adaptive_policy_captures_nine_in_ten_versions_of_a_live_portal_and_more_than_round_robin(
@@ -81,7 +82,7 @@ def test_the_adaptive_policy_captures_nine_in_ten_versions_of_a_live_portal_and_
         runs = query(dbs[s], "select count(*), sum(requests), max(requests), max(allowance) from crawl_runs "
                              "where job = 'frequent'")[0]
         results[s]["runs"], results[s]["requests"] = runs[0], runs[1]
-        assert runs[2] <= runs[3] == 16 and sent[s] == runs[1]  # not a request beyond the budget
+        assert runs[2] <= runs[3] == REQUESTS_PER_RUN and sent[s] == runs[1]  # not a request beyond the budget
         cli("verify", "--db", dbs[s])
     summary = {s: {k: v for k, v in r.items() if k != "missed"} for s, r in results.items()}
     (tmp_path.parent / "freshness-live.json").write_text(json.dumps(summary, indent=1, default=str))
