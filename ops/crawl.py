@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 from ops.config import Settings
-from ops.lease import Heartbeat, acquire, holder_id, mark_abandoned, release
+from ops.lease import Heartbeat, acquire, holder_id, mark_abandoned, process_start, release
 from pipeline import stats as keys
 from pipeline.archive import budget, health, revisit, runs
 from pipeline.archive.db import open_archive, session_scope
@@ -187,7 +187,7 @@ def run_crawl(settings: Settings, plan: CrawlPlan | None = None, *, run_id: int 
         if run_id is None:
             run_id = runs.start_run(engine, plan.kind, settings.base_url, plan.options(), job=plan.job,
                                     backfill_id=plan.backfill_id)
-        runs.claim_run(engine, run_id, socket.gethostname(), os.getpid())
+        runs.claim_run(engine, run_id, socket.gethostname(), os.getpid(), process_start(os.getpid()))
         with Heartbeat(engine, holder, ttl, run_id=run_id) if not lease_held else nullcontext():
             summary = _crawl(settings, plan, engine, run_id, channel_names, profile)
     finally:
