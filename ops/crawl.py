@@ -14,7 +14,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 from ops.config import Settings
-from ops.lease import Heartbeat, acquire, holder_id, mark_abandoned, release
+from ops.lease import Heartbeat, acquire, holder_id, mark_abandoned, process_start, release
+from ops.reserve import DiskReserve
 from pipeline import stats as keys
 from pipeline.archive import budget, health, revisit, runs
 from pipeline.archive.db import open_archive, session_scope
@@ -187,9 +188,13 @@ def run_crawl(settings: Settings, plan: CrawlPlan | None = None, *, run_id: int 
         if run_id is None:
             run_id = runs.start_run(engine, plan.kind, settings.base_url, plan.options(), job=plan.job,
                                     backfill_id=plan.backfill_id)
-        runs.claim_run(engine, run_id, socket.gethostname(), os.getpid())
-        with Heartbeat(engine, holder, ttl, run_id=run_id) if not lease_held else nullcontext():
-            summary = _crawl(settings, plan, engine, run_id, channel_names, profile)
+        runs.claim_run(engine, run_id, socket.gethostname(), os.getpid(), process_start(os.getpid()))
+        reserve = DiskReserve(settings.db).take()
+        try:
+            with Heartbeat(engine, holder, ttl, run_id=run_id) if not lease_held else nullcontext():
+                summary = _crawl(settings, plan, engine, run_id, channel_names, profile, reserve)
+        finally:
+            reserve.release()
     finally:
         if not lease_held:
             release(engine, holder)
@@ -218,7 +223,7 @@ def plan_run(engine: Engine, settings: Settings, plan: CrawlPlan, now: datetime,
         strategy=settings.revisit_strategy)
 
 
-def _crawl(settings, plan, engine, run_id, channel_names, profile) -> RunSummary:
+def _crawl(settings, plan, engine, run_id, channel_names, profile, reserve: DiskReserve) -> RunSummary:
     now = datetime.now(timezone.utc)
     allowance = run_allowance(engine, settings, run_id, now, plan.period)
     if allowance == 0:
@@ -269,5 +274,6 @@ def _crawl(settings, plan, engine, run_id, channel_names, profile) -> RunSummary
     if status == "succeeded":
         error = health.unarchived_news(engine, run_id, listed_new, stats)
         status = "failed" if error else health.DEGRADED if report["degraded"] else status
+    reserve.release()  # the room to close the run in, should the crawl have filled the disk
     run = runs.finish_run_patiently(engine, run_id, status, stats, error, health=report)
     return RunSummary.of(run)

@@ -5,6 +5,13 @@ that a holder claims while it is free or expired and renews while it works;
 a holder killed with SIGKILL stops renewing, so after `ttl` anyone may take
 over. Claiming is one conditional UPDATE (or an INSERT guarded by the
 primary key), so two claimants can never both win.
+
+On the holder's own host there is no need to wait for the ttl: a holder whose
+process is gone is taken over at once (one more conditional UPDATE, on the
+dead holder's token), and its runs are marked abandoned. "Gone" is decided by
+`process_gone`, which the abandoned-run check uses too: the pid, and the
+process start stored with it, so a reused pid is not taken for the holder.
+Across hosts nothing can be seen of the holder, and the expiry stays.
 """
 from __future__ import annotations
 
@@ -15,6 +22,7 @@ import threading
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.engine import Engine
@@ -25,6 +33,7 @@ from pipeline.archive.models import CrawlRun, Lease
 
 CRAWL_LEASE = "crawl"
 DEFAULT_TTL = timedelta(seconds=60)
+log = logging.getLogger(__name__)
 
 
 class LeaseHeld(RuntimeError):
@@ -53,6 +62,49 @@ class LeaseInfo:
                 f"lease expires {self.expires_at:%H:%M:%S} UTC")
 
 
+def process_start(pid: int) -> str | None:
+    """Who process `pid` is, beyond its number: `<boot id> <pid namespace> <start ticks>` (the start
+    time since boot, /proc/<pid>/stat field 22), or None where /proc cannot say (not Linux, gone).
+
+    The boot id and the pid namespace say whether our view of a pid is the same one the recorder
+    had: another boot, or another container with the same host name, sees other processes."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        namespace = os.readlink("/proc/self/ns/pid")
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: count from its closing one.
+    return f"{boot} {namespace} {stat.rsplit(')', 1)[1].split()[19]}"
+
+
+def process_gone(host: str | None, pid: int | None, started: str | None) -> bool:
+    """Whether the process that recorded itself as host:pid (started as `started`) is certainly dead.
+
+    Only its own host can tell; elsewhere this is False and the caller waits for an expiry or a
+    stale heartbeat. With a start recorded, a live process with that pid and another start is a
+    stranger that reused the pid: the recorder is gone. A record from another boot or pid
+    namespace cannot be judged here (False). Without a start (rows written before revision 0005,
+    or off Linux) the pid alone decides, as it always did.
+    """
+    if host != socket.gethostname() or pid is None:
+        return False
+    if not _alive(pid):
+        return True
+    if started is None:
+        return False
+    now = process_start(pid)
+    if now is None:
+        return False
+    mine, theirs = now.rsplit(" ", 1), started.rsplit(" ", 1)
+    return mine[0] == theirs[0] and mine[1] != theirs[1]
+
+
+def _holder_process(holder: str) -> tuple[str, int | None]:
+    host, pid = (holder.split(":") + ["", ""])[:2]
+    return host, int(pid) if pid.isdigit() else None
+
+
 def current_holder(engine: Engine, name: str = CRAWL_LEASE) -> LeaseInfo | None:
     with session_scope(engine) as session:
         lease = session.get(Lease, name)
@@ -63,20 +115,47 @@ def current_holder(engine: Engine, name: str = CRAWL_LEASE) -> LeaseInfo | None:
 
 def try_acquire(engine: Engine, holder: str, job: str, ttl: timedelta = DEFAULT_TTL,
                 name: str = CRAWL_LEASE) -> bool:
+    """Claim the lease if it is free, expired, already ours, or held by a process gone from this host.
+
+    `holder` is this process's (holder_id()): its start is recorded with it."""
     now = _now()
+    claim = {"holder": holder, "job": job, "acquired_at": now, "expires_at": now + ttl,
+             "holder_started": process_start(os.getpid())}
     with session_scope(engine) as session:
         claimed = session.execute(
             update(Lease).where(Lease.name == name, or_(Lease.holder == holder, Lease.expires_at <= now))
-            .values(holder=holder, job=job, acquired_at=now, expires_at=now + ttl)
+            .values(**claim)
         ).rowcount
         if claimed:
             return True
     try:
         with session_scope(engine) as session:
-            session.add(Lease(name=name, holder=holder, job=job, acquired_at=now, expires_at=now + ttl))
+            session.add(Lease(name=name, **claim))
         return True
     except IntegrityError:
+        pass
+    return _take_over(engine, name, claim, ttl)
+
+
+def _take_over(engine: Engine, name: str, claim: dict, ttl: timedelta) -> bool:
+    """Take the lease from a holder whose process is gone from this host; record it in the log and
+    on the dead holder's runs (marked abandoned). The UPDATE names the dead holder's token, so of two
+    claimants seeing the same corpse only one wins."""
+    with session_scope(engine) as session:
+        lease = session.get(Lease, name)
+        if lease is None or not process_gone(*_holder_process(lease.holder), lease.holder_started):
+            return False
+        dead = LeaseInfo(lease.name, lease.holder, lease.job, lease.acquired_at, lease.expires_at)
+        taken = session.execute(update(Lease).where(Lease.name == name, Lease.holder == dead.holder)
+                                .values(**claim)).rowcount
+    if not taken:
         return False
+    host, pid = _holder_process(claim["holder"])
+    abandoned = mark_abandoned(engine, stale_after=ttl * 3,
+                               why=f"its lease {name!r} was taken over by pid {pid} on {host}")
+    log.warning("lease %r taken over at once from %s: that process is gone%s", name, dead.describe(),
+                f"; run {', '.join(map(str, abandoned))} marked abandoned" if abandoned else "")
+    return True
 
 
 def acquire(engine: Engine, holder: str, job: str, ttl: timedelta = DEFAULT_TTL,
@@ -136,18 +215,18 @@ class Heartbeat:
                 continue
 
 
-def mark_abandoned(engine: Engine, stale_after: timedelta = DEFAULT_TTL * 3) -> list[int]:
-    """Runs left `running` by a process that is gone: on this host a dead pid, anywhere a stale heartbeat."""
-    host, now, abandoned = socket.gethostname(), _now(), []
+def mark_abandoned(engine: Engine, stale_after: timedelta = DEFAULT_TTL * 3, why: str | None = None) -> list[int]:
+    """Runs left `running` by a process that is gone: on this host a dead process (process_gone),
+    anywhere a stale heartbeat. `why` adds to the recorded reason (a lease taken over)."""
+    now, abandoned = _now(), []
     with session_scope(engine) as session:
         for run in session.scalars(select(CrawlRun).where(CrawlRun.status == "running")):
             beat = run.heartbeat_at or run.started_at
-            dead_here = run.hostname == host and run.pid is not None and not _alive(run.pid)
-            if dead_here or beat < now - stale_after:
+            if process_gone(run.hostname, run.pid, run.pid_started) or beat < now - stale_after:
                 run.status = "abandoned"
                 run.finished_at = now
                 run.error = (f"process {run.hostname}:{run.pid} died without closing the run "
-                             f"(last heartbeat {beat:%Y-%m-%d %H:%M:%S} UTC)")
+                             f"(last heartbeat {beat:%Y-%m-%d %H:%M:%S} UTC)" + (f"; {why}" if why else ""))
                 abandoned.append(run.id)
     return abandoned
 

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ops.config import Settings
-from ops.lease import Heartbeat, acquire, holder_id, release
+from ops.lease import Heartbeat, acquire, holder_id, process_start, release
 from pipeline.archive import health, runs
 from pipeline.archive.db import open_archive, session_scope
 from pipeline.archive.models import Article, ArticleVersion, Quarantine
@@ -88,7 +88,7 @@ def run_reparse(settings: Settings, request: ReparseRequest, progress=None) -> R
         acquire(engine, holder, KIND, ttl)
         try:
             run_id = runs.start_run(engine, KIND, settings.base_url, request.options())
-            runs.claim_run(engine, run_id, socket.gethostname(), os.getpid())
+            runs.claim_run(engine, run_id, socket.gethostname(), os.getpid(), process_start(os.getpid()))
             summary = ReparseSummary(run_id, "running")
             stats: Counter = Counter()
             try:

@@ -269,3 +269,63 @@ def test_postgresql_going_away_mid_crawl_fails_the_run_cleanly(tmp_path):
         for url in [u for u in _ENGINES if u == db]:
             _ENGINES.pop(url).dispose()
         server.stop()
+
+
+def _mount_small_disk(where: Path, size: str) -> None:
+    """A size-limited tmpfs at `where`; skipped where mounting is not allowed, except under CI."""
+    import subprocess
+
+    where.mkdir()
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(where)],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        reason = f"cannot mount a small tmpfs to fill ({result.stderr.strip() or result.returncode}); needs root"
+        if IN_CI:
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+def test_a_full_disk_fails_the_crawl_with_the_reason_and_the_next_run_completes(tmp_path):
+    # SQLite-specific: the archive file, its WAL and its journal on one small filesystem.
+    import os
+    import subprocess
+
+    from replica import ReplicaServer, generate, save_state
+
+    disk = tmp_path / "disk"
+    _mount_small_disk(disk, "48m")
+    save_state(generate(600, seed=41), tmp_path / "site")  # about 14 MB of archive
+    server = ReplicaServer(tmp_path / "site").start()
+    site = Site(tmp_path / "site", server)
+    db_file = disk / "archive.sqlite"
+    db = f"sqlite:///{db_file}"
+    env = {**FAST_RETRIES, "PORTAL_ARCHIVE_BATCH_SIZE": "25"}
+    try:
+        cli("db", "upgrade", "--db", db)
+        # Leave 5 MB free: room for the first batches, not for the whole crawl.
+        filler = disk / "filler"
+        free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+        with open(filler, "wb") as fh:
+            os.posix_fallocate(fh.fileno(), 0, free - 5 * 2**20)
+        full = cli("crawl", "--base-url", site.url, "--db", db, env=env, check=False)
+        assert full.returncode == 1, full.stdout + full.stderr[-3000:]
+        reason = "the disk holding the archive is full"
+        assert f"error: archive write failed: {reason}" in full.stdout
+        status, error = query(db_file, "select status, error from crawl_runs order by id desc limit 1")[0]
+        assert status == "failed" and reason in error and "\n" not in error
+        articles = query(db_file, "select count(*) from articles")[0][0]
+        assert 0 < articles < 600, "the disk filled up during the crawl"
+        assert query(db_file, "select count(*) from article_versions")[0][0] == articles
+        assert cli("verify", "--db", db, check=False).returncode == 0
+
+        filler.unlink()  # space again
+        again = cli("crawl", "--base-url", site.url, "--db", db, env=env, check=False)
+        assert again.returncode == 0, again.stdout + again.stderr[-3000:]
+        expected = site.expected()
+        assert_equals_ground_truth(db, expected)
+        assert query(db_file, "select count(*) from article_versions")[0][0] == len(expected)
+        assert cli("verify", "--db", db, check=False).returncode == 0
+        assert not (disk / "archive.sqlite-reserve").exists(), "the run gave its reserve back"
+    finally:
+        server.stop()
+        subprocess.run(["umount", "--lazy", str(disk)], capture_output=True)

@@ -2,8 +2,8 @@
 
 The group and what its commands share live here (settings, the database check, errors as one
 line); the commands live in crawling.py (crawl, backfill, worker, daemon, status), archive.py
-(history, diff, export, extract, reparse, verify) and admin.py (db, demo, web, replica). Each
-command imports what it needs when it runs, so `--help` and `extract` start fast.
+(history, diff, export, extract, reparse, verify) and admin.py (db, backup, restore, demo, web,
+replica). Each command imports what it needs when it runs, so `--help` and `extract` start fast.
 """
 from __future__ import annotations
 

@@ -101,6 +101,7 @@ class CrawlRun(Base):
     # Who runs it, so a run whose process died can be told from one still going.
     hostname: Mapped[str | None] = mapped_column(String(255))
     pid: Mapped[int | None] = mapped_column(Integer)
+    pid_started: Mapped[str | None] = mapped_column(String(100))  # that process's start (ops/lease.py)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     backfill_id: Mapped[int | None] = mapped_column(ForeignKey("backfills.id"), index=True)
 
@@ -285,6 +286,8 @@ class Lease(Base):
 
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     holder: Mapped[str] = mapped_column(Text)  # host:pid:token
+    # The holder's process start (<boot id>:<start ticks>), so a reused pid is not taken for it.
+    holder_started: Mapped[str | None] = mapped_column(String(100))
     job: Mapped[str] = mapped_column(String(100))
     acquired_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -58,11 +58,12 @@ def finish_run_patiently(engine: Engine, run_id: int, status: str, stats: dict, 
     raise AssertionError("unreachable")
 
 
-def claim_run(engine: Engine, run_id: int, hostname: str, pid: int) -> None:
-    """Record which process works on the run, so a dead one can be told from a live one."""
+def claim_run(engine: Engine, run_id: int, hostname: str, pid: int, started: str | None = None) -> None:
+    """Record which process works on the run (and when it started, so a reused pid is not taken
+    for it), so a dead one can be told from a live one."""
     with session_scope(engine) as session:
         run = session.get(CrawlRun, run_id)
-        run.hostname, run.pid, run.heartbeat_at = hostname, pid, now()
+        run.hostname, run.pid, run.pid_started, run.heartbeat_at = hostname, pid, started, now()
 
 
 def close_run(engine: Engine, run_id: int, status: str, error: str | None) -> bool:

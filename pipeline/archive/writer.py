@@ -5,6 +5,7 @@ concurrency tests share exactly one write path.
 """
 from __future__ import annotations
 
+import errno
 import logging
 import random
 import resource
@@ -66,6 +67,8 @@ class ArchiveWriter:
                 return outcomes
             except (IntegrityError, OperationalError) as exc:
                 self.session.rollback()
+                if disk_full(exc):  # trying again fills nothing: say so at once
+                    raise ArchiveWriteError(describe_disk_full(exc)) from exc
                 if attempt == BATCH_ATTEMPTS:
                     raise ArchiveWriteError(_describe(exc)) from exc
                 log.info("batch conflicted with another writer (%s); attempt %d", _describe(exc), attempt + 1)
@@ -128,6 +131,30 @@ class ArchiveWriter:
 
 def _describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
+# SQLite's SQLITE_FULL and SQLITE_IOERR_WRITE-with-ENOSPC, PostgreSQL's disk_full (SQLSTATE 53100).
+SQLITE_FULL = 13
+POSTGRES_DISK_FULL = "53100"
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether a database error means the disk holding the archive (its file, WAL or journal) is full."""
+    reason = getattr(exc, "orig", None) or exc
+    if getattr(reason, "sqlite_errorcode", None) == SQLITE_FULL:
+        return True
+    if getattr(reason, "sqlstate", None) == POSTGRES_DISK_FULL or getattr(reason, "errno", None) == errno.ENOSPC:
+        return True
+    text = str(reason).lower()
+    return "database or disk is full" in text or "no space left on device" in text
+
+
+def describe_disk_full(exc: BaseException) -> str:
+    """The one-line reason a run records when the archive's disk is full."""
+    reason = getattr(exc, "orig", None) or exc
+    first = str(reason).strip().splitlines()[0] if str(reason).strip() else type(reason).__name__
+    return (f"the disk holding the archive is full ({first}); nothing of the failed batch was written: "
+            "make space and run the crawl again, it fetches what is missing")
 
 
 # --- the archive writer process (spiders.stages.ArchiveStage with write_process) ----
