@@ -376,3 +376,15 @@ def test_the_runs_page_and_api_show_what_a_run_spent_its_budget_on(small):
     assert run["budget"]["revisit"]["left_for_budget"] == 1234
     assert "70 of 70" in page and "spent on revisit" in page and "revisits left for lack of budget" in page
     assert "1,234" in page and "not sent: revisit" in page
+
+
+@pytest.mark.archive
+def test_single_characters_alone_are_a_bounded_scan_and_say_so(small):
+    with TestClient(create_app(open_readonly(small.url)), base_url="http://127.0.0.1") as client:
+        alone = client.get("/api/articles", params={"q": "伏"}).json()
+        assert sorted(i["aid"] for i in alone["items"]) == [101, 103] and alone["bounded"] is True
+        beside = client.get("/api/articles", params={"q": "伏 出口"}).json()  # filters an indexed piece's hits
+        assert [i["aid"] for i in beside["items"]] == [101] and beside["bounded"] is False
+        page = client.get("/", params={"q": "伏"}).text
+        assert f"among the newest {SCAN_WINDOW:,}" in page
+    assert snippet("光伏车棚", "伏") == [("光", False), ("伏", True), ("车棚", False)]

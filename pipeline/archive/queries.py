@@ -12,7 +12,7 @@ from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from pipeline.archive.models import Article, ArticleVersion, CrawlRun, Quarantine, RawPage
-from pipeline.archive.search import index_count, search_condition
+from pipeline.archive.search import index_count, plan, search_condition
 from pipeline.reading.profile import Profile
 
 STATUSES = ("live", "taken_down", "edited", "duplicate")
@@ -64,6 +64,8 @@ class Paged:
     page: int
     per_page: int
     items: list
+    # A search of single characters alone: the matches among the newest search.SCAN_WINDOW articles only.
+    bounded: bool = False
 
     @property
     def pages(self) -> int:
@@ -142,7 +144,7 @@ def list_articles(session: Session, flt: ArticleFilter, tz: ZoneInfo, page: int 
             edits=counts[(r.id, "edited")], restorations=counts[(r.id, "restored")],
             excerpt=excerpts.get(r.version_id) if searched is not None else None,
         ))
-    return Paged(total, page, per_page, items)
+    return Paged(total, page, per_page, items, bounded=plan(flt.q).bounded)
 
 
 def _aids(session: Session, ids: set[int]) -> dict[int, int]:
