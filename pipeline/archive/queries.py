@@ -110,7 +110,7 @@ def list_articles(session: Session, flt: ArticleFilter, tz: ZoneInfo, page: int 
     open_version = and_(current.article_id == Article.id, current.valid_to.is_(None))
 
     total = index_count(session, flt.q) if searched is not None and not conditions else None
-    if total is not None and probe_pays(session, total, _offset(page, per_page) + per_page):
+    if total is not None and probe_pays(session, flt.q, total, _offset(page, per_page) + per_page):
         searched = search_condition(current, flt.q, session.get_bind().dialect.name, probe=True)
     if total is None:
         counted = select(func.count()).select_from(Article)

@@ -162,20 +162,22 @@ def search_condition(version, query: str | None, dialect: str, probe: bool = Fal
     return and_(*conditions)
 
 
-# Rows a probing search may expect to read, newest first, before it has filled its page: a
-# probe costs about 25 µs a row on SQLite (bench/web_latency.py's archive), reading every hit
-# first about 2 µs a hit plus the sort. So a word in one article of twenty (光伏 in the replica:
-# 16,000 of 20,000) fills a page in a few dozen rows, a rare one is read whole.
-PROBE_ROWS = 2_000
+# What probing one version costs, in hits read: measured on bench/web_latency.py's archive
+# (20,000 articles), a probe costs about 25-75 µs per token of the query, reading a hit about
+# 2.5 µs plus its share of the sort. A probing search reads about rows × articles / hits versions
+# before its page is full, so it pays only for a word common enough: 光伏 (16,654 hits) fills a
+# page in 60 probes, 7 ms against 40; 氢能 (3,159 hits) would need 320, 25 ms against 14.
+PROBE_COST = 20
 
 
-def probe_pays(session, hits: int, rows: int) -> bool:
+def probe_pays(session, query: str | None, hits: int, rows: int) -> bool:
     """Whether probing beats reading the hits: `hits` articles match (from the index), the page
     needs the newest `rows` of them, the archive holds about max(id) articles."""
     if not hits or session.get_bind().dialect.name != "sqlite":
         return False
+    tokens = sum(len(piece_tokens(p)) for p in plan(query).indexed)
     articles = session.scalar(select(func.max(Article.id))) or 0
-    return rows * articles / hits <= PROBE_ROWS
+    return rows * articles * tokens * PROBE_COST <= hits * hits
 
 
 def index_count(session, query: str | None) -> int | None:
