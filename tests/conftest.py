@@ -282,7 +282,7 @@ def archive_contents(db: str) -> dict[str, list]:
             tables = sorted(inspect(conn).get_table_names())
             if not postgres:
                 # SQLite's FTS5 shadow tables are the search index, the same data again.
-                tables = [t for t in tables if not t.startswith("article_search")]
+                tables = [t for t in tables if not t.startswith(("article_search", "article_bigrams"))]
             contents = {}
             for table in tables:
                 columns = "xmin::text AS xmin, t.*" if postgres else "*"

@@ -102,3 +102,77 @@ def test_upgrading_an_archive_with_data_keeps_it(tmp_path):
         assert conn.exec_driver_sql("select published_at from articles").scalar().startswith("2025-05-06 16:00")
         assert conn.exec_driver_sql("select health from crawl_runs").scalar() == "{}"
     engine.dispose()
+
+
+@pytest.mark.archive
+def test_the_bigram_index_is_built_in_batches_and_resumes_after_a_kill(request, tmp_path):
+    """An archive at 0004 (trigram index), upgraded with one version per batch, SIGKILLed once some
+    batches are committed; the same upgrade again finishes the index, search works and verify passes."""
+    import os
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+
+    from tests.conftest import BACKEND, cli, new_unmigrated_database, query
+    from tests.test_web_unit import Archive, T0, article
+
+    url = new_unmigrated_database(request, tmp_path, "old")
+    upgrade(url)
+    archive = Archive(url)
+    archive.write(*(article(1000 + n, f"储能电站第{n}号", [f"钠离子电池储能项目{n}并网。"]) for n in range(150)))
+    archive.write(article(1000, "储能电站改名", ["抽水蓄能电站开工。"], at=T0.replace(day=13)))  # a closed version
+    archive.engine.dispose()
+    command.downgrade(alembic_config(url), "0004")  # the archive as the old schema kept it
+    key = "version_id" if BACKEND == "postgres" else "rowid"
+
+    upgrading = subprocess.Popen([sys.executable, "-m", "ops.cli", "db", "upgrade", "--db", url],
+                                 stderr=subprocess.PIPE, text=True,
+                                 env={**os.environ, "PORTAL_ARCHIVE_MIGRATION_BATCH_SIZE": "1"})
+    try:
+        for line in upgrading.stderr:
+            if line.startswith("search index: "):
+                break
+        else:
+            pytest.fail("the migration reported no batch")
+        # Hold the index's write lock, so the migration waits inside its next batch, and kill it there.
+        if BACKEND == "postgres":
+            import psycopg
+
+            from sqlalchemy.engine import make_url
+
+            u = make_url(url)
+            lock = psycopg.connect(host=u.host, port=u.port, user=u.username, dbname=u.database)
+            lock.execute("LOCK TABLE article_bigrams IN EXCLUSIVE MODE")
+        else:
+            lock = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None, timeout=30)
+            lock.execute("BEGIN IMMEDIATE")
+        upgrading.send_signal(signal.SIGKILL)
+        upgrading.wait(30)
+        lock.rollback() if BACKEND == "postgres" else lock.execute("ROLLBACK")
+        lock.close()
+    finally:
+        if upgrading.poll() is None:
+            upgrading.kill()
+        upgrading.wait(30)
+
+    open_ids = query(url, "SELECT id FROM article_versions WHERE valid_to IS NULL ORDER BY id")
+    indexed = query(url, f"SELECT DISTINCT {key} FROM article_bigrams ORDER BY {key}")
+    assert 0 < len(indexed) < len(open_ids) == 150
+    assert indexed == open_ids[:len(indexed)]  # in id order, nothing skipped
+    assert query(url, "SELECT version_num FROM alembic_version") == [("0004",)]
+
+    again = cli("db", "upgrade", "--db", url, env={"PORTAL_ARCHIVE_MIGRATION_BATCH_SIZE": "7"})
+    assert f"search index: {150 - len(indexed)}/{150 - len(indexed)} versions" in again.stderr
+    assert query(url, f"SELECT DISTINCT {key} FROM article_bigrams ORDER BY {key}") == open_ids
+    assert query(url, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
+    if BACKEND == "postgres":
+        assert not query(url, "SELECT indexname FROM pg_indexes WHERE indexname LIKE 'ix_article_versions_search_%'")
+    else:
+        assert not query(url, "SELECT name FROM sqlite_master WHERE name LIKE 'article_search%'")
+    assert archive.search("储能") == sorted(1000 + n for n in range(150))
+    assert archive.search("蓄能") == [1000]
+    assert archive.search("电池储能项目7") == [1007]
+    assert archive.search("第1") == [1001]  # the piece 第 and the number 1, a whole word: not 1010…1019
+    verify = cli("verify", "--db", url)
+    assert "search-index" in verify.stdout and verify.returncode == 0

@@ -2,7 +2,7 @@
 the search index kept by the database, read-only access, the token and binding rules, the diff,
 escaping in feeds and charts, sanitizing on output.
 
-The tests marked `archive` run on SQLite and on PostgreSQL (FTS5 there, pg_trgm here). The unmarked ones
+The tests marked `archive` run on SQLite and on PostgreSQL (the bigram index: FTS5 there, a tsvector here). The unmarked ones
 need no archive, or are about a SQLite file: one that is read-only on disk, one that is not there."""
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from sqlalchemy.exc import InternalError, OperationalError
 from pipeline.archive.db import ArchiveError, open_archive, session_scope, upgrade
 from pipeline.archive.diff import char_segments, fold, paragraph_rows
 from pipeline.archive.queries import ChangeRow
-from pipeline.archive.search import fts5_phrase, search_terms
+from pipeline.archive.search import SCAN_WINDOW, snippet
 from pipeline.archive.versions import record_article, record_gone
 from pipeline.reading.fingerprint import fingerprint
 from pipeline.reading.html import clean_body
@@ -99,7 +99,7 @@ def small(request, tmp_path):
 def test_search_finds_chinese_substrings_of_the_current_version(small):
     assert small.search("逆变器出口") == [101]
     assert small.search("钠离子电池储能") == [102]
-    assert small.search("光伏") == [101, 103]  # two characters: the LIKE fallback
+    assert small.search("光伏") == [101, 103]  # two characters: one bigram
     assert small.search("光伏 车棚") == [103]  # every term must occur
     assert small.search("光伏逆变器 出口") == [101]
     assert small.search("氢能") == []
@@ -117,25 +117,25 @@ def test_the_index_follows_edits_and_takedowns(small):
     assert small.search("钠离子电池", status="live") == []
     assert small.search("钠离子电池", status="taken_down") == [102]
     open_versions = query(small.url, "SELECT count(*) FROM article_versions WHERE valid_to IS NULL")[0][0]
+    # The index holds exactly the open versions: the write path adds each new one and takes out each closed one.
     if BACKEND == "postgres":
-        # The trigram indexes cover exactly the open versions: partial indexes, kept by PostgreSQL itself.
-        indexes = query(small.url, "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'article_versions' "
-                                   "AND indexdef LIKE '%gin_trgm_ops%' ORDER BY indexname")
-        assert [name for name, _ in indexes] == [f"ix_article_versions_search_{c}" for c in ("body_text", "lede", "title")]
-        assert all(definition.endswith("WHERE (valid_to IS NULL)") for _, definition in indexes)
-        assert open_versions == 3
+        indexed = query(small.url, "SELECT version_id FROM article_bigrams ORDER BY version_id")
     else:
-        # One row per indexed document (a full scan of an external-content table would read the versions).
-        indexed = query(small.url, "SELECT count(*) FROM article_search_docsize")[0][0]
-        assert indexed == open_versions == 3
+        indexed = query(small.url, "SELECT rowid FROM article_bigrams ORDER BY rowid")
+    assert indexed == query(small.url, "SELECT id FROM article_versions WHERE valid_to IS NULL ORDER BY id")
+    assert open_versions == 3
 
 
 @pytest.mark.archive
 def test_query_syntax_is_searched_for_literally(small):
-    for q in ['"光伏', '光伏" OR "储能', "NEAR(光伏 储能)", "光伏*", "title:光伏", "%", "_", "\\", "a\x00b", "''"]:
-        assert small.search(q) == [] or q.startswith("光伏"), q
-    assert search_terms("  光伏\x00逆变器  光伏 ") == ["光伏", "逆变器"]
-    assert fts5_phrase('a"b') == '"a""b"'
+    # FTS5's and tsquery's syntax is punctuation and words to the split: quotes and operators separate, OR and
+    # NEAR are words that must occur, and a query of punctuation alone asks for nothing (every article).
+    expected = {'"光伏': [101, 103], "光伏*": [101, 103], '光伏" OR "储能': [], "NEAR(光伏 储能)": [],
+                "title:光伏": [], "a\x00b": [], "光伏 & 储能": [], "光伏 <-> 逆变器": [101], "'光伏':*": [101, 103]}
+    for q, aids in expected.items():
+        assert small.search(q) == aids, q
+    for q in ["%", "_", "\\", "''", "!"]:
+        assert small.search(q) == [101, 102, 103], q
 
 
 @pytest.mark.archive
@@ -376,3 +376,15 @@ def test_the_runs_page_and_api_show_what_a_run_spent_its_budget_on(small):
     assert run["budget"]["revisit"]["left_for_budget"] == 1234
     assert "70 of 70" in page and "spent on revisit" in page and "revisits left for lack of budget" in page
     assert "1,234" in page and "not sent: revisit" in page
+
+
+@pytest.mark.archive
+def test_single_characters_alone_are_a_bounded_scan_and_say_so(small):
+    with TestClient(create_app(open_readonly(small.url)), base_url="http://127.0.0.1") as client:
+        alone = client.get("/api/articles", params={"q": "伏"}).json()
+        assert sorted(i["aid"] for i in alone["items"]) == [101, 103] and alone["bounded"] is True
+        beside = client.get("/api/articles", params={"q": "伏 出口"}).json()  # filters an indexed piece's hits
+        assert [i["aid"] for i in beside["items"]] == [101] and beside["bounded"] is False
+        page = client.get("/", params={"q": "伏"}).text
+        assert f"among the newest {SCAN_WINDOW:,}" in page
+    assert snippet("光伏车棚", "伏") == [("光", False), ("伏", True), ("车棚", False)]

@@ -53,6 +53,8 @@ class ArticlePage(BaseModel):
     page: int
     per_page: int
     items: list[ArticleSummary]
+    bounded: bool = Field(False, description="A search of single Chinese characters alone, which no index holds: "
+                                             "the matches among the newest articles only (see the README).")
 
 
 class ArticleRef(BaseModel):
@@ -204,7 +206,9 @@ Aid = Path(ge=1, le=MAX_ID, description="The portal's article id.")
 @router.get("/articles", response_model=ArticlePage, summary="Articles, newest first, filtered and searched")
 def list_articles(request: Request,
                   q: str | None = Query(None, max_length=200, description=(
-                      "Substring search (Chinese works: 光伏逆变器); whitespace-separated terms must all occur.")),
+                      "Search of the current versions (光伏逆变器, 储能 PV): every Chinese run must occur as a substring, "
+                      "every Latin word or number as a whole word; blanks and punctuation separate them. "
+                      "Single Chinese characters alone search the newest articles only (`bounded`).")),
                   channel: str | None = Query(None, max_length=50),
                   published_from: IsoDay | None = Query(None, description="First publication day (portal time)."),
                   published_to: IsoDay | None = Query(None, description="Last publication day (portal time)."),
@@ -220,7 +224,7 @@ def list_articles(request: Request,
         duplicate_of=r.duplicate_of, last_changed_at=r.last_changed_at,
         snippet="".join(text for text, _ in snippet(r.excerpt, q)) if r.excerpt is not None else None,
     ) for r in found.items]
-    return ArticlePage(total=found.total, page=page, per_page=per_page, items=items)
+    return ArticlePage(total=found.total, page=page, per_page=per_page, items=items, bounded=found.bounded)
 
 
 def version_summary(version: ArticleVersion, previous: ArticleVersion | None) -> dict:

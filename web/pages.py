@@ -16,7 +16,7 @@ from fastapi.templating import Jinja2Templates
 from pipeline.archive import budget, queries
 from pipeline.archive.diff import changed_fields, version_diff
 from pipeline.archive.runs import edits_of
-from pipeline.archive.search import snippet
+from pipeline.archive.search import SCAN_WINDOW, snippet
 from pipeline.archive.versions import raw_page_bytes
 from web import charts
 from web.feeds import change_link, changes_atom
@@ -148,7 +148,7 @@ def articles(request: Request):
         channel_list = queries.channels(session)
     snippets = {r.aid: snippet(r.excerpt, flt.q) for r in found.items if r.excerpt is not None}
     return render(request, "articles.html", title="Articles", found=found, flt=flt, snippets=snippets,
-                  channels=channel_list, statuses=STATUS_LABELS)
+                  channels=channel_list, statuses=STATUS_LABELS, scan_window=SCAN_WINDOW)
 
 
 @router.get("/articles/{aid}", response_class=HTMLResponse)

@@ -5,3 +5,6 @@ the archive stage read them here. Plain values: importing them costs nothing."""
 BATCH_SIZE = 200
 # How long a SQLite writer waits for another's lock before the write fails.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Versions a migration that rebuilds an index or rewrites rows handles per transaction (the unit a
+# kill can lose); PORTAL_ARCHIVE_MIGRATION_BATCH_SIZE overrides it (migrations cannot read ops' settings).
+MIGRATION_BATCH_SIZE = 2_000

@@ -12,7 +12,7 @@ from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from pipeline.archive.models import Article, ArticleVersion, CrawlRun, Quarantine, RawPage
-from pipeline.archive.search import index_count, search_condition
+from pipeline.archive.search import index_count, plan, probe_pays, search_condition
 from pipeline.reading.profile import Profile
 
 STATUSES = ("live", "taken_down", "edited", "duplicate")
@@ -64,6 +64,8 @@ class Paged:
     page: int
     per_page: int
     items: list
+    # A search of single characters alone: the matches among the newest search.SCAN_WINDOW articles only.
+    bounded: bool = False
 
     @property
     def pages(self) -> int:
@@ -108,6 +110,8 @@ def list_articles(session: Session, flt: ArticleFilter, tz: ZoneInfo, page: int 
     open_version = and_(current.article_id == Article.id, current.valid_to.is_(None))
 
     total = index_count(session, flt.q) if searched is not None and not conditions else None
+    if total is not None and probe_pays(session, flt.q, total, _offset(page, per_page) + per_page):
+        searched = search_condition(current, flt.q, session.get_bind().dialect.name, probe=True)
     if total is None:
         counted = select(func.count()).select_from(Article)
         if searched is not None:
@@ -142,7 +146,7 @@ def list_articles(session: Session, flt: ArticleFilter, tz: ZoneInfo, page: int 
             edits=counts[(r.id, "edited")], restorations=counts[(r.id, "restored")],
             excerpt=excerpts.get(r.version_id) if searched is not None else None,
         ))
-    return Paged(total, page, per_page, items)
+    return Paged(total, page, per_page, items, bounded=plan(flt.q).bounded)
 
 
 def _aids(session: Session, ids: set[int]) -> dict[int, int]:

@@ -1,110 +1,245 @@
-"""Full-text search over the current version of each article, made for Chinese.
+"""Full-text search over the current version of each article: the bigram index, kept and queried.
 
-Chinese has no spaces, so a search is for substrings: every whitespace-
-separated term must occur in the title, the lede or the body. Terms of three
-or more characters use the trigram index that revision 0003 keeps (SQLite
-FTS5 `tokenize='trigram'`, PostgreSQL pg_trgm). A trigram index cannot answer
-for one or two characters (光伏 has no trigram), so such terms are a LIKE
-condition: on their own they scan every current version (still fast at tens
-of thousands of articles, see the README), next to a longer term they only
-filter its hits.
+What a query means is defined once, in pipeline.reading.bigrams (CJK runs as overlapping bigrams,
+Latin words and numbers as words; every piece must occur in the title, the lede or the body).
+This module keeps the index that answers it and turns a query into a condition, the same
+meaning on both databases:
+
+- SQLite: `article_bigrams`, a contentless FTS5 table (columns title, lede, body; rowid = the
+  version's id) holding the pre-split token text (`fts5_text`); the tokenizer, unicode61, only
+  has to split at the spaces. Contentless: the text is not stored a second time. SQLite 3.40
+  has no contentless delete, so a version leaves the index by the FTS5 'delete' command with the
+  same token text, recomputed from the version (versions are never edited, the split is pure).
+- PostgreSQL: `article_bigrams`, a table of (version_id, part, terms tsvector) with a GIN index
+  on terms; the tsvector is built from the same tokens, literally (the 'simple' configuration's
+  meaning, no stemming, no stop words, with positions). A piece of two CJK characters or a word
+  is one lexeme; a longer CJK piece the phrase of its bigrams (<->).
+
+Only open versions (valid_to IS NULL) are indexed. The archive's write path keeps the index
+(pipeline.archive.versions calls `index_versions` for every version it inserts and
+`unindex_versions` for every one it closes); revision 0005 built it for the versions written
+before.
+
+A one-character CJK piece has no bigram. Next to an indexed piece it only filters that piece's
+hits (LIKE); a query of single characters alone is a bounded scan: it looks at the newest
+SCAN_WINDOW articles by publication (the articles' published_at index gives them in order) and
+finds the matches among those, newest first; the result says it was bounded.
 """
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass
 
-from sqlalchemy import and_, or_, text
+from sqlalchemy import Connection, and_, bindparam, column, func, literal, literal_column, or_, select, table, text
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-TRIGRAM = 3
-MAX_TERMS = 8
-MAX_TERM_LENGTH = 100
+from pipeline.archive.models import Article
+from pipeline.reading.bigrams import (
+    fts5_query,
+    fts5_text,
+    is_cjk,
+    piece_tokens,
+    query_pieces,
+    tsquery,
+    tsvector_parts,
+)
+
+INDEX = "article_bigrams"
 SEARCHED = ("title", "lede", "body_text")
-# Control characters (NUL included) mean nothing in a search and upset FTS5.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# The newest articles a query of single characters alone looks at (see the module's docstring).
+SCAN_WINDOW = 10_000
 
 
-def search_terms(query: str | None) -> list[str]:
-    """The distinct terms of a query, in order; blank and control characters separate them."""
-    cleaned = _CONTROL.sub(" ", query or "")
-    terms = []
-    for term in cleaned.split():
-        term = term[:MAX_TERM_LENGTH]
-        if term not in terms:
-            terms.append(term)
-    return terms[:MAX_TERMS]
+@dataclass
+class SearchPlan:
+    """What a query needs: the pieces the index answers and the single characters it cannot."""
+
+    pieces: list[str]
+
+    @property
+    def indexed(self) -> list[str]:
+        return [p for p in self.pieces if piece_tokens(p)]
+
+    @property
+    def scanned(self) -> list[str]:
+        return [p for p in self.pieces if not piece_tokens(p)]
+
+    @property
+    def bounded(self) -> bool:
+        """True when the index can answer nothing: a scan of the newest SCAN_WINDOW articles."""
+        return bool(self.pieces) and not self.indexed
 
 
-def fts5_phrase(term: str) -> str:
-    """A term as an FTS5 string: its own quotes doubled, so no query syntax gets through."""
-    return '"' + term.replace('"', '""') + '"'
+def plan(query: str | None) -> SearchPlan:
+    return SearchPlan(query_pieces(query))
 
+
+# --- keeping the index ---------------------------------------------------------------------
+
+def _fields(version) -> list[str | None]:
+    return [getattr(version, name) for name in SEARCHED]
+
+
+def _dialect(session: Session | Connection) -> str:
+    return (session.dialect if isinstance(session, Connection) else session.get_bind().dialect).name
+
+
+def index_versions(session: Session | Connection, versions: list) -> None:
+    """Add open versions to the index; each needs id, title, lede and body_text (a row or an object)."""
+    if not versions:
+        return
+    if _dialect(session) == "sqlite":
+        session.execute(text(f"INSERT INTO {INDEX}(rowid, title, lede, body) VALUES (:id, :t, :l, :b)"),
+                        [dict(id=v.id, **_fts5_row(v)) for v in versions])
+    else:
+        session.execute(text(f"INSERT INTO {INDEX} (version_id, part, terms) "
+                             "VALUES (:id, :part, CAST(:terms AS tsvector))"),
+                        [dict(id=v.id, part=part, terms=terms) for v in versions
+                         for part, terms in enumerate(tsvector_parts(_fields(v)))])
+
+
+def unindex_versions(session: Session | Connection, versions: list) -> None:
+    """Take closed versions out of the index (the same attributes as index_versions)."""
+    if not versions:
+        return
+    if _dialect(session) == "sqlite":
+        session.execute(text(f"INSERT INTO {INDEX}({INDEX}, rowid, title, lede, body) "
+                             "VALUES ('delete', :id, :t, :l, :b)"),
+                        [dict(id=v.id, **_fts5_row(v)) for v in versions])
+    else:
+        session.execute(text(f"DELETE FROM {INDEX} WHERE version_id IN :ids")
+                        .bindparams(bindparam("ids", expanding=True)), {"ids": [v.id for v in versions]})
+
+
+def _fts5_row(version) -> dict:
+    title, lede, body = _fields(version)
+    return {"t": fts5_text(title), "l": fts5_text(lede), "b": fts5_text(body)}
+
+
+# --- asking it -----------------------------------------------------------------------------
 
 def _like_pattern(term: str) -> str:
     escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
 
-def _contains(version, term: str, dialect: str) -> ColumnElement:
-    pattern = _like_pattern(term)
-    columns = [getattr(version, name) for name in SEARCHED]
-    if dialect == "postgresql":
-        # ILIKE on the bare column is what the gin_trgm_ops indexes serve.
-        return or_(*(c.ilike(pattern, escape="\\") for c in columns))
-    return or_(*(c.like(pattern, escape="\\") for c in columns))
+def _contains(version, char: str) -> ColumnElement:
+    """A single CJK character anywhere in the three fields (no case to fold)."""
+    pattern = _like_pattern(char)
+    return or_(*(getattr(version, name).like(pattern, escape="\\") for name in SEARCHED))
 
 
-def search_condition(version, query: str | None, dialect: str) -> ColumnElement | None:
-    """A WHERE condition on `version` (an open ArticleVersion alias), or None for no search."""
-    terms = search_terms(query)
-    if not terms:
+def search_condition(version, query: str | None, dialect: str, probe: bool = False) -> ColumnElement | None:
+    """A WHERE condition on `version` (an open ArticleVersion alias), or None for no search.
+
+    `probe` (SQLite): ask the index about each version in turn (FTS5 seeks the rowid in each
+    doclist) instead of reading all its hits first; see `probe_pays`."""
+    wanted = plan(query)
+    if not wanted.pieces:
         return None
-    indexed = [t for t in terms if len(t) >= TRIGRAM]
-    conditions = []
-    if dialect == "sqlite" and indexed:
-        match = " AND ".join(fts5_phrase(t) for t in indexed)
-        conditions.append(version.id.in_(
-            text("SELECT rowid FROM article_search WHERE article_search MATCH :match")
-            .bindparams(match=match)))
-        terms = [t for t in terms if len(t) < TRIGRAM]
-    conditions += [_contains(version, t, dialect) for t in terms]
+    conditions: list[ColumnElement] = []
+    if dialect == "sqlite":
+        match = fts5_query(wanted.indexed)
+        if match and probe:
+            fts = table(INDEX, column("rowid"))
+            conditions.append(select(literal(1)).select_from(fts).where(
+                literal_column(INDEX).op("MATCH")(match), fts.c.rowid == version.id).exists())
+        elif match:
+            conditions.append(version.id.in_(
+                text(f"SELECT rowid FROM {INDEX} WHERE {INDEX} MATCH :match").bindparams(match=match)))
+    elif dialect == "postgresql":
+        # One subquery per piece: a long version's pieces may sit in different parts of it.
+        for number, piece in enumerate(wanted.indexed):
+            conditions.append(version.id.in_(
+                text(f"SELECT version_id FROM {INDEX} WHERE terms @@ CAST(:q{number} AS tsquery)")
+                .bindparams(**{f"q{number}": tsquery(piece)})))
+    else:
+        raise ValueError(f"no search index on {dialect}")
+    conditions += [_contains(version, char) for char in wanted.scanned]
+    if wanted.bounded:
+        newest = select(Article.id).order_by(Article.published_at.desc(), Article.id.desc()).limit(SCAN_WINDOW)
+        conditions.append(version.article_id.in_(newest.scalar_subquery()))
     return and_(*conditions)
+
+
+# What probing one version costs, in hits read: measured on bench/web_latency.py's archive
+# (20,000 articles), a probe costs about 25-75 µs per token of the query, reading a hit about
+# 2.5 µs plus its share of the sort. A probing search reads about rows × articles / hits versions
+# before its page is full, so it pays only for a word common enough: 光伏 (16,654 hits) fills a
+# page in 60 probes, 7 ms against 40; 氢能 (3,159 hits) would need 320, 25 ms against 14.
+PROBE_COST = 20
+
+
+def probe_pays(session, query: str | None, hits: int, rows: int) -> bool:
+    """Whether probing beats reading the hits: `hits` articles match (from the index), the page
+    needs the newest `rows` of them, the archive holds about max(id) articles."""
+    if not hits or session.get_bind().dialect.name != "sqlite":
+        return False
+    tokens = sum(len(piece_tokens(p)) for p in plan(query).indexed)
+    articles = session.scalar(select(func.max(Article.id))) or 0
+    return rows * articles * tokens * PROBE_COST <= hits * hits
 
 
 def index_count(session, query: str | None) -> int | None:
     """How many articles match, straight from the SQLite index (one entry per article), when
-    every term can use it; None otherwise. Saves joining thousands of hits only to count them."""
-    terms = search_terms(query)
-    if session.get_bind().dialect.name != "sqlite" or not terms or any(len(t) < TRIGRAM for t in terms):
+    every piece can use it; None otherwise. Saves joining thousands of hits only to count them."""
+    wanted = plan(query)
+    if session.get_bind().dialect.name != "sqlite" or not wanted.pieces or wanted.scanned:
         return None
-    return session.scalar(text("SELECT count(*) FROM article_search WHERE article_search MATCH :match")
-                          .bindparams(match=" AND ".join(fts5_phrase(t) for t in terms)))
+    return session.scalar(text(f"SELECT count(*) FROM {INDEX} WHERE {INDEX} MATCH :match")
+                          .bindparams(match=fts5_query(wanted.indexed)))
+
+
+# --- the highlighted excerpt ---------------------------------------------------------------
+
+def _hits(text_: str, pieces: list[str]) -> list[tuple[int, int]]:
+    """Where the pieces occur, as (start, end), leftmost first, not overlapping: CJK pieces
+    anywhere, words only whole (as the index finds them)."""
+    lowered = text_.lower() if len(text_.lower()) == len(text_) else text_
+    found = []
+    for piece in pieces:
+        at = lowered.find(piece)
+        while at >= 0:
+            end = at + len(piece)
+            whole = is_cjk(piece[0]) or (
+                (at == 0 or not _word_char(lowered[at - 1])) and (end == len(lowered) or not _word_char(lowered[end])))
+            if whole:
+                found.append((at, end))
+            at = lowered.find(piece, at + 1)
+    found.sort(key=lambda span: (span[0], -span[1]))
+    out: list[tuple[int, int]] = []
+    for start, end in found:
+        if not out or start >= out[-1][1]:
+            out.append((start, end))
+    return out
+
+
+def _word_char(char: str) -> bool:
+    return char.isalnum() and not is_cjk(char)
 
 
 def snippet(text_: str, query: str | None, width: int = 60) -> list[tuple[str, bool]]:
     """A short excerpt around the first hit, as (text, is_hit) pieces to escape and mark up."""
-    terms = search_terms(query)
     if not text_:
         return []
-    lowered = text_.lower()
-    hits = [(lowered.find(t.lower()), t) for t in terms]
-    hits = [(at, t) for at, t in hits if at >= 0]
+    hits = _hits(text_, query_pieces(query))
     if not hits:
         return [(text_[:width * 2] + ("…" if len(text_) > width * 2 else ""), False)]
-    first = min(at for at, _ in hits)
-    start = max(0, first - width // 2)
+    start = max(0, hits[0][0] - width // 2)
     end = min(len(text_), start + width * 2)
-    window = text_[start:end]
-    pattern = re.compile("|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True)), re.I)
     pieces: list[tuple[str, bool]] = [("…", False)] if start > 0 else []
-    at = 0
-    for m in pattern.finditer(window):
-        if m.start() > at:
-            pieces.append((window[at:m.start()], False))
-        pieces.append((m.group(), True))
-        at = m.end()
-    if at < len(window):
-        pieces.append((window[at:], False))
+    at = start
+    for hit_start, hit_end in hits:
+        if hit_start >= end:
+            break
+        hit_start, hit_end = max(hit_start, at), min(hit_end, end)
+        if hit_start > at:
+            pieces.append((text_[at:hit_start], False))
+        if hit_end > hit_start:
+            pieces.append((text_[hit_start:hit_end], True))
+        at = max(at, hit_end)
+    if at < end:
+        pieces.append((text_[at:end], False))
     if end < len(text_):
         pieces.append(("…", False))
     return pieces

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 from sqlalchemy import insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -34,6 +35,7 @@ from pipeline.archive.models import (
     RawPage,
 )
 from pipeline.archive.outcomes import CHANGES, Change, Outcome, Status, Written
+from pipeline.archive.search import index_versions, unindex_versions
 from pipeline.reading.fingerprint import CANDIDATE_PARAGRAPH_SHARE
 from pipeline.reading.records import (
     ArticleGone,
@@ -135,9 +137,11 @@ class Batch:
         """Write the first versions and fingerprints kept for later; call before reading either."""
         if self.first_versions:
             self.session.flush()  # the raw pages get their ids
-            self.session.execute(insert(ArticleVersion.__table__), [
-                {**row, "article_id": article.id, "raw_page_id": raw_page.id}
-                for article, raw_page, row in self.first_versions])
+            rows = [{**row, "article_id": article.id, "raw_page_id": raw_page.id}
+                    for article, raw_page, row in self.first_versions]
+            ids = self.session.scalars(
+                insert(ArticleVersion.__table__).returning(ArticleVersion.id, sort_by_parameter_order=True), rows)
+            index_versions(self.session, [SimpleNamespace(id=id_, **row) for id_, row in zip(ids, rows, strict=True)])
             self.first_versions = []
         if self.fingerprints:
             self.session.execute(insert(ParagraphFingerprint.__table__), self.fingerprints)
@@ -267,9 +271,12 @@ def _new_version(session: Session, article: Article, number: int, change: str, r
         valid_from = max(fetched_at, previous.valid_from)
         previous.valid_to = valid_from
         session.flush()
+        unindex_versions(session, [previous])
     version = ArticleVersion(article=article, version=number, change=change, crawl_run_id=run_id,
                              valid_from=valid_from, fetched_at=fetched_at, raw_page=raw_page, **fields)
     session.add(version)
+    session.flush()  # its id, which the search index is keyed by
+    index_versions(session, [version])
     article.current_version = number
     article.last_changed_at = fetched_at
     return version

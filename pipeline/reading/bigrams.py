@@ -1,0 +1,174 @@
+"""What a search means, once, as pure text: the tokens a version is indexed by and the pieces a query asks for.
+
+Chinese is written without spaces and most of its words are two characters (储能, 光伏, 电网), so
+no word list is needed: every run of CJK ideographs is split into overlapping bigrams
+(储能电站 → 储能 能电 电站). Latin words and numbers are words, lowercased (PV → pv, 5G → 5g).
+Anything else (blanks, punctuation, symbols) separates.
+
+A query is split the same way into *pieces*: its CJK runs and its words. Every piece must occur
+in the title, the lede or the body of a version (each piece on its own, in any of the three):
+
+- a CJK piece as a substring: 储能 finds 储能电站; a piece of three or more characters is the
+  phrase of its bigrams (储能电站 is 储能, 能电, 电站 at consecutive positions of one run of one
+  field), which is exactly "contains this substring";
+- a word as a whole word, case-insensitively: pv finds "PV 组件", not "pvc".
+
+So "储能, 电站" and "储能 电站" are the same query (two pieces), and 2025年 is the word 2025 and the
+piece 年. A one-character CJK piece has no bigram; the archive answers it by a bounded scan
+(pipeline/archive/search.py).
+
+The tokens carry positions. Consecutive bigrams of one run are adjacent (one apart); anything
+else is at least two apart, so a phrase never runs from one CJK run, or one field, into the next.
+The archive renders the same positioned tokens for SQLite (space-separated text for FTS5, a
+filler token where a gap is needed) and for PostgreSQL (a tsvector literal). A change here
+changes what is indexed: it needs a migration that rebuilds the index.
+"""
+from __future__ import annotations
+
+from typing import Iterator
+
+# Han ideographs, the basic block and every extension (A to I, the compatibility blocks), and 〇.
+CJK_RANGES = (
+    (0x3007, 0x3007),
+    (0x3400, 0x4DBF),    # Extension A
+    (0x4E00, 0x9FFF),    # the basic block
+    (0xF900, 0xFAFF),    # compatibility ideographs
+    (0x20000, 0x2A6DF),  # Extension B
+    (0x2A700, 0x2EE5F),  # Extensions C, D, E, F, I
+    (0x2F800, 0x2FA1F),  # compatibility supplement
+    (0x30000, 0x323AF),  # Extensions G, H
+)
+MAX_PIECES = 8
+MAX_PIECE_LENGTH = 100  # characters; a longer piece is cut (and so matches a little more)
+
+
+def is_cjk(char: str) -> bool:
+    code = ord(char)
+    return any(low <= code <= high for low, high in CJK_RANGES)
+
+
+def _is_word_char(char: str) -> bool:
+    return char.isalnum() and not is_cjk(char)
+
+
+def runs(text: str) -> Iterator[tuple[bool, str]]:
+    """The text's CJK runs (True, run) and words (False, lowercased word), in order."""
+    kind, start = None, 0
+    for at, char in enumerate(text + " "):
+        this = True if is_cjk(char) else False if _is_word_char(char) else None
+        if this != kind:
+            if kind is not None:
+                yield kind, text[start:at] if kind else text[start:at].lower()
+            kind, start = this, at
+
+
+def bigrams(run: str) -> list[str]:
+    return [run[i:i + 2] for i in range(len(run) - 1)]
+
+
+def tokens(text: str | None, start: int = 1) -> list[tuple[int, str]]:
+    """(position, token) pairs: adjacent positions only for consecutive bigrams of one CJK run."""
+    out: list[tuple[int, str]] = []
+    position = start - 2
+    for cjk, run in runs(text or ""):
+        position += 2  # a gap before every run or word
+        if cjk:
+            pairs = bigrams(run)
+            out += [(position + i, pair) for i, pair in enumerate(pairs)]
+            position += max(len(pairs) - 1, 0)
+        else:
+            out.append((position, run[:MAX_PIECE_LENGTH]))  # as a query cuts it; a tsvector lexeme is bounded too
+    return out
+
+
+def document_tokens(fields: list[str | None]) -> list[tuple[int, str]]:
+    """The tokens of several fields in one position space, a gap between fields."""
+    out: list[tuple[int, str]] = []
+    for field in fields:
+        out += tokens(field, start=(out[-1][0] + 2) if out else 1)
+    return out
+
+
+def query_pieces(query: str | None) -> list[str]:
+    """The distinct pieces of a query, in order: CJK runs as typed, words lowercased."""
+    pieces: list[str] = []
+    for _cjk, run in runs(query or ""):
+        run = run[:MAX_PIECE_LENGTH]
+        if run not in pieces:
+            pieces.append(run)
+    return pieces[:MAX_PIECES]
+
+
+def piece_tokens(piece: str) -> list[str]:
+    """The tokens a piece is a phrase of; none for a single CJK character (no bigram holds it)."""
+    return bigrams(piece) if is_cjk(piece[0]) else [piece]
+
+
+# --- the two renderings of one set of tokens ------------------------------------------------
+
+# A private-use character: FTS5's unicode61 tokenizer takes it for a token (category Co), and no
+# query can ask for it (it is neither CJK nor alphanumeric, so queries treat it as a separator).
+FILLER = "\ue000"
+
+
+def fts5_text(text: str | None) -> str:
+    """One field as FTS5 text: its tokens separated by spaces, a filler token where two bigrams
+    follow each other without being adjacent (two CJK runs split by punctuation)."""
+    out: list[str] = []
+    last_position, last_cjk = None, False
+    for position, token in tokens(text):
+        cjk = is_cjk(token[0])
+        if cjk and last_cjk and position != last_position + 1:
+            out.append(FILLER)
+        out.append(token)
+        last_position, last_cjk = position, cjk
+    return " ".join(out)
+
+
+def fts5_query(pieces: list[str]) -> str | None:
+    """An FTS5 MATCH expression: every piece that has tokens, as a quoted phrase, ANDed; None if
+    no piece has any. Tokens are alphanumeric or CJK, so quoting needs no escaping."""
+    phrases = ['"' + " ".join(piece_tokens(p)) + '"' for p in pieces if piece_tokens(p)]
+    return " AND ".join(phrases) or None
+
+
+# PostgreSQL keeps at most 16,383 as a position and 256 positions per lexeme in a tsvector; a
+# longer document is cut into parts that overlap by more than the longest phrase, so a phrase is
+# always whole inside some part. A part's positions restart at 1.
+TSVECTOR_MAX_POSITION = 16_000
+TSVECTOR_MAX_OCCURRENCES = 255
+PART_OVERLAP = MAX_PIECE_LENGTH
+
+
+def tsvector_parts(fields: list[str | None]) -> list[str]:
+    """The document as tsvector literals, one per part (usually one)."""
+    items = document_tokens(fields)
+    parts: list[str] = []
+    start = 0
+    while start < len(items) or not parts:
+        counts: dict[str, int] = {}
+        end = start
+        first = items[start][0] if start < len(items) else 1
+        while end < len(items):
+            position, token = items[end]
+            if position - first >= TSVECTOR_MAX_POSITION or counts.get(token, 0) >= TSVECTOR_MAX_OCCURRENCES:
+                break
+            counts[token] = counts.get(token, 0) + 1
+            end += 1
+        positions: dict[str, list[int]] = {}
+        for position, token in items[start:end]:
+            positions.setdefault(token, []).append(position - first + 1)
+        parts.append(" ".join(f"'{_tsquote(t)}':{','.join(map(str, p))}" for t, p in positions.items()))
+        if end >= len(items):
+            break
+        start = max(end - PART_OVERLAP, start + 1)
+    return parts
+
+
+def _tsquote(token: str) -> str:
+    return token.replace("\\", "\\\\").replace("'", "''")
+
+
+def tsquery(piece: str) -> str:
+    """A piece as a tsquery literal: one lexeme, or the phrase of its bigrams (<->)."""
+    return " <-> ".join(f"'{_tsquote(t)}'" for t in piece_tokens(piece))

@@ -1,0 +1,154 @@
+"""Search means what pipeline/reading/bigrams.py says, on both databases: the index's answers are those of
+a plain Python scan of the current versions' title, lede and body, for random corpora (Extension B
+characters, Latin words, numbers, punctuation) kept by the write path through edits.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pipeline.archive import runs, search
+from pipeline.archive.db import open_archive, session_scope
+from pipeline.archive.queries import ArticleFilter, list_articles
+from pipeline.archive.search import snippet
+from pipeline.archive.versions import record_article
+from pipeline.reading.bigrams import document_tokens, fts5_text, query_pieces, tsvector_parts
+from pipeline.reading.fingerprint import fingerprint
+from pipeline.reading.html import clean_body
+from pipeline.reading.records import CleanArticle, Page
+from tests.conftest import new_database, query
+
+BASE = "http://portal.test"
+T0 = datetime(2026, 2, 12, 4, 0, tzinfo=timezone.utc)
+TZ = ZoneInfo("Asia/Shanghai")
+
+# Few characters, so that random queries often hit: CJK (𠀀𠀁 are Extension B), Latin in both cases, digits,
+# and separators.
+CJK_CHARS = "储能电站光伏网𠀀𠀁"
+ALPHABET = CJK_CHARS + "aAbB19" + " 。,-%"
+
+# The reference, written apart from the split: a piece is a run of CJK ideographs or a run of other letters
+# and digits; a CJK piece must be a substring of a field, a word a whole word of it, case-insensitively.
+_CJK = "\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002a6df\U0002a700-\U0002ee5f" \
+       "\U0002f800-\U0002fa1f\U00030000-\U000323af"
+_PIECE = re.compile(f"[{_CJK}]+|(?:(?![{_CJK}])[^\\W_])+")
+
+
+def reference(q: str, fields: list[str | None]) -> bool:
+    for piece in dict.fromkeys(m.group() for m in _PIECE.finditer(q)):
+        if re.match(f"[{_CJK}]", piece):
+            found = any(piece in (f or "") for f in fields)
+        else:
+            letter = f"(?![{_CJK}])[^\\W_]"  # a letter or digit that is not CJK
+            word = re.compile(f"(?<!{letter}){re.escape(piece.lower())}(?!{letter})")
+            found = any(word.search((f or "").lower()) for f in fields)
+        if not found:
+            return False
+    return True
+
+
+def article(aid: int, title: str, lede: str, body: str, at: datetime) -> CleanArticle:
+    url = f"{BASE}/news/hyzx/2026/0212/{aid}.html"
+    body_html, body_text = clean_body(f"<p>{body}</p>")
+    item = CleanArticle(
+        aid=aid, url=url, page=Page.of(f"<html>{aid} {at}</html>".encode(), url=url, http_status=200, headers={},
+                                       fetched_at=at, encoding="utf-8"),
+        channel="行业资讯", title=title, published_at=T0 - timedelta(minutes=aid), lede=lede or None,
+        body_html=body_html, body_text=body_text, editor=None, source=None, origin_source=None, tags=[])
+    return fingerprint(item)
+
+
+texts = st.text(ALPHABET, min_size=1, max_size=24).filter(lambda t: t.strip(" 。,-%"))
+documents = st.tuples(texts, st.text(ALPHABET, max_size=12), texts)
+
+
+@pytest.fixture
+def archive(request, tmp_path):
+    engine = open_archive(new_database(request, tmp_path), auto_upgrade=True)
+    yield engine
+    engine.dispose()
+
+
+def _current(engine) -> dict[int, list[str | None]]:
+    url = engine.url.render_as_string(hide_password=False)
+    return {aid: [title, lede, body] for aid, title, lede, body in query(
+        url, "SELECT a.aid, v.title, v.lede, v.body_text FROM articles a JOIN article_versions v "
+             "ON v.article_id = a.id AND v.valid_to IS NULL")}
+
+
+@pytest.mark.archive
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                 HealthCheck.too_slow])
+@given(data=st.data())
+def test_search_answers_as_a_substring_scan(archive, data):
+    """Each example adds a few articles to the archive and edits some of them in a later run (the old
+    versions must leave the index), then asks queries cut from its texts and made up, and compares the
+    answers with the scan over every article the archive holds."""
+    example = archive._examples = getattr(archive, "_examples", 0) + 1
+    docs = data.draw(st.lists(documents, min_size=1, max_size=5))
+    edits = data.draw(st.lists(st.tuples(st.integers(0, len(docs) - 1), documents), max_size=3))
+    for number, rounds in enumerate([dict(enumerate(docs)), dict(edits)]):
+        run_id = runs.start_run(archive, "crawl", BASE, {})
+        with session_scope(archive) as session:
+            for local, (title, lede, body) in rounds.items():
+                record_article(session, run_id, article(example * 10 + local, title, lede, body,
+                                                        T0 + timedelta(minutes=2 * example + number)))
+        runs.finish_run(archive, run_id, "succeeded", {})
+    texts_now = [f for fields in {**dict(enumerate(docs)), **dict(edits)}.values() for f in fields if f]
+    cut = st.sampled_from(texts_now).flatmap(
+        lambda t: st.tuples(st.integers(0, len(t)), st.integers(1, 5)).map(lambda ab: t[ab[0]:ab[0] + ab[1]]))
+    queries = data.draw(st.lists(cut | st.text(ALPHABET, min_size=1, max_size=6)
+                                 | st.lists(cut, min_size=2, max_size=3).map(" ".join), min_size=3, max_size=6))
+    current = _current(archive)
+    with session_scope(archive) as session:
+        for q in queries:
+            expected = {aid for aid, fields in current.items() if reference(q, fields)}
+            # Both ways of asking SQLite's index: probing each version (what a small archive gets), and
+            # reading every hit first (what a rare word gets in a large one).
+            for probe_cost in (0, 10**12):
+                with pytest.MonkeyPatch.context() as patch:
+                    patch.setattr(search, "PROBE_COST", probe_cost)
+                    found = list_articles(session, ArticleFilter(q=q), TZ, per_page=1000)
+                assert {row.aid for row in found.items} == expected, (q, query_pieces(q), probe_cost)
+                assert found.total == len(expected), q
+                # Newest first.
+                assert [row.published_at for row in found.items] == sorted((r.published_at for r in found.items),
+                                                                           reverse=True)
+
+
+# --- the split itself ---------------------------------------------------------------------
+
+def test_the_split():
+    assert query_pieces("储能电站,PV 5G 2025年 pv 储能") == ["储能电站", "pv", "5g", "2025", "年", "储能"]
+    assert [t for _, t in document_tokens(["储能电站", "𠀀𠀁𠀂"])] == ["储能", "能电", "电站", "𠀀𠀁", "𠀁𠀂"]
+    # Two runs split by punctuation are not adjacent: 储能源 must not be found in 储能。能源.
+    assert fts5_text("储能。能源") == "储能 \ue000 能源"
+    assert tsvector_parts(["储能。能源"]) == ["'储能':1 '能源':3"]
+
+
+def test_a_long_document_is_cut_into_overlapping_parts_that_keep_every_phrase():
+    body = "储能" * 20_000  # one lexeme 40,000 times: PostgreSQL keeps 256 positions of a lexeme
+    parts = tsvector_parts([body])
+    assert len(parts) > 50
+    for part in parts:
+        for lexeme in part.split(" "):
+            positions = [int(p) for p in lexeme.split(":")[1].split(",")]
+            assert len(positions) <= 255 and max(positions) <= 16_383
+    # Every phrase up to the longest a query can ask for lies whole in one part: the parts overlap.
+    text = "".join(chr(0x4E00 + i % 5000) for i in range(40_000))  # distinct bigrams, positions run out first
+    parts = [dict((lexeme.split(":")[0].strip("'"), lexeme) for lexeme in p.split(" ")) for p in tsvector_parts([text])]
+    assert len(parts) >= 3
+    for at in range(0, len(text) - 101, 997):
+        phrase = [text[i:i + 2] for i in range(at, at + 100)]
+        assert any(all(b in part for b in phrase) for part in parts), at
+
+
+def test_the_snippet_marks_whole_words_and_chinese_anywhere():
+    pieces = snippet("PVC 不是 PV,储能电站", "pv 储能")
+    assert [(t, hit) for t, hit in pieces if hit] == [("PV", True), ("储能", True)]
+    assert "".join(t for t, _ in pieces) == "PVC 不是 PV,储能电站"
