@@ -106,7 +106,7 @@ def test_upgrading_an_archive_with_data_keeps_it(tmp_path):
 
 @pytest.mark.archive
 def test_the_bigram_index_is_built_in_batches_and_resumes_after_a_kill(request, tmp_path):
-    """An archive at 0004 (trigram index), upgraded with one version per batch, SIGKILLed once some
+    """An archive at 0005 (trigram index), upgraded with one version per batch, SIGKILLed once some
     batches are committed; the same upgrade again finishes the index, search works and verify passes."""
     import os
     import signal
@@ -123,7 +123,7 @@ def test_the_bigram_index_is_built_in_batches_and_resumes_after_a_kill(request, 
     archive.write(*(article(1000 + n, f"储能电站第{n}号", [f"钠离子电池储能项目{n}并网。"]) for n in range(150)))
     archive.write(article(1000, "储能电站改名", ["抽水蓄能电站开工。"], at=T0.replace(day=13)))  # a closed version
     archive.engine.dispose()
-    command.downgrade(alembic_config(url), "0004")  # the archive as the old schema kept it
+    command.downgrade(alembic_config(url), "0005")  # the archive as the old schema (trigram index) kept it
     key = "version_id" if BACKEND == "postgres" else "rowid"
 
     upgrading = subprocess.Popen([sys.executable, "-m", "ops.cli", "db", "upgrade", "--db", url],
@@ -160,7 +160,7 @@ def test_the_bigram_index_is_built_in_batches_and_resumes_after_a_kill(request, 
     indexed = query(url, f"SELECT DISTINCT {key} FROM article_bigrams ORDER BY {key}")
     assert 0 < len(indexed) < len(open_ids) == 150
     assert indexed == open_ids[:len(indexed)]  # in id order, nothing skipped
-    assert query(url, "SELECT version_num FROM alembic_version") == [("0004",)]
+    assert query(url, "SELECT version_num FROM alembic_version") == [("0005",)]
 
     again = cli("db", "upgrade", "--db", url, env={"PORTAL_ARCHIVE_MIGRATION_BATCH_SIZE": "7"})
     assert f"search index: {150 - len(indexed)}/{150 - len(indexed)} versions" in again.stderr

@@ -1,7 +1,7 @@
 """bigram search: two-character Chinese words from an index, on both databases
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-20
 
 Revision 0003's trigram index cannot answer one or two characters, and most
@@ -40,8 +40,8 @@ from pipeline.archive.defaults import MIGRATION_BATCH_SIZE
 from pipeline.archive.search import INDEX, index_versions
 
 
-revision = '0005'
-down_revision = '0004'
+revision = '0006'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
