@@ -66,6 +66,7 @@ def upgrade() -> None:
         sa.Column('sample_bytes', sa.BigInteger(), nullable=False),
         sa.Column('ratio', sa.Float(), nullable=False),
         sa.Column('bytes_per_page', sa.Float(), nullable=False),
+        sa.Column('trained_through', sa.BigInteger(), nullable=False),
         sa.Column('reason', sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_dictionaries'))
         )

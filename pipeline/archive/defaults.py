@@ -11,8 +11,8 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 # a portal whose pages vary more.
 DICTIONARY_AFTER_PAGES = 500
 # A dictionary is retired when the newest pages it compressed (this many) take DICTIONARY_DRIFT
-# times the ratio it reached on pages it was not trained on: the portal changed its template. On
-# the replica's redesign the old dictionary's pages took 1.85 times its figure; pages of the same
-# template stay within a few percent of it, new articles' text included.
+# times the bytes (over their size as fetched) of the first this many it compressed after its
+# training: the portal changed its template. On the replica's redesign the old dictionary's pages
+# took 1.85 times as much; new articles in the same template stay within a few percent.
 DICTIONARY_WINDOW = 200
 DICTIONARY_DRIFT = 1.5

@@ -157,12 +157,14 @@ class CompressionDictionary(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     algorithm: Mapped[str] = mapped_column(String(20))  # zstd
     data: Mapped[bytes] = mapped_column(LargeBinary)
-    # The pages it was trained on (how many, their bytes as fetched), and what it did to pages it
-    # was not trained on, as stored bytes over fetched bytes: the figure a retrain is judged by.
+    # The pages it was trained on (how many, their bytes as fetched), and what it did to those of
+    # them held out of the training, as stored bytes over fetched bytes and bytes a page.
     samples: Mapped[int] = mapped_column(Integer)
     sample_bytes: Mapped[int] = mapped_column(BigInteger)
     ratio: Mapped[float] = mapped_column(Float)
     bytes_per_page: Mapped[float] = mapped_column(Float)
+    # The newest raw page when it was trained: the pages after it are the ones it is judged on.
+    trained_through: Mapped[int] = mapped_column(BigInteger)
     # Why it was trained: the archive's first, or the template change that retired its predecessor.
     reason: Mapped[str] = mapped_column(Text)
 
