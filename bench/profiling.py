@@ -11,7 +11,7 @@ project's own functions by inclusive time, and the top functions by
 cumulative and by total (own) time.
 
 Areas partition the profiled time: a Python function belongs to the area of
-its module; a C function (zlib, sqlite3, lxml, nh3 have areas of their own)
+its module; a C function (zstd, zlib, sqlite3, lxml, nh3 have areas of their own)
 or a standard-library helper is charged to the areas of its callers, in
 proportion to the time each caller spent in it.
 """
@@ -41,7 +41,7 @@ TOP = 40
 IDLE = "idle: waiting for the network (wall time, not CPU)"
 AREAS = (
     (IDLE, ("'poll' of 'select", "'select' of 'select", "epoll")),
-    ("compression (zlib)", ("zlib",)),
+    ("compression (zstd, zlib)", ("zstd", "zlib", "/pipeline/reading/compression.py")),
     ("hashing (sha256, blake2b)", ("_hashlib", "blake2b", "sha256", "'hexdigest'", "'digest'")),
     ("database (SQLAlchemy, sqlite3, archive stage)",
      ("/sqlalchemy/", "sqlite3", "/pipeline/archive/", "/spiders/stages.py", "/ops/lease.py", "/ops/crawl.py")),

@@ -11,7 +11,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.archive.defaults import BATCH_SIZE, SQLITE_BUSY_TIMEOUT_MS
+from pipeline.archive.defaults import BATCH_SIZE, DICTIONARY_AFTER_PAGES, DICTIONARY_WINDOW, SQLITE_BUSY_TIMEOUT_MS
 
 DEFAULT_DB_PATH = Path("var") / "archive.sqlite"
 ENV_PREFIX = "PORTAL_ARCHIVE_"
@@ -58,6 +58,11 @@ class Settings:
     max_page_bytes: int = 64 * 1024 * 1024
     obey_robots: bool = True
     batch_size: int = BATCH_SIZE
+    # Raw pages' zstd dictionary (pipeline/archive/rawpages.py): trained once the archive holds
+    # this many article pages, and again when the newest dictionary_window pages it compressed
+    # show the portal's template changed.
+    dictionary_after_pages: int = DICTIONARY_AFTER_PAGES
+    dictionary_window: int = DICTIONARY_WINDOW
     # Processes that decode and parse article pages beside the crawl (spiders/reader.py);
     # -1: one when the crawl is unpaced (no download delay, no AutoThrottle, more than one request
     # at a time) and the machine has a second core, else none (pages are read in the crawl's process).

@@ -17,10 +17,11 @@ from ops.config import Settings
 from ops.lease import Heartbeat, acquire, holder_id, mark_abandoned, process_start, release
 from ops.reserve import DiskReserve
 from pipeline import stats as keys
-from pipeline.archive import budget, health, revisit, runs
+from pipeline.archive import budget, health, rawpages, revisit, runs
 from pipeline.archive.db import open_archive, session_scope
 from pipeline.archive.models import Article, BackfillArticle, CrawlRun
 from pipeline.archive.runs import RunSummary
+from pipeline.reading.compression import Dictionary
 from pipeline.reading.profile import load_profile
 from spiders.helpers import default_processes
 from spiders.portal import PortalSpider
@@ -202,6 +203,28 @@ def run_crawl(settings: Settings, plan: CrawlPlan | None = None, *, run_id: int 
     return summary
 
 
+def current_dictionary(engine: Engine) -> Dictionary | None:
+    """The dictionary the crawl's readers compress pages with: the archive's newest."""
+    with session_scope(engine) as session:
+        return rawpages.current(session)
+
+
+def maintain_dictionaries(engine: Engine, settings: Settings) -> str | None:
+    """After a run: train the archive's first raw-page dictionary, or a new one when the portal's
+    template changed (pipeline/archive/rawpages.py); what it did, or None. A failure here costs
+    compression only, never the run: it is logged and tried again after the next run."""
+    try:
+        with session_scope(engine) as session:
+            said = rawpages.maintain(session, after_pages=settings.dictionary_after_pages,
+                                     window=settings.dictionary_window)
+    except Exception:
+        log.exception("raw-page dictionary maintenance failed")
+        return None
+    if said:
+        log.info("raw pages: %s", said)
+    return said
+
+
 def run_allowance(engine: Engine, settings: Settings, run_id: int, now: datetime,
                   period: timedelta | None) -> int | None:
     """What the request budget allows this run (pipeline/budget.py), recorded on the run at once:
@@ -241,13 +264,14 @@ def _crawl(settings, plan, engine, run_id, channel_names, profile, reserve: Disk
             BackfillArticle.backfill_id == plan.backfill_id, BackfillArticle.aid.in_(aids)))
         probes = [a for a in probes if not skip([a])] if len(probes) < 5000 else probes
     known = _validators(engine, plan.conditional)
+    dictionary = current_dictionary(engine)
     crawled = run_spider(
         scrapy_settings(settings, run_id, plan, allowance), PortalSpider, reader_processes(settings),
         base_url=settings.base_url, profile=settings.profile,
         channels=[profile.channel(c).slug for c in plan.channels] if plan.channels else None,
         walk=plan.walk, revisit=visits.visits, retry_lists=visits.failed_lists,
         probe_aids=probes, known_aids=known, skip_aids=skip, follow_links=plan.follow_links,
-        fallback=settings.extraction_fallback, hold_revisits=allowance is not None)
+        fallback=settings.extraction_fallback, hold_revisits=allowance is not None, dictionary=dictionary)
     stats, error, listed_new = crawled.stats, crawled.error, crawled.listed_new
     stats.update(visits.stats)
     stats[keys.GAPS_PROBED] = keys.count(stats, keys.SPENT + "probe")
@@ -276,4 +300,6 @@ def _crawl(settings, plan, engine, run_id, channel_names, profile, reserve: Disk
         status = "failed" if error else health.DEGRADED if report["degraded"] else status
     reserve.release()  # the room to close the run in, should the crawl have filled the disk
     run = runs.finish_run_patiently(engine, run_id, status, stats, error, health=report)
+    if status != "failed":
+        maintain_dictionaries(engine, settings)
     return RunSummary.of(run)

@@ -31,6 +31,8 @@ from ops.config import ConfigError, Settings
 from ops.crawl import (
     CrawlPlan,
     _validators,
+    current_dictionary,
+    maintain_dictionaries,
     plan_run,
     reader_processes,
     run_allowance,
@@ -125,6 +127,8 @@ def coordinate(settings: Settings, plan: CrawlPlan, poll: float = 1.0, echo=prin
         if allowance is not None:
             stats["budget/allowance"] = allowance
         run = runs.finish_run_patiently(engine, run_id, "failed" if error else "succeeded", stats, error)
+        if not error:
+            maintain_dictionaries(engine, settings)
         client.delete(CURRENT, k["seeds"], k["requests"], k["dupefilter"], k["stats"], k["budget"])
         return RunSummary.of(run)
     finally:
@@ -184,6 +188,7 @@ def run_worker(settings: Settings, wait_seconds: float | None = None) -> dict:
     beat = _WorkerBeat(client, k, worker)
     try:
         run_spider(scrapy_conf, DistributedPortalSpider, reader_processes(settings), on_start=beat.start,
+                   dictionary=current_dictionary(engine),
                    base_url=settings.base_url, profile=settings.profile, seeds_key=k["seeds"],
                    idle_seconds=settings.worker_idle_seconds, known_aids=_validators(engine, True),
                    frontier_size=lambda: client.zcard(k["requests"]))

@@ -273,7 +273,8 @@ class PortalSpider(scrapy.Spider):
             return
         try:
             read = await self.reader.run(read_article_page, self.profile_name, response.body, response.url, aid,
-                                         response.status, _headers(response), fetched_at, self.extraction, probe)
+                                         response.status, _headers(response), fetched_at, self.extraction, probe,
+                                         self.reader.dictionary_key)
         except (ReadError, ReaderGone) as exc:
             self.crawler.stats.inc_value(keys.FETCH_FAILED)
             yield FetchFailed(response.url, aid, f"page not read: {exc}", response.status, fetched_at)

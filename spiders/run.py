@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from scrapy.crawler import CrawlerProcess
 
+from pipeline.reading.compression import Dictionary
 from spiders.helpers import tune_gc
 from spiders.reader import PageReader
 
@@ -28,10 +29,12 @@ class Crawled:
 
 
 def run_spider(settings: dict, spider_cls, reader_processes: int, *,
-               on_start: Callable[[object], None] | None = None, **spider_args) -> Crawled:
+               on_start: Callable[[object], None] | None = None, dictionary: Dictionary | None = None,
+               **spider_args) -> Crawled:
     """Crawl with `spider_cls` until it closes. `on_start` is given the crawler's stats collector
-    before the crawl starts (a distributed worker reports them while it runs)."""
-    reader = PageReader(reader_processes)
+    before the crawl starts (a distributed worker reports them while it runs); `dictionary` is the
+    archive's current one, which the readers compress the pages with."""
+    reader = PageReader(reader_processes, dictionary)
     process = CrawlerProcess(settings)
     crawler = process.create_crawler(spider_cls)
     error = None

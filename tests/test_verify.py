@@ -7,7 +7,6 @@ backend under test: a copy is a SQLite backup, or a PostgreSQL database made
 from the archive's as a template. Unmarked tests need no archive, or are about
 a SQLite file that is not there.
 """
-import zlib
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from sqlalchemy import create_engine, inspect, text
 from pipeline.archive.db import make_engine, session_scope
 from pipeline.archive.search import index_versions
 from pipeline.archive.verify import EXAMPLES_PER_CHECK, verify_archive
+from pipeline.reading import compression
 from pipeline.reading.fingerprint import HASHED_FIELDS
 from pipeline.reading.records import CleanArticle
 from tests.conftest import archive_contents, cli, copy_archive, new_database, query, start_site
@@ -23,16 +23,21 @@ from tests.conftest import archive_contents, cli, copy_archive, new_database, qu
 ARTICLES = 200
 CHANGES = {"edits": 20, "takedowns": 8, "republish": 5, "new": 10}
 CHECKS = ("one-open-version", "version-numbers", "validity-chain", "content-hash", "article-hash",
-          "raw-pages", "article-has-versions", "version-has-article", "status", "duplicate-of", "search-index")
+          "raw-pages", "quarantined-pages", "article-has-versions", "version-has-article", "status", "duplicate-of",
+          "search-index")
+# The archive trains its raw-page dictionary after the first crawl (pipeline/archive/rawpages.py), so
+# its pages are read back through one: recompressed after the first crawl, compressed by the reader in
+# the second.
+DICTIONARY_AFTER = {"PORTAL_ARCHIVE_DICTIONARY_AFTER_PAGES": "100"}
 
 
 @pytest.fixture(scope="module")
 def archive(request, tmp_path_factory):
     """The crawled archive's URL."""
     root = tmp_path_factory.mktemp("verify")
-    site = start_site(root / "site", ARTICLES, seed=3)
+    site = start_site(root / "site", ARTICLES, seed=3, defects={"no_body": 2})
     db = new_database(request, root)
-    quiet = {"PORTAL_ARCHIVE_LOG_LEVEL": "WARNING"}
+    quiet = {"PORTAL_ARCHIVE_LOG_LEVEL": "WARNING", **DICTIONARY_AFTER}
     try:
         cli("crawl", "--base-url", site.url, "--db", db, env=quiet)
         site.mutate(seed=5, **CHANGES)
@@ -88,6 +93,15 @@ LIVE_ONE_VERSION = ("select id from articles where current_version = 1 and statu
 def test_the_archive_has_what_the_corruptions_need(archive):
     assert one(archive, EDITED) and one(archive, TAKEN) and one(archive, LIVE_ONE_VERSION)
     assert one(archive, "select count(*) from articles where duplicate_of_id is not null")[0] > 0
+    assert one(archive, "select count(*) from quarantine where raw_page_id is not null")[0] > 0
+    # Every article page went through the dictionary: the first crawl's recompressed after it, the
+    # second's compressed with it in the reader.
+    assert one(archive, "select count(*) from dictionaries")[0] == 1
+    assert one(archive, "select count(*) from raw_pages where http_status = 200 and dictionary_id is null")[0] == 0
+    assert one(archive, "select codec, dictionary_id from raw_pages where id = (select min(id) from raw_pages)") \
+        == ("zstd", 1)
+    assert one(archive, "select count(*) from raw_pages where dictionary_id = 1 and fetched_at > "
+                        "(select finished_at from crawl_runs order by id limit 1)")[0] > 0
 
 
 def test_the_hashed_fields_are_the_clean_articles_content_fields():
@@ -111,6 +125,9 @@ def test_a_crawled_archive_passes_and_says_what_it_checked(archive):
             assert f" {versions} versions examined" in line
         elif name == "search-index":
             assert f" {articles} open versions examined" in line  # one open version per article
+        elif name == "quarantined-pages":
+            quarantined = one(archive, "select count(*) from quarantine where raw_page_id is not null")[0]
+            assert f" {quarantined} quarantined pages examined" in line
         elif name != "duplicate-of":
             assert f" {articles} articles examined" in line
     assert lines[-1] == f"all {len(CHECKS)} checks hold over {articles} articles"
@@ -162,7 +179,7 @@ CORRUPTIONS = {
          "(select raw_page_id from article_versions where article_id = {})"],
         LIVE_ONE_VERSION, {"raw-pages"}),
     "raw page of other bytes": (
-        ["update raw_pages set body = :other_page where id = "
+        ["update raw_pages set body = :other_page, dictionary_id = null where id = "
          "(select raw_page_id from article_versions where article_id = {})"],
         LIVE_ONE_VERSION, {"raw-pages"}),
     "missing raw page": (
@@ -196,7 +213,7 @@ def test_each_corruption_is_reported_by_name(copy, name):
     statements, target_query, expected = CORRUPTIONS[name]
     target = one(copy, target_query)[0]
     aid = one(copy, f"select aid from articles where id = {target}")
-    params = {"junk": b"\x00\x01\x02\x03", "other_page": zlib.compress(b"<html>some other page</html>")}
+    params = {"junk": b"\x00\x01\x02\x03", "other_page": compression.compress(b"<html>some other page</html>")}
     run_sql(copy, *(s.replace("{}", str(target)) for s in statements), params=params)
     result = verify(copy)
     assert result.returncode == 1, result.stdout + result.stderr
@@ -205,6 +222,35 @@ def test_each_corruption_is_reported_by_name(copy, name):
     assert any(f"article {aid[0]} (id {target})" in line or f"article id {target}," in line
                or ("cycle" in line and f"{aid[0]}" in line) for line in examples), result.stdout
     assert result.stdout.splitlines()[-1].startswith(f"{len(failed_checks(result.stdout))} of {len(CHECKS)} checks failed")
+
+
+@pytest.mark.archive
+def test_a_flipped_byte_in_a_dictionary_compressed_page_is_caught(copy):
+    target = one(copy, LIVE_ONE_VERSION)[0]
+    aid = one(copy, f"select aid from articles where id = {target}")[0]
+    page, codec, dictionary, body = one(copy, "select r.id, r.codec, r.dictionary_id, r.body from raw_pages r join "
+                                              f"article_versions v on v.raw_page_id = r.id where v.article_id = {target}")
+    assert codec == "zstd" and dictionary is not None
+    body = bytes(body)
+    middle = len(body) // 2
+    run_sql(copy, f"update raw_pages set body = :body where id = {page}",
+            params={"body": body[:middle] + bytes([body[middle] ^ 0x20]) + body[middle + 1:]})
+    result = verify(copy)
+    assert result.returncode == 1 and failed_checks(result.stdout) == {"raw-pages"}, result.stdout
+    assert f"article {aid} (id {target}) v1 raw page {page}" in result.stdout
+
+
+@pytest.mark.archive
+def test_a_missing_dictionary_and_a_damaged_quarantined_page_are_caught(copy):
+    quarantined, page = one(copy, "select id, raw_page_id from quarantine where raw_page_id is not null "
+                                  "order by id limit 1")
+    run_sql(copy, "delete from dictionaries", f"update raw_pages set body = :junk where id = {page}",
+            params={"junk": b"\x00\x01\x02\x03"})
+    result = verify(copy)
+    assert result.returncode == 1
+    assert failed_checks(result.stdout) == {"raw-pages", "quarantined-pages"}, result.stdout
+    assert "dictionary 1 does not exist" in result.stdout
+    assert f"quarantined page {quarantined} (" in result.stdout
 
 
 @pytest.mark.archive

@@ -30,13 +30,12 @@ Note for later revisions: the old note on batch-mode rebuilds of
 article_versions no longer applies (no triggers live on it now).
 """
 import importlib
-import os
 import sys
 
 from alembic import op
 from sqlalchemy import text
 
-from pipeline.archive.defaults import MIGRATION_BATCH_SIZE
+from pipeline.archive.defaults import migration_batch_size
 from pipeline.archive.search import INDEX, index_versions
 
 
@@ -66,13 +65,9 @@ def _create_index(dialect: str) -> None:
         op.execute(f"CREATE INDEX IF NOT EXISTS ix_{INDEX}_terms ON {INDEX} USING gin (terms)")
 
 
-def batch_size() -> int:
-    return int(os.environ.get("PORTAL_ARCHIVE_MIGRATION_BATCH_SIZE") or MIGRATION_BATCH_SIZE)
-
-
 def _fill(conn, dialect: str) -> None:
     """Index the open versions above the highest one indexed, a batch per transaction."""
-    size = batch_size()
+    size = migration_batch_size()
     done_up_to = conn.execute(text(f"SELECT max(rowid) FROM {INDEX}" if dialect == "sqlite"
                                    else f"SELECT max(version_id) FROM {INDEX}")).scalar() or 0
     total = conn.execute(text("SELECT count(*) FROM article_versions WHERE valid_to IS NULL AND id > :w"),

@@ -145,8 +145,37 @@ class Article(Base):
     duplicate_of: Mapped["Article | None"] = relationship(remote_side=[id])
 
 
+class CompressionDictionary(Base):
+    """A zstd dictionary trained on the archive's own raw pages (pipeline/archive/rawpages.py).
+
+    Never changed or deleted once a page names it: a retrain (the portal's
+    template changed) adds a row, and the newest row is the one new pages use.
+    """
+
+    __tablename__ = "dictionaries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    algorithm: Mapped[str] = mapped_column(String(20))  # zstd
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    # The pages it was trained on (how many, their bytes as fetched), and what it did to those of
+    # them held out of the training, as stored bytes over fetched bytes and bytes a page.
+    samples: Mapped[int] = mapped_column(Integer)
+    sample_bytes: Mapped[int] = mapped_column(BigInteger)
+    ratio: Mapped[float] = mapped_column(Float)
+    bytes_per_page: Mapped[float] = mapped_column(Float)
+    # The newest raw page when it was trained: the pages after it are the ones it is judged on.
+    trained_through: Mapped[int] = mapped_column(BigInteger)
+    # Why it was trained: the archive's first, or the template change that retired its predecessor.
+    reason: Mapped[str] = mapped_column(Text)
+
+
 class RawPage(Base):
-    """The bytes as fetched, zlib-compressed, so any version can be re-parsed later."""
+    """The bytes as fetched, compressed, so any version can be re-parsed later.
+
+    `codec` and `dictionary_id` say how (pipeline/reading/compression.py): rows
+    written before dictionaries are `zlib` until recompressed.
+    """
 
     __tablename__ = "raw_pages"
 
@@ -159,6 +188,11 @@ class RawPage(Base):
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     size: Mapped[int] = mapped_column(Integer)
     body: Mapped[bytes] = mapped_column(LargeBinary)
+    codec: Mapped[str] = mapped_column(String(20), server_default="zlib")
+    # Indexed: a dictionary is judged by its newest pages, and pages without one are found to recompress.
+    dictionary_id: Mapped[int | None] = mapped_column(ForeignKey("dictionaries.id"), index=True)
+
+    dictionary: Mapped[CompressionDictionary | None] = relationship()
 
 
 class ArticleVersion(Base):

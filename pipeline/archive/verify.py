@@ -13,7 +13,6 @@ article) is held whole, because a cycle can run across any two chunks.
 from __future__ import annotations
 
 import hashlib
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import groupby, pairwise
@@ -23,6 +22,9 @@ from sqlalchemy.orm import Session, aliased
 
 from pipeline.archive.models import Article, ArticleVersion, RawPage
 from pipeline.archive.search import INDEX
+from pipeline.archive.models import Article, ArticleVersion, Quarantine, RawPage
+from pipeline.archive.rawpages import Dictionaries
+from pipeline.reading.compression import CorruptPage
 from pipeline.reading.fingerprint import HASHED_FIELDS, content_hash
 
 # Articles per read; with their versions' text and raw pages this is a few MB.
@@ -58,8 +60,10 @@ def _checks() -> dict[str, Check]:
                            "valid_to >= valid_from", "versions"),
         ("content-hash", "each version's content hash recomputed from its stored fields", "versions"),
         ("article-hash", "articles.content_hash = the open version's content hash", "articles"),
-        ("raw-pages", "each version's raw page exists, decompresses, and matches its sha256 and size",
-         "versions"),
+        ("raw-pages", "each version's raw page exists, decompresses (with its codec and dictionary), "
+                      "and matches its sha256 and size", "versions"),
+        ("quarantined-pages", "each quarantined page's raw page exists, decompresses, and matches its "
+                              "sha256 and size", "quarantined pages"),
         ("article-has-versions", "every article has at least one version", "articles"),
         ("version-has-article", "every version belongs to an article", "versions"),
         ("status", "an article is taken_down iff its open version's change is taken_down", "articles"),
@@ -116,6 +120,7 @@ def verify_archive(session: Session, *, chunk: int = CHUNK_ARTICLES,
     """Check every invariant over the whole archive; never writes."""
     checks = _checks()
     total = session.scalar(select(func.count()).select_from(Article)) or 0
+    dictionaries = Dictionaries(session)
     done = 0
     last_id = 0
     while True:
@@ -126,10 +131,11 @@ def verify_archive(session: Session, *, chunk: int = CHUNK_ARTICLES,
             break
         first_id, last_id = articles[0].id, articles[-1].id
         _check_versions(session, checks, articles, first_id, last_id)
-        _check_raw_pages(session, checks, articles, first_id, last_id)
+        _check_raw_pages(session, checks, articles, first_id, last_id, dictionaries)
         done += len(articles)
         if progress:
             progress(done, total)
+    _check_quarantined_pages(session, checks["quarantined-pages"], dictionaries)
     _check_orphan_versions(session, checks["version-has-article"])
     _check_duplicate_links(session, checks["duplicate-of"])
     _check_search_index(session, checks["search-index"])
@@ -223,12 +229,16 @@ def _agrees_with_open_version(checks: dict[str, Check], label: str, article, ope
             f"is {open_version.change}")
 
 
-def _check_raw_pages(session: Session, checks: dict[str, Check], articles, first_id: int, last_id: int) -> None:
+_PAGE_COLUMNS = (RawPage.id.label("page_id"), RawPage.sha256, RawPage.size, RawPage.codec,
+                 RawPage.dictionary_id, RawPage.body)
+
+
+def _check_raw_pages(session: Session, checks: dict[str, Check], articles, first_id: int, last_id: int,
+                     dictionaries: Dictionaries) -> None:
     check = checks["raw-pages"]
     labels = {a.id: _label(a) for a in articles}
     rows = session.execute(
-        select(ArticleVersion.article_id, ArticleVersion.version, ArticleVersion.raw_page_id,
-               RawPage.id.label("page_id"), RawPage.sha256, RawPage.size, RawPage.body)
+        select(ArticleVersion.article_id, ArticleVersion.version, ArticleVersion.raw_page_id, *_PAGE_COLUMNS)
         .outerjoin(RawPage, ArticleVersion.raw_page_id == RawPage.id)
         .where(ArticleVersion.article_id.between(first_id, last_id))
         .order_by(ArticleVersion.article_id, ArticleVersion.version)
@@ -238,20 +248,36 @@ def _check_raw_pages(session: Session, checks: dict[str, Check], articles, first
         if label is None:
             continue  # a version without an article: version-has-article reports it
         check.examined += 1
-        where = f"{label} v{row.version} raw page {row.raw_page_id}"
-        if row.page_id is None:
-            check.violation(f"{where} does not exist")
-            continue
-        try:
-            raw = zlib.decompress(row.body)
-        except (zlib.error, TypeError) as exc:
-            check.violation(f"{where} does not decompress: {exc}")
-            continue
-        digest = hashlib.sha256(raw).hexdigest()
-        if digest != row.sha256:
-            check.violation(f"{where} has sha256 {digest[:12]}, the row says {row.sha256[:12]}")
-        if len(raw) != row.size:
-            check.violation(f"{where} has {len(raw)} bytes, the row says {row.size}")
+        _read_back(check, f"{label} v{row.version} raw page {row.raw_page_id}", row, dictionaries)
+
+
+def _read_back(check: Check, where: str, row, dictionaries: Dictionaries) -> None:
+    """The page's bytes read back with its codec and dictionary, byte for byte against its sha256."""
+    if row.page_id is None:
+        check.violation(f"{where} does not exist")
+        return
+    try:
+        raw = dictionaries.read(row.codec, row.body, row.dictionary_id)
+    except CorruptPage as exc:
+        check.violation(f"{where} does not decompress ({row.codec}"
+                        f"{f', dictionary {row.dictionary_id}' if row.dictionary_id else ''}): {exc}")
+        return
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != row.sha256:
+        check.violation(f"{where} has sha256 {digest[:12]}, the row says {row.sha256[:12]}")
+    if len(raw) != row.size:
+        check.violation(f"{where} has {len(raw)} bytes, the row says {row.size}")
+
+
+def _check_quarantined_pages(session: Session, check: Check, dictionaries: Dictionaries) -> None:
+    rows = session.execute(
+        select(Quarantine.id, Quarantine.url, Quarantine.raw_page_id, *_PAGE_COLUMNS)
+        .outerjoin(RawPage, Quarantine.raw_page_id == RawPage.id)
+        .where(Quarantine.raw_page_id.is_not(None)).order_by(Quarantine.id)
+        .execution_options(yield_per=50))
+    for row in rows:
+        check.examined += 1
+        _read_back(check, f"quarantined page {row.id} ({row.url}) raw page {row.raw_page_id}", row, dictionaries)
 
 
 def _check_orphan_versions(session: Session, check: Check) -> None:

@@ -36,6 +36,7 @@ from pipeline.archive.models import (
 )
 from pipeline.archive.outcomes import CHANGES, Change, Outcome, Status, Written
 from pipeline.archive.search import index_versions, unindex_versions
+from pipeline.archive.rawpages import page_bytes
 from pipeline.reading.fingerprint import CANDIDATE_PARAGRAPH_SHARE
 from pipeline.reading.records import (
     ArticleGone,
@@ -44,7 +45,6 @@ from pipeline.reading.records import (
     FetchFailed,
     Page,
     Rejected,
-    raw_bytes,
 )
 
 # Statement size for the batch's IN (...) lookups: well inside SQLite's and PostgreSQL's parameter limits.
@@ -241,14 +241,15 @@ def store_raw_page(session: Session, page: Page, batch: Batch | None = None) -> 
     if known is not None:
         return known
     row = RawPage(url=page.url, fetched_at=page.fetched_at, http_status=page.http_status, headers=page.headers,
-                  encoding=page.encoding, sha256=page.sha256, size=page.size, body=page.body)
+                  encoding=page.encoding, sha256=page.sha256, size=page.size, body=page.body, codec=page.codec,
+                  dictionary_id=page.dictionary_id)
     session.add(row)
     batch.raw_pages[key] = row
     return row
 
 
 def raw_page_bytes(page: RawPage) -> bytes:
-    return raw_bytes(page.body)
+    return page_bytes(page)
 
 
 def _open_version(session: Session, article_id: int) -> ArticleVersion:

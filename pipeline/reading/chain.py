@@ -13,6 +13,7 @@ from datetime import date, datetime
 from parsel import Selector
 
 from pipeline.reading.clean import RejectPage, clean_article
+from pipeline.reading.compression import Compressor
 from pipeline.reading.dates import DateParseError, parse_portal_date
 from pipeline.reading.decode import UndecodablePage, decode_page
 from pipeline.reading.extract import extract_article, extract_list, list_pager
@@ -80,10 +81,11 @@ class ListPage:
 
 def read_page(profile: Profile, raw: bytes, *, url: str, fetched_at: datetime, aid: int | None = None,
               http_status: int = 200, headers: dict | None = None, method: str = "auto",
-              probe: bool = False) -> CleanArticle | Rejected:
+              probe: bool = False, compressor: Compressor | None = None) -> CleanArticle | Rejected:
     """An article page's bytes, read as the archive reads every page: checked whole, decoded,
     extracted (the profile, else the fallback), cleaned and fingerprinted, the page itself
-    compressed and hashed. The one chain the crawl's reader, `extract` and `reparse` run.
+    compressed (with `compressor`: the archive's current dictionary, if it has one) and hashed.
+    The one chain the crawl's reader, `extract` and `reparse` run.
 
     A page cut short, empty or undecodable comes back `Rejected(broken=True)`: most often a
     flaky portal, so the crawl fetches it again before quarantining it; one without a title,
@@ -102,7 +104,8 @@ def read_page(profile: Profile, raw: bytes, *, url: str, fetched_at: datetime, a
         except Exception as exc:  # a page no rule foresaw: kept, with the reason, like any broken page
             problem = f"page could not be read: {type(exc).__name__}: {exc}"
     aid = aid or profile.aid_of(url) or (profile.aid_of(fields["canonical"]) if fields.get("canonical") else None)
-    page = Page.of(raw, url=url, http_status=http_status, headers=headers, fetched_at=fetched_at, encoding=encoding)
+    page = Page.of(raw, url=url, http_status=http_status, headers=headers, fetched_at=fetched_at, encoding=encoding,
+                   compressor=compressor)
     if problem is not None:
         return Rejected(url, aid, problem, fetched_at, page, broken=True, fields=fields)
     try:

@@ -10,9 +10,11 @@ request the crawl plans besides its list walk.
 from __future__ import annotations
 
 import hashlib
-import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
+
+from pipeline.reading import compression
+from pipeline.reading.compression import Compressor
 
 # The archive's public contract: the keys of every exported row (pipeline/archive/export.py), which
 # `extract` prints for a single page too.
@@ -21,8 +23,8 @@ EXPORT_KEYS = (
     "published_at", "lede", "body", "editor", "source", "origin_source", "tags", "duplicate_of",
     "content_hash", "fetched_at",
 )
-# zlib: ~4x on the portal's pages at a fraction of level 9's CPU.
-RAW_COMPRESSION_LEVEL = 6
+# Pages compressed without a trained dictionary (the archive has none yet; a takedown's answer).
+PLAIN = Compressor()
 
 
 @dataclass(frozen=True)
@@ -41,8 +43,9 @@ class Visit:
 
 @dataclass
 class Page:
-    """A fetched page as the archive keeps it: its bytes zlib-compressed, their SHA-256 and size
-    (of the bytes as fetched), with the answer's status and headers."""
+    """A fetched page as the archive keeps it: its bytes compressed (pipeline.reading.compression:
+    the codec, and the archive's dictionary if one was used), their SHA-256 and size (of the bytes
+    as fetched), with the answer's status and headers."""
 
     url: str
     http_status: int
@@ -52,20 +55,20 @@ class Page:
     sha256: str
     size: int
     encoding: str | None = None
+    codec: str = compression.ZSTD
+    dictionary_id: int | None = None
 
     @classmethod
     def of(cls, raw: bytes, *, url: str, http_status: int, headers: dict, fetched_at: datetime,
-           encoding: str | None = None) -> "Page":
-        return cls(url, http_status, dict(headers), fetched_at, zlib.compress(raw, RAW_COMPRESSION_LEVEL),
-                   hashlib.sha256(raw).hexdigest(), len(raw), encoding)
+           encoding: str | None = None, compressor: Compressor | None = None) -> "Page":
+        compressor = compressor or PLAIN
+        return cls(url, http_status, dict(headers), fetched_at, compressor.compress(raw),
+                   hashlib.sha256(raw).hexdigest(), len(raw), encoding, compression.ZSTD,
+                   compressor.dictionary_id)
 
-    def raw(self) -> bytes:
-        return raw_bytes(self.body)
-
-
-def raw_bytes(compressed: bytes) -> bytes:
-    """A stored page's bytes as fetched."""
-    return zlib.decompress(compressed)
+    def raw(self, dictionary: bytes | None = None) -> bytes:
+        """The bytes as fetched (`dictionary`: the bytes of the one the page names, if any)."""
+        return compression.decompress(self.codec, self.body, dictionary)
 
 
 @dataclass

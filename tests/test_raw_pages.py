@@ -1,0 +1,137 @@
+"""Raw pages' dictionaries over real crawls (pipeline/archive/rawpages.py) and revision 0006 on an
+existing archive.
+
+- The archive trains its first dictionary after a crawl, keeps it while the portal's pages stay in
+  their template (new articles included), and trains a new one when the portal is redesigned
+  (the replica's layout drift, replica/redesign.py): every page stays readable throughout.
+- An archive of zlib pages (made by crawling, then downgrading to 0004, which writes every page back
+  as zlib) is upgraded with the upgrade SIGKILLed in the middle of its recompression; upgrading again
+  finishes it, verify reads every page back, and the pages take a fraction of their zlib size.
+"""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from replica import DriftPlan
+from tests.conftest import cli, export, forget_engine, new_database, query, start_site
+
+QUIET = {"PORTAL_ARCHIVE_LOG_LEVEL": "WARNING"}
+# Small enough for a few hundred articles; the defaults are pipeline/archive/defaults.py's.
+SMALL = {**QUIET, "PORTAL_ARCHIVE_DICTIONARY_AFTER_PAGES": "150", "PORTAL_ARCHIVE_DICTIONARY_WINDOW": "60"}
+
+
+def dictionaries(db):
+    return query(db, "select id, reason, ratio from dictionaries order by id")
+
+
+def ratio(db, dictionary: int, pages: int, newest: bool = True) -> float:
+    """Stored over fetched bytes of the newest (or first) pages compressed with the dictionary after its
+    training."""
+    stored, fetched = query(db, "select sum(length(body)), sum(size) from (select body, size from raw_pages r "
+                                f"where dictionary_id = {dictionary} and http_status = 200 and r.id > "
+                                f"(select trained_through from dictionaries where id = {dictionary}) "
+                                f"order by id {'desc' if newest else 'asc'} limit {pages}) pages")[0]
+    return stored / fetched
+
+
+@pytest.mark.archive
+def test_a_new_dictionary_is_trained_when_the_portal_changes_its_template(request, tmp_path):
+    site = start_site(tmp_path / "site", 250, seed=17)
+    db = new_database(request, tmp_path)
+    crawl = lambda: cli("crawl", "--base-url", site.url, "--db", db, "--revisit", "none",  # noqa: E731
+                        check=False, env=SMALL)
+    try:
+        assert crawl().returncode == 0
+        (first, reason, figure), = dictionaries(db)
+        assert "first" in reason
+        # The pages the crawl stored before the dictionary existed were recompressed with it.
+        assert query(db, "select count(*) from raw_pages where http_status = 200 and "
+                         "(dictionary_id is null or dictionary_id != 1)")[0][0] == 0
+
+        # New articles in the same template: the dictionary holds.
+        site.mutate(seed=3, edits=0, takedowns=0, republish=0, new=80)
+        assert crawl().returncode == 0
+        assert len(dictionaries(db)) == 1
+        same_template = ratio(db, first, 60, newest=False)
+
+        # The portal is redesigned: every article page in the new template.
+        site.server.set_drift(DriftPlan(1.0, seed=5))
+        site.mutate(seed=4, edits=0, takedowns=0, republish=0, new=80)
+        crawl()  # degraded (the fallback reads every page), archived all the same
+        rows = dictionaries(db)
+        assert len(rows) == 2, rows
+        second, reason, second_figure = rows[1]
+        assert reason.startswith("template change")
+        redesigned_with_old = ratio(db, first, 60)
+        assert ratio(db, first, 60, newest=False) == same_template
+        assert redesigned_with_old > 1.5 * same_template
+
+        # The next redesigned pages are compressed with the new dictionary, at its figure.
+        site.mutate(seed=6, edits=0, takedowns=0, republish=0, new=70)
+        crawl()
+        assert len(dictionaries(db)) == 2
+        with_new = ratio(db, second, 60)
+        assert with_new < 0.75 * redesigned_with_old
+        print(f"stored/fetched: first dictionary on new articles {same_template:.3f} (held out of its training "
+              f"{figure:.3f}), on redesigned pages {redesigned_with_old:.3f}; second dictionary on new redesigned "
+              f"pages {with_new:.3f} (held out {second_figure:.3f})")
+    finally:
+        site.server.stop()
+    result = cli("verify", "--db", db, check=False)
+    assert result.returncode == 0, result.stdout
+
+
+def pages_by_codec(db) -> dict:
+    try:
+        return dict(query(db, "select coalesce(dictionary_id, 0), count(*) from raw_pages group by 1"))
+    except Exception:  # the columns are not there yet
+        return {}
+
+
+@pytest.mark.archive
+def test_upgrading_an_archive_recompresses_it_resumably_after_a_kill(request, tmp_path):
+    from alembic import command
+
+    from pipeline.archive.db import alembic_config
+
+    site = start_site(tmp_path / "site", 600, seed=23)
+    db = new_database(request, tmp_path)
+    try:
+        # No dictionary while crawling; the downgrade to 0004 writes every page as zlib.
+        cli("crawl", "--base-url", site.url, "--db", db, env={**QUIET, "PORTAL_ARCHIVE_DICTIONARY_AFTER_PAGES": "1000000"})
+    finally:
+        site.server.stop()
+    before = export(db, "--all-versions")
+    forget_engine(db)
+    command.downgrade(alembic_config(db), "0004")
+    pages, zlib_bytes = query(db, "select count(*), sum(length(body)) from raw_pages")[0]
+    assert query(db, "select version_num from alembic_version")[0][0] == "0004"
+
+    env = {**os.environ, **QUIET, "PORTAL_ARCHIVE_MIGRATION_BATCH_SIZE": "5"}
+    upgrade = subprocess.Popen([sys.executable, "-m", "ops.cli", "db", "upgrade", "--db", db], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while upgrade.poll() is None and time.monotonic() < deadline:
+        if pages_by_codec(db).get(1, 0) >= 20:
+            upgrade.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    upgrade.wait()
+    assert upgrade.returncode == -signal.SIGKILL, upgrade.stderr.read().decode()
+    halfway = pages_by_codec(db)
+    assert 20 <= halfway.get(1, 0) < pages and halfway.get(0, 0) > 0, halfway
+    assert query(db, "select version_num from alembic_version")[0][0] == "0004"
+
+    cli("db", "upgrade", "--db", db, env=env)
+    assert query(db, "select count(*) from dictionaries")[0][0] == 1  # the killed run's, reused
+    assert pages_by_codec(db) == {1: pages}
+    stored = query(db, "select sum(length(body)) from raw_pages")[0][0]
+    print(f"{pages} pages: zlib {zlib_bytes / pages:.0f} B a page, now {stored / pages:.0f} B")
+    assert stored < zlib_bytes / 4
+    result = cli("verify", "--db", db, check=False)
+    assert result.returncode == 0, result.stdout
+    assert export(db, "--all-versions") == before
