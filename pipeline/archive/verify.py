@@ -20,10 +20,9 @@ from itertools import groupby, pairwise
 from sqlalchemy import column, func, select, table, text
 from sqlalchemy.orm import Session, aliased
 
-from pipeline.archive.models import Article, ArticleVersion, RawPage
-from pipeline.archive.search import INDEX
 from pipeline.archive.models import Article, ArticleVersion, Quarantine, RawPage
 from pipeline.archive.rawpages import Dictionaries
+from pipeline.archive.search import INDEX
 from pipeline.reading.compression import CorruptPage
 from pipeline.reading.fingerprint import HASHED_FIELDS, content_hash
 

@@ -35,8 +35,8 @@ from pipeline.archive.models import (
     RawPage,
 )
 from pipeline.archive.outcomes import CHANGES, Change, Outcome, Status, Written
-from pipeline.archive.search import index_versions, unindex_versions
 from pipeline.archive.rawpages import page_bytes
+from pipeline.archive.search import index_versions, unindex_versions
 from pipeline.reading.fingerprint import CANDIDATE_PARAGRAPH_SHARE
 from pipeline.reading.records import (
     ArticleGone,
