@@ -1,10 +1,10 @@
-"""Raw pages' dictionaries over real crawls (pipeline/archive/rawpages.py) and revision 0006 on an
+"""Raw pages' dictionaries over real crawls (pipeline/archive/rawpages.py) and revision 0007 on an
 existing archive.
 
 - The archive trains its first dictionary after a crawl, keeps it while the portal's pages stay in
   their template (new articles included), and trains a new one when the portal is redesigned
   (the replica's layout drift, replica/redesign.py): every page stays readable throughout.
-- An archive of zlib pages (made by crawling, then downgrading to 0004, which writes every page back
+- An archive of zlib pages (made by crawling, then downgrading to 0006, which writes every page back
   as zlib) is upgraded with the upgrade SIGKILLed in the middle of its recompression; upgrading again
   finishes it, verify reads every page back, and the pages take a fraction of their zlib size.
 """
@@ -101,15 +101,15 @@ def test_upgrading_an_archive_recompresses_it_resumably_after_a_kill(request, tm
     site = start_site(tmp_path / "site", 600, seed=23)
     db = new_database(request, tmp_path)
     try:
-        # No dictionary while crawling; the downgrade to 0004 writes every page as zlib.
+        # No dictionary while crawling; the downgrade to 0006 writes every page as zlib.
         cli("crawl", "--base-url", site.url, "--db", db, env={**QUIET, "PORTAL_ARCHIVE_DICTIONARY_AFTER_PAGES": "1000000"})
     finally:
         site.server.stop()
     before = export(db, "--all-versions")
     forget_engine(db)
-    command.downgrade(alembic_config(db), "0004")
+    command.downgrade(alembic_config(db), "0006")
     pages, zlib_bytes = query(db, "select count(*), sum(length(body)) from raw_pages")[0]
-    assert query(db, "select version_num from alembic_version")[0][0] == "0004"
+    assert query(db, "select version_num from alembic_version")[0][0] == "0006"
 
     env = {**os.environ, **QUIET, "PORTAL_ARCHIVE_MIGRATION_BATCH_SIZE": "5"}
     upgrade = subprocess.Popen([sys.executable, "-m", "ops.cli", "db", "upgrade", "--db", db], env=env,
@@ -124,7 +124,7 @@ def test_upgrading_an_archive_recompresses_it_resumably_after_a_kill(request, tm
     assert upgrade.returncode == -signal.SIGKILL, upgrade.stderr.read().decode()
     halfway = pages_by_codec(db)
     assert 20 <= halfway.get(1, 0) < pages and halfway.get(0, 0) > 0, halfway
-    assert query(db, "select version_num from alembic_version")[0][0] == "0004"
+    assert query(db, "select version_num from alembic_version")[0][0] == "0006"
 
     cli("db", "upgrade", "--db", db, env=env)
     assert query(db, "select count(*) from dictionaries")[0][0] == 1  # the killed run's, reused
