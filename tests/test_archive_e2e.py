@@ -1,4 +1,4 @@
-"""The whole archive against a 2,000-article replica over real HTTP (issue: the archive, end to end).
+"""The whole archive against a 1,000-article replica over real HTTP (issue: the archive, end to end).
 
 One scenario, run once for the module: crawl, a round of portal changes,
 crawl again, crawl a third time with nothing changed. The tests then read
@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import BACKEND, cli, export, query, start_site, utcnow
 
-ARTICLES = 2000
+ARTICLES = 1000
 CHANGES = {"edits": 50, "takedowns": 20, "republish": 10, "new": 30}
 DEFECTS = {"no_body": 3, "bad_bytes": 3}
 COMPARED = ("url", "channel", "title", "published_at", "lede", "body", "editor", "source",

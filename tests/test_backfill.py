@@ -8,7 +8,7 @@ from tests.conftest import cli, export, new_database, query, spawn_cli, start_si
 
 pytestmark = [pytest.mark.slow, pytest.mark.archive]
 TIMELESS = ("valid_from", "valid_to", "fetched_at")
-BIG = 2500  # articles: enough for two kills at random points and a resumed end
+BIG = 1500  # articles: enough for two kills at random points and a resumed end
 
 
 def timeless(rows):
@@ -33,7 +33,7 @@ def test_a_backfill_killed_twice_and_started_again_at_once_ends_with_the_same_ar
     rng = random.Random(7)
     for _ in range(2):
         # Die at a random point: after some articles were archived, before the end; start again at once.
-        target = query(db_file, "select count(*) from articles")[0][0] + rng.randint(200, 800)
+        target = query(db_file, "select count(*) from articles")[0][0] + rng.randint(150, 450)
         proc = spawn_cli("backfill", "--base-url", big_site.url, "--db", db, "--no-progress", env=env)
         wait_for(lambda: query(db_file, "select count(*) from articles")[0][0] >= target, 180, interval=0.05,
                  what=f"{target} articles archived")

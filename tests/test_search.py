@@ -152,3 +152,52 @@ def test_the_snippet_marks_whole_words_and_chinese_anywhere():
     pieces = snippet("PVC 不是 PV,储能电站", "pv 储能")
     assert [(t, hit) for t, hit in pieces if hit] == [("PV", True), ("储能", True)]
     assert "".join(t for t, _ in pieces) == "PVC 不是 PV,储能电站"
+
+
+def _runs_by_character(text: str) -> list[tuple[bool, str]]:
+    """The split's definition, one character at a time: a CJK ideograph (CJK_RANGES) joins a CJK run,
+    any other alphanumeric character (str.isalnum) a word, everything else separates."""
+    from pipeline.reading.bigrams import CJK_RANGES
+
+    def kind(char):
+        if any(low <= ord(char) <= high for low, high in CJK_RANGES):
+            return True
+        return False if char.isalnum() else None
+
+    out, current, start, text = [], None, 0, text + " "
+    for at, char in enumerate(text):
+        this = kind(char)
+        if this != current:
+            if current is not None:
+                out.append((current, text[start:at] if current else text[start:at].lower()))
+            current, start = this, at
+    return out
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.one_of(st.characters(), st.sampled_from("储能〇𠀀𪛖丽_ ,PVpv5²½ⅧＡ١"))))
+def test_the_split_is_the_per_character_definition(text):
+    from pipeline.reading.bigrams import runs as split
+
+    assert list(split(text)) == _runs_by_character(text)
+
+
+def _fts5_text_from_positions(text: str) -> str:
+    """FTS5 text by its definition: tokens() in order, a filler between two CJK tokens that are not
+    at adjacent positions."""
+    from pipeline.reading.bigrams import FILLER, is_cjk, tokens
+
+    out, last_position, last_cjk = [], None, False
+    for position, token in tokens(text):
+        cjk = is_cjk(token[0])
+        if cjk and last_cjk and position != last_position + 1:
+            out.append(FILLER)
+        out.append(token)
+        last_position, last_cjk = position, cjk
+    return " ".join(out)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.one_of(st.characters(), st.sampled_from("储能电站〇𠀀𪛖 ,。PVpv5"))))
+def test_fts5_text_renders_the_positioned_tokens(text):
+    assert fts5_text(text) == _fts5_text_from_positions(text)

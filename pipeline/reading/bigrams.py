@@ -25,6 +25,7 @@ changes what is indexed: it needs a migration that rebuilds the index.
 """
 from __future__ import annotations
 
+import re
 from typing import Iterator
 
 # Han ideographs, the basic block and every extension (A to I, the compatibility blocks), and 〇.
@@ -42,28 +43,27 @@ MAX_PIECES = 8
 MAX_PIECE_LENGTH = 100  # characters; a longer piece is cut (and so matches a little more)
 
 
+_CJK_CLASS = "".join(f"\\U{low:08x}-\\U{high:08x}" for low, high in CJK_RANGES)
+_CJK = re.compile(f"[{_CJK_CLASS}]")
+# A CJK run, or a word: alphanumeric characters (str.isalnum(): what \w holds besides "_")
+# that are not CJK. One regex pass instead of a Python test per character: this runs on every
+# version the archive writes.
+_RUNS = re.compile(f"([{_CJK_CLASS}]+)|((?:(?![{_CJK_CLASS}])[^\\W_])+)")
+
+
 def is_cjk(char: str) -> bool:
-    code = ord(char)
-    return any(low <= code <= high for low, high in CJK_RANGES)
-
-
-def _is_word_char(char: str) -> bool:
-    return char.isalnum() and not is_cjk(char)
+    return _CJK.match(char) is not None
 
 
 def runs(text: str) -> Iterator[tuple[bool, str]]:
     """The text's CJK runs (True, run) and words (False, lowercased word), in order."""
-    kind, start = None, 0
-    for at, char in enumerate(text + " "):
-        this = True if is_cjk(char) else False if _is_word_char(char) else None
-        if this != kind:
-            if kind is not None:
-                yield kind, text[start:at] if kind else text[start:at].lower()
-            kind, start = this, at
+    for match in _RUNS.finditer(text):
+        cjk, word = match.groups()
+        yield (True, cjk) if cjk else (False, word.lower())
 
 
 def bigrams(run: str) -> list[str]:
-    return [run[i:i + 2] for i in range(len(run) - 1)]
+    return [a + b for a, b in zip(run, run[1:])]
 
 
 def tokens(text: str | None, start: int = 1) -> list[tuple[int, str]]:
@@ -113,15 +113,19 @@ FILLER = "\ue000"
 
 def fts5_text(text: str | None) -> str:
     """One field as FTS5 text: its tokens separated by spaces, a filler token where two bigrams
-    follow each other without being adjacent (two CJK runs split by punctuation)."""
+    follow each other without being adjacent (two CJK runs split by punctuation). The same tokens
+    as tokens(), rendered straight from the runs (this runs on every version the archive writes)."""
     out: list[str] = []
-    last_position, last_cjk = None, False
-    for position, token in tokens(text):
-        cjk = is_cjk(token[0])
-        if cjk and last_cjk and position != last_position + 1:
-            out.append(FILLER)
-        out.append(token)
-        last_position, last_cjk = position, cjk
+    last_cjk = False
+    for cjk, run in runs(text or ""):
+        if not cjk:
+            out.append(run[:MAX_PIECE_LENGTH])
+            last_cjk = False
+        elif len(run) > 1:
+            if last_cjk:
+                out.append(FILLER)
+            out += bigrams(run)
+            last_cjk = True
     return " ".join(out)
 
 
