@@ -22,17 +22,26 @@ logger = logging.getLogger(__name__)
 
 class RetryBackoff:
     """Delays a retried request by base * 2^(n-1) seconds before it is downloaded again
-    (RETRY_BACKOFF_BASE: the retry_backoff setting, ops/config.py)."""
+    (RETRY_BACKOFF_BASE: the retry_backoff setting, ops/config.py), and gives it a longer download
+    timeout: DOWNLOAD_TIMEOUT * 2^n, at most TIMEOUT_GROWTH times the setting. A page that
+    always takes a little longer than the timeout (a large page on a slow portal, or a loaded
+    machine) would otherwise time out on every attempt and be missed run after run."""
 
-    def __init__(self, base: float):
+    TIMEOUT_GROWTH = 4
+
+    def __init__(self, base: float, timeout: float):
         self.base = base
+        self.timeout = timeout
 
     @classmethod
     def from_crawler(cls, crawler):
-        return cls(crawler.settings.getfloat("RETRY_BACKOFF_BASE"))
+        settings = crawler.settings
+        return cls(settings.getfloat("RETRY_BACKOFF_BASE"), settings.getfloat("DOWNLOAD_TIMEOUT"))
 
     async def process_request(self, request):
         retries = request.meta.get("retry_times", 0)
+        if retries and self.timeout > 0:
+            request.meta["download_timeout"] = self.timeout * min(2 ** retries, self.TIMEOUT_GROWTH)
         if retries and self.base > 0:
             await asyncio.sleep(self.base * 2 ** (retries - 1))
         return None

@@ -184,3 +184,18 @@ def test_a_planned_visit_carries_its_kind_for_the_budget(kind, priority):
 def test_times_are_utc():
     (unchanged,) = article_page(make_spider(), body=b"", status=304)
     assert unchanged.fetched_at.tzinfo == timezone.utc and unchanged.fetched_at <= datetime.now(timezone.utc)
+
+
+def test_a_retry_waits_longer_and_gets_a_longer_timeout_up_to_four_times_the_setting():
+    from spiders.middlewares import RetryBackoff
+
+    crawler = get_crawler(settings_dict={"DOWNLOAD_TIMEOUT": 1.5, "RETRY_BACKOFF_BASE": 0.01})
+    middleware = RetryBackoff.from_crawler(crawler)
+    timeouts = []
+    for retries in range(5):
+        request = Request("http://portal.test/news/xydt/2025/0905/10926.html",
+                          meta={"retry_times": retries} if retries else {})
+        assert asyncio.run(middleware.process_request(request)) is None
+        timeouts.append(request.meta.get("download_timeout"))
+    # The first attempt keeps Scrapy's own (the setting); a page slower than it gets its chance.
+    assert timeouts == [None, 3.0, 6.0, 6.0, 6.0]
