@@ -15,8 +15,13 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # request budget. The tests crawl the replica on 127.0.0.1 and set their own fast settings here,
 # explicitly, for every command they run (the environment reaches every child process); a test
 # of the polite defaults removes them (tests/test_politeness.py).
+# Unpaced, a crawl would also start its helper processes (a reader, a writer: about half a second
+# of CPU and of wall each, hundreds of crawls a suite); the tests keep the work in the crawl's own
+# process, as the polite defaults do, and the tests of the helpers (test_reader.py,
+# test_writer_process.py, the twenty SIGKILLs in test_faults.py, the bench) turn them on.
 FAST = {"PORTAL_ARCHIVE_CONCURRENT_REQUESTS": "32", "PORTAL_ARCHIVE_DOWNLOAD_DELAY": "0",
-        "PORTAL_ARCHIVE_REQUESTS_PER_DAY": "0"}
+        "PORTAL_ARCHIVE_REQUESTS_PER_DAY": "0", "PORTAL_ARCHIVE_PARSE_PROCESSES": "0",
+        "PORTAL_ARCHIVE_WRITE_PROCESS": "0"}
 os.environ.update(FAST)
 
 

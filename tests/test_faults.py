@@ -158,8 +158,10 @@ def test_twenty_sigkills_leave_a_verifiable_archive_that_ends_exact(request, tmp
     save_state(generate(1000, seed=61), tmp_path / "site")
     site = Site(tmp_path / "site", ReplicaServer(tmp_path / "site").start())
     # A lease ttl far longer than the test: each command starts at once, taking over its killed
-    # predecessor's lease (its pid is dead on this host).
-    env = {**FAST_RETRIES, "PORTAL_ARCHIVE_LEASE_TTL_SECONDS": "3600", "PORTAL_ARCHIVE_BATCH_SIZE": "40"}
+    # predecessor's lease (its pid is dead on this host). With the reader and writer processes, so
+    # kills also land while pages and batches are in a helper.
+    env = {**FAST_RETRIES, "PORTAL_ARCHIVE_LEASE_TTL_SECONDS": "3600", "PORTAL_ARCHIVE_BATCH_SIZE": "40",
+           "PORTAL_ARCHIVE_PARSE_PROCESSES": "1", "PORTAL_ARCHIVE_WRITE_PROCESS": "1"}
     reference = new_database(request, tmp_path, "reference")
     db = db_file = new_database(request, tmp_path, "killed")
     rng = random.Random(62)
