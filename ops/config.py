@@ -28,6 +28,12 @@ class Settings:
     redis: str = ""
     # A distributed worker with nothing to do leaves after this long.
     worker_idle_seconds: float = 30.0
+    # A worker whose heartbeat is older than this is taken for dead: what it had taken from the
+    # frontier goes back to the queue for the others. Surviving workers look every
+    # frontier_reclaim_seconds. Too short a TTL takes a live but stalled worker for dead, and
+    # its pages are fetched twice (the archive writes no second version of them).
+    worker_heartbeat_ttl: float = 30.0
+    frontier_reclaim_seconds: float = 10.0
     # The replica's default address: the tool works offline out of the box.
     base_url: str = "http://127.0.0.1:8000"
     profile: str = "cpsia"
@@ -184,4 +190,7 @@ def load_settings(config_file: str | os.PathLike | None = None, environ=None) ->
             raise ConfigError(f"setting {name!r} cannot be {getattr(settings, name)}")
     if settings.download_delay < 0 or settings.revisit_floor_days < 0:
         raise ConfigError("download_delay and revisit_floor_days cannot be negative")
+    for name in ("worker_heartbeat_ttl", "frontier_reclaim_seconds"):
+        if getattr(settings, name) <= 0:
+            raise ConfigError(f"setting {name!r} must be positive, got {getattr(settings, name)}")
     return settings

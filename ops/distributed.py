@@ -10,9 +10,16 @@ crawls from the shared queue, writes to the archive through the same
 pipeline as a local crawl, and leaves after an idle time.
 
 Keys (all under portal-archive:run:<id>:): seeds (list), requests (the
-scrapy-redis queue), dupefilter (set), workers:<worker> (a heartbeat with a
-TTL), stats (hash of summed counters), budget (the requests all workers sent,
+scheduler's queue, a sorted set), dupefilter (set), inflight:<worker> (what
+the worker owns, spiders/frontier.py), owners (the workers that own or owned
+something), workers:<worker> (a heartbeat with a TTL, worker_heartbeat_ttl),
+stats (hash of summed counters), budget (the requests all workers sent,
 counted against the run's allowance). portal-archive:current names the run.
+
+A worker that dies (its heartbeat expires) loses nothing: every
+frontier_reclaim_seconds each surviving worker, and the coordinator, put
+what dead workers owned back into the queue, and the run goes on until it is
+all done.
 """
 from __future__ import annotations
 
@@ -45,18 +52,18 @@ from pipeline.archive.db import open_archive
 from pipeline.archive.runs import RunSummary
 from pipeline.reading.profile import load_profile
 from spiders.distributed import DistributedPortalSpider
+from spiders.frontier import Frontier
 from spiders.run import run_spider
 
 log = logging.getLogger("portal_archive.distributed")
 CURRENT = "portal-archive:current"
-WORKER_TTL = 10  # seconds a worker counts as alive after its last heartbeat
-BEAT = 2.0
+BEATS_PER_TTL = 4  # a worker renews its heartbeat this many times within its TTL
 
 
 def keys(run_id: int) -> dict[str, str]:
     base = f"portal-archive:run:{run_id}"
     return ({k: f"{base}:{k}" for k in ("seeds", "requests", "dupefilter", "stats", "budget")}
-            | {"workers": f"{base}:workers:"})
+            | {"workers": f"{base}:workers:", "base": base})
 
 
 def connect(settings: Settings) -> redis.Redis:
@@ -129,7 +136,7 @@ def coordinate(settings: Settings, plan: CrawlPlan, poll: float = 1.0, echo=prin
         run = runs.finish_run_patiently(engine, run_id, "failed" if error else "succeeded", stats, error)
         if not error:
             maintain_dictionaries(engine, settings)
-        client.delete(CURRENT, k["seeds"], k["requests"], k["dupefilter"], k["stats"], k["budget"])
+        client.delete(CURRENT, *client.scan_iter(match=k["base"] + ":*", count=1000))
         return RunSummary.of(run)
     finally:
         release(engine, holder)
@@ -140,12 +147,23 @@ def _alive_workers(client: redis.Redis, k: dict) -> int:
     return sum(1 for _ in client.scan_iter(match=k["workers"] + "*", count=100))
 
 
+def _reclaim(client: redis.Redis, k: dict, frontier: Frontier) -> int:
+    moved = frontier.reclaim()
+    if moved:
+        client.hincrby(k["stats"], stats_keys.FRONTIER_RECLAIMED, moved)
+        log.warning("%d requests of dead workers put back in the queue", moved)
+    return moved
+
+
 def _wait_until_drained(client: redis.Redis, k: dict, idle_seconds: float, poll: float) -> None:
-    """Until nothing is queued and no worker has been alive for a while (workers that joined
-    have left after their idle time, and a killed one's heartbeat has expired)."""
+    """Until nothing is queued or owned and no worker has been alive for a while (workers that
+    joined have left after their idle time, and a killed one's heartbeat has expired). What dead
+    workers owned is put back here too, in case no worker survives to do it."""
+    frontier = Frontier(client, k["base"])
     quiet_since = None
     while True:
-        pending = client.llen(k["seeds"]) + client.zcard(k["requests"])
+        _reclaim(client, k, frontier)
+        pending = frontier.pending()
         alive = _alive_workers(client, k)
         if pending or alive:
             quiet_since = None
@@ -180,18 +198,21 @@ def run_worker(settings: Settings, wait_seconds: float | None = None) -> dict:
         "SCHEDULER": "scrapy_redis.scheduler.Scheduler",
         "SCHEDULER_PERSIST": True,  # a worker leaving must not clear the shared frontier
         "SCHEDULER_QUEUE_KEY": k["requests"],
+        # What a worker takes stays its own until done with, and goes back if it dies.
+        "SCHEDULER_QUEUE_CLASS": "spiders.frontier.ReliableQueue",
+        "PORTAL_ARCHIVE_FRONTIER": k["base"],
+        "PORTAL_ARCHIVE_WORKER": worker,
         "SCHEDULER_DUPEFILTER_KEY": k["dupefilter"],
         "DUPEFILTER_CLASS": "spiders.distributed.AidDupeFilter",
         "SCHEDULER_DUPEFILTER_CLASS": "spiders.distributed.AidDupeFilter",
         "REDIS_URL": settings.redis,
     }
-    beat = _WorkerBeat(client, k, worker)
+    beat = _WorkerBeat(client, k, worker, settings.worker_heartbeat_ttl, settings.frontier_reclaim_seconds)
     try:
         run_spider(scrapy_conf, DistributedPortalSpider, reader_processes(settings), on_start=beat.start,
                    dictionary=current_dictionary(engine),
                    base_url=settings.base_url, profile=settings.profile, seeds_key=k["seeds"],
-                   idle_seconds=settings.worker_idle_seconds, known_aids=_validators(engine, True),
-                   frontier_size=lambda: client.zcard(k["requests"]))
+                   idle_seconds=settings.worker_idle_seconds, known_aids=_validators(engine, True))
     finally:
         beat.stop()
         engine.dispose()
@@ -199,12 +220,21 @@ def run_worker(settings: Settings, wait_seconds: float | None = None) -> dict:
 
 
 class _WorkerBeat:
-    """Keeps the worker's heartbeat key alive and adds its counters to the run's stats hash."""
+    """Keeps the worker's heartbeat key alive, puts back what dead workers owned, and adds the
+    worker's counters to the run's stats hash.
+
+    A thread, not the reactor: the heartbeat says the process is alive, so a reactor busy with
+    a long callback must not make it look dead."""
 
     COUNTED = stats_keys.SUMMED_BY_WORKERS
 
-    def __init__(self, client, k, worker):
+    def __init__(self, client, k, worker, ttl: float, reclaim_every: float):
         self.client, self.k, self.worker = client, k, worker
+        self.frontier = Frontier(client, k["base"], worker)
+        self.key = self.frontier.heartbeat_of(worker)
+        self.ttl_ms = max(1, int(ttl * 1000))
+        self.beat = ttl / BEATS_PER_TTL
+        self.reclaim_every = reclaim_every
         self.stats = None  # the crawler's stats collector, once the crawl starts
         self.sent: dict[str, int] = {}
         self.totals: dict[str, int] = {}
@@ -213,7 +243,7 @@ class _WorkerBeat:
 
     def start(self, stats):
         self.stats = stats
-        self.client.set(self.k["workers"] + self.worker, "1", ex=WORKER_TTL)
+        self.client.set(self.key, "1", px=self.ttl_ms)
         self._thread.start()
 
     def stop(self):
@@ -222,12 +252,24 @@ class _WorkerBeat:
         self._stop.set()
         self._thread.join()
         self._flush()
-        self.client.delete(self.k["workers"] + self.worker)
+        # Anything still owned (a batch the archive refused, a crawl stopped short) is the others' now.
+        given_back = self.frontier.release()
+        if given_back:
+            self.client.hincrby(self.k["stats"], stats_keys.FRONTIER_GIVEN_BACK, given_back)
+            log.warning("worker %s gave %d unfinished requests back to the run", self.worker, given_back)
+        self.client.delete(self.key)
 
     def _loop(self):
-        while not self._stop.wait(BEAT):
-            self.client.set(self.k["workers"] + self.worker, "1", ex=WORKER_TTL)
-            self._flush()
+        last_reclaim = time.monotonic()
+        while not self._stop.wait(self.beat):
+            try:
+                self.client.set(self.key, "1", px=self.ttl_ms)
+                self._flush()
+                if time.monotonic() - last_reclaim >= self.reclaim_every:
+                    last_reclaim = time.monotonic()
+                    _reclaim(self.client, self.k, self.frontier)
+            except redis.RedisError as exc:  # Redis away for a moment: beat again next time
+                log.warning("worker heartbeat: %s", exc)
 
     def _flush(self):
         stats = self.stats.get_stats()

@@ -40,6 +40,10 @@ READER_RESTARTED = "portal/reader_restarted"
 GAPS_PROBED = "gaps/probed"
 GAPS_FOUND = "gaps/found"
 RETRY_FAILED_LISTS = "retry/failed_lists"
+# Distributed runs (spiders/frontier.py): in-flight requests of dead workers put back in the
+# queue, and those a leaving worker gave back unfinished.
+FRONTIER_RECLAIMED = "frontier/reclaimed"
+FRONTIER_GIVEN_BACK = "frontier/given_back"
 
 # The request budget (spiders.middlewares.RequestBudget, pipeline/archive/budget.py)
 BUDGET_ALLOWANCE = "budget/allowance"

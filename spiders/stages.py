@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from scrapy import signals
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.defer import deferred_from_coro
 
@@ -29,6 +30,10 @@ from pipeline.reading.records import CleanArticle
 from spiders.helpers import HelperDied, HelperProcess
 
 log = logging.getLogger(__name__)
+# Sent with `items` once the archive is done with them: their batch is committed, or they needed
+# no write (a page already archived in this crawl). A distributed worker owns the requests behind
+# items until then (spiders/frontier.py); a local crawl has no receiver.
+ARCHIVED = object()
 # Batches handed to the writer process and not yet written: one being written, one waiting.
 WRITES_AHEAD = 2
 
@@ -57,12 +62,24 @@ class ArchiveStage:
         s = crawler.settings
         if not s.get("PORTAL_ARCHIVE_DB") or not s.getint("PORTAL_ARCHIVE_RUN_ID"):
             raise NotConfigured("the archive stage needs PORTAL_ARCHIVE_DB and PORTAL_ARCHIVE_RUN_ID")
-        return cls(s["PORTAL_ARCHIVE_DB"], s.getint("PORTAL_ARCHIVE_RUN_ID"),
+        stage = cls(s["PORTAL_ARCHIVE_DB"], s.getint("PORTAL_ARCHIVE_RUN_ID"),
                    s.getint("PORTAL_ARCHIVE_BATCH_SIZE", BATCH_SIZE),
                    s.getint("PORTAL_ARCHIVE_TAKEDOWN_CONFIRMATIONS", 1), crawler,
                    s.getint("PORTAL_ARCHIVE_BACKFILL_ID") or None,
                    s.getint("PORTAL_ARCHIVE_SQLITE_BUSY_TIMEOUT_MS", SQLITE_BUSY_TIMEOUT_MS),
                    s.getbool("PORTAL_ARCHIVE_WRITE_PROCESS"))
+        crawler.signals.connect(stage.spider_idle, signal=signals.spider_idle)
+        return stage
+
+    def spider_idle(self):
+        """Nothing left to fetch for now: write the partial batch instead of holding it until the
+        crawl closes (a distributed worker waits for a frontier that others may still fill, and
+        the pages behind these items stay its own until they are written)."""
+        if self.write_process:
+            if self.buffer and not self.failed:
+                self._hand_over()
+        else:
+            self.flush()
 
     def open_spider(self):
         if self.write_process:
@@ -92,6 +109,7 @@ class ArchiveStage:
             # redirect to an article already read) is archived once.
             if item.aid in self.archived:
                 self.stats.inc_value(stats.REPEATED)
+                self._archived([item])
                 return item
             self.archived.add(item.aid)
         self.buffer.append(item)
@@ -111,6 +129,7 @@ class ArchiveStage:
         except ArchiveWriteError as exc:
             return self._fail(exc)
         self._count(outcomes)
+        self._archived(batch)
 
     # --- with a writer process ------------------------------------------------
     def _hand_over(self) -> None:
@@ -153,6 +172,7 @@ class ArchiveStage:
         if status == "error":
             return self._fail(value.removeprefix(f"{ArchiveWriteError.__name__}: "))
         self._count(value)
+        self._archived(batch)
 
     async def _close_writer_process(self) -> None:
         try:
@@ -177,6 +197,9 @@ class ArchiveStage:
         for key, count in counts.items():
             if count:
                 self.stats.inc_value(key, count)
+
+    def _archived(self, items: list) -> None:
+        self.crawler.signals.send_catch_log(ARCHIVED, items=items)
 
     def _fail(self, exc: Exception | str) -> None:
         self.failed = f"archive write failed: {exc}"
