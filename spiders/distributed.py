@@ -66,11 +66,18 @@ class DistributedPortalSpider(RedisMixin, PortalSpider):
         spider.ownership = Ownership(spider.frontier)
         crawler.signals.connect(spider._active, signal=signals.response_received)
         crawler.signals.connect(spider.ownership.settled, signal=ARCHIVED)
+        # An item the stage raised on, or dropped, will never be committed: its page is done with
+        # (Scrapy logs why), or the worker would wait for it forever.
+        for signal in (signals.item_error, signals.item_dropped):
+            crawler.signals.connect(spider._item_lost, signal=signal)
         crawler.signals.connect(spider._not_queued, signal=signals.request_dropped)
         return spider
 
     def _active(self, *args, **kwargs):
         self.last_active = time.monotonic()
+
+    def _item_lost(self, item, **kwargs):
+        self.ownership.settled([item])
 
     def _not_queued(self, request, spider=None):
         """A request made from a seed that the dupefilter turned away: someone else has it."""
