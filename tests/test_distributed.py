@@ -21,7 +21,7 @@ def cluster(request, tmp_path, postgres_server, redis_server):
     # A dead worker is noticed within seconds here (the defaults, 30 s and 10 s, suit real machines).
     env = {**os.environ, "PORTAL_ARCHIVE_DB": db, "PORTAL_ARCHIVE_REDIS": redis_server.url,
            "PORTAL_ARCHIVE_LOG_LEVEL": "WARNING", "PORTAL_ARCHIVE_WORKER_IDLE_SECONDS": "4",
-           "PORTAL_ARCHIVE_WORKER_HEARTBEAT_TTL": "3", "PORTAL_ARCHIVE_FRONTIER_RECLAIM_SECONDS": "0.5"}
+           "PORTAL_ARCHIVE_WORKER_HEARTBEAT_TTL": "5", "PORTAL_ARCHIVE_FRONTIER_RECLAIM_SECONDS": "0.5"}
     return db, env
 
 
