@@ -63,11 +63,11 @@ class ArchiveStage:
         if not s.get("PORTAL_ARCHIVE_DB") or not s.getint("PORTAL_ARCHIVE_RUN_ID"):
             raise NotConfigured("the archive stage needs PORTAL_ARCHIVE_DB and PORTAL_ARCHIVE_RUN_ID")
         stage = cls(s["PORTAL_ARCHIVE_DB"], s.getint("PORTAL_ARCHIVE_RUN_ID"),
-                   s.getint("PORTAL_ARCHIVE_BATCH_SIZE", BATCH_SIZE),
-                   s.getint("PORTAL_ARCHIVE_TAKEDOWN_CONFIRMATIONS", 1), crawler,
-                   s.getint("PORTAL_ARCHIVE_BACKFILL_ID") or None,
-                   s.getint("PORTAL_ARCHIVE_SQLITE_BUSY_TIMEOUT_MS", SQLITE_BUSY_TIMEOUT_MS),
-                   s.getbool("PORTAL_ARCHIVE_WRITE_PROCESS"))
+                    s.getint("PORTAL_ARCHIVE_BATCH_SIZE", BATCH_SIZE),
+                    s.getint("PORTAL_ARCHIVE_TAKEDOWN_CONFIRMATIONS", 1), crawler,
+                    s.getint("PORTAL_ARCHIVE_BACKFILL_ID") or None,
+                    s.getint("PORTAL_ARCHIVE_SQLITE_BUSY_TIMEOUT_MS", SQLITE_BUSY_TIMEOUT_MS),
+                    s.getbool("PORTAL_ARCHIVE_WRITE_PROCESS"))
         crawler.signals.connect(stage.spider_idle, signal=signals.spider_idle)
         return stage
 
