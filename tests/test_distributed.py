@@ -29,6 +29,17 @@ def start(args, env, log):
     return subprocess.Popen([sys.executable, "-m", "ops.cli", *args], env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
+def _busiest_worker(redis_url: str, pids) -> int | None:
+    """The pid of the worker owning the most in-flight requests (keys …:inflight:<host>:<pid>:<tag>)."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    owned = {int(key.decode().split(":")[-2]): client.hlen(key)
+             for key in client.scan_iter("portal-archive:run:*:inflight:*")}
+    owned = {pid: n for pid, n in owned.items() if n and pid in pids}
+    return max(owned, key=owned.get) if owned else None
+
+
 def distributed_run(site, env, tmp_path, workers=3, kill_one_after=None, name="run"):
     logs = [open(tmp_path / f"{name}-{i}.log", "w") for i in range(workers + 1)]
     coordinator = start(["crawl", "--distributed", "--base-url", site.url, "--revisit", "all"], env, logs[0])
@@ -39,7 +50,11 @@ def distributed_run(site, env, tmp_path, workers=3, kill_one_after=None, name="r
             db = env["PORTAL_ARCHIVE_DB"]
             wait_for(lambda: query(db, "select count(*) from articles")[0][0] >= kill_one_after, 300,
                      interval=0.1, what=f"{kill_one_after} articles archived")
-            killed = procs[0]
+            # The victim is a worker that owns work right now (a slow starter may own nothing yet).
+            by_pid = {p.pid: p for p in procs}
+            victim = wait_for(lambda: _busiest_worker(env["PORTAL_ARCHIVE_REDIS"], by_pid), 60, interval=0.05,
+                              what="a worker owning requests")
+            killed = by_pid[victim]
             killed.send_signal(signal.SIGKILL)
         for p in procs:
             p.wait(timeout=600)
