@@ -122,28 +122,29 @@ class DistributedPortalSpider(RedisMixin, PortalSpider):
             yield output
 
     async def _owned(self, outputs, token):
-        items = []
+        self.ownership.taken(token)
         try:
             async for output in outputs:
                 if not isinstance(output, Request):
-                    items.append(output)
+                    self.ownership.carries(token, output)
                 yield output
         except Exception:
-            self.ownership.processed(token, items)
+            self.ownership.processed(token)
             raise
-        self.ownership.processed(token, items)
+        self.ownership.processed(token)
 
     def on_error(self, failure):
-        token, items = failure.request.meta.get(TOKEN), []
+        token = failure.request.meta.get(TOKEN)
+        self.ownership.taken(token)
         try:
             for output in super().on_error(failure):
                 if not isinstance(output, Request):
-                    items.append(output)
+                    self.ownership.carries(token, output)
                 yield output
         except Exception:
-            self.ownership.processed(token, items)
+            self.ownership.processed(token)
             raise
-        self.ownership.processed(token, items)
+        self.ownership.processed(token)
 
     def spider_idle(self):
         if self.frontier.pending() > 0:

@@ -207,35 +207,44 @@ class Ownership:
 
     An article page's entry is done when its item is committed, not when its
     callback returns: a worker that dies with a batch not yet written must not
-    have told the run that those pages were done.
+    have told the run that those pages were done. An entry is held by its
+    callback while it runs and by each item it yielded; the last to let go
+    removes it. Items are counted as they are yielded, not when the callback
+    ends, since the archive may commit an item (a batch filled by it, an item
+    it did not need to write) before its callback resumes.
     """
 
     def __init__(self, frontier: Frontier):
         self.frontier = frontier
         self.waiting: dict[int, tuple[object, bytes]] = {}  # id(item) -> (item, its entry)
-        self.open: dict[bytes, int] = {}  # entry -> items of it not yet settled
+        self.holds: dict[bytes, int] = {}  # entry -> its callback (while it runs) and its items not settled
 
-    def processed(self, token: bytes | None, items: list) -> None:
-        """A callback ran to its end: its requests are queued; its items are on their way."""
-        if token is None:
-            return
-        if not items:
-            self.frontier.done([token])
-            return
-        for item in items:
+    def taken(self, token: bytes | None) -> None:
+        """A callback starts on the request behind this entry."""
+        if token is not None:
+            self.holds[token] = self.holds.get(token, 0) + 1
+
+    def carries(self, token: bytes | None, item) -> None:
+        """The callback yields an item: the entry stays until the archive is done with it."""
+        if token is not None:
             self.waiting[id(item)] = (item, token)
-        self.open[token] = self.open.get(token, 0) + len(items)
+            self.holds[token] += 1
+
+    def processed(self, token: bytes | None) -> None:
+        """The callback ran to its end: the requests it yielded are queued."""
+        if token is not None:
+            self.frontier.done(self._let_go([token]))
 
     def settled(self, items) -> None:
         """The archive is done with these items (committed, or not needing to be)."""
+        found = (self.waiting.pop(id(item), None) for item in items)
+        self.frontier.done(self._let_go([f[1] for f in found if f is not None]))
+
+    def _let_go(self, tokens: list[bytes]) -> list[bytes]:
         finished = []
-        for item in items:
-            found = self.waiting.pop(id(item), None)
-            if found is None:
-                continue
-            token = found[1]
-            self.open[token] -= 1
-            if not self.open[token]:
-                del self.open[token]
+        for token in tokens:
+            self.holds[token] -= 1
+            if not self.holds[token]:
+                del self.holds[token]
                 finished.append(token)
-        self.frontier.done(finished)
+        return finished
