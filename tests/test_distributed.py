@@ -17,6 +17,11 @@ COMPARED = ("url", "channel", "title", "published_at", "lede", "body", "editor",
 
 @pytest.fixture
 def cluster(request, tmp_path, postgres_server, redis_server):
+    import redis
+
+    # Every test's archive starts at run 1, and so do its Redis keys: a test that failed midway
+    # must not leave its run's frontier to the next.
+    redis.Redis.from_url(redis_server.url).flushdb()
     db = postgres_server.create_database()
     # A dead worker is noticed within seconds here (the defaults, 30 s and 10 s, suit real machines).
     env = {**os.environ, "PORTAL_ARCHIVE_DB": db, "PORTAL_ARCHIVE_REDIS": redis_server.url,
