@@ -27,7 +27,7 @@ from scrapy_redis.dupefilter import RFPDupeFilter
 from scrapy_redis.spiders import RedisMixin
 
 from pipeline.reading.records import Visit
-from spiders.frontier import TOKEN, Frontier, Ownership, fingerprint
+from spiders.frontier import PARENT, TOKEN, Frontier, Ownership, fingerprint
 from spiders.portal import PortalSpider
 from spiders.stages import ARCHIVED
 from spiders.walk import ListWalk
@@ -80,8 +80,10 @@ class DistributedPortalSpider(RedisMixin, PortalSpider):
         self.ownership.settled([item])
 
     def _not_queued(self, request, spider=None):
-        """A request made from a seed that the dupefilter turned away: someone else has it."""
+        """A request the dupefilter turned away: someone else has it. Made from a seed, the seed is
+        done; yielded by a callback, it no longer holds that callback's entry."""
         self.frontier.done([request.meta.pop(TOKEN, None)])
+        self.ownership.let_go(request.meta.pop(PARENT, None))
 
     async def start(self):
         for request in self.next_requests():
@@ -125,26 +127,30 @@ class DistributedPortalSpider(RedisMixin, PortalSpider):
         self.ownership.taken(token)
         try:
             async for output in outputs:
-                if not isinstance(output, Request):
-                    self.ownership.carries(token, output)
+                self._carry(token, output)
                 yield output
         except Exception:
-            self.ownership.processed(token)
+            self.ownership.let_go(token)
             raise
-        self.ownership.processed(token)
+        self.ownership.let_go(token)
 
     def on_error(self, failure):
         token = failure.request.meta.get(TOKEN)
         self.ownership.taken(token)
         try:
             for output in super().on_error(failure):
-                if not isinstance(output, Request):
-                    self.ownership.carries(token, output)
+                self._carry(token, output)
                 yield output
         except Exception:
-            self.ownership.processed(token)
+            self.ownership.let_go(token)
             raise
-        self.ownership.processed(token)
+        self.ownership.let_go(token)
+
+    def _carry(self, token, output) -> None:
+        if isinstance(output, Request):
+            self.ownership.carries_request(token, output)
+        else:
+            self.ownership.carries_item(token, output)
 
     def spider_idle(self):
         if self.frontier.pending() > 0:

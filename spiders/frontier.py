@@ -9,7 +9,10 @@ and the score to put it back with). It leaves that hash only when the worker
 is done with it:
 
 - a list page, a redirect, a request the budget refused: when its callback
-  (or errback) has run to the end, i.e. everything it led to is queued;
+  (or errback) has run to its end and every request it yielded is queued
+  (or turned away as seen): Scrapy may still hold a yielded request for a
+  moment after the callback has returned, and a kill in that moment must not
+  lose the next page of a list;
 - an article page: when the batch holding its item is committed to the
   archive (spiders/stages.py sends `ARCHIVED` with the batch);
 - a request retried or redirected: when its successor is queued (the push
@@ -43,6 +46,9 @@ from scrapy_redis.queue import Base
 
 # The request's meta key holding the in-flight entry it was taken as (popped with it, pushed never).
 TOKEN = "frontier_entry"
+# The meta key of a request a callback yielded: the entry of the request whose callback yielded it,
+# which is not done before this request is queued.
+PARENT = "frontier_parent"
 # The in-flight value that marks an entry as a seed (a request's entry keeps its queue score).
 SEED = b"seed"
 
@@ -168,7 +174,8 @@ class ReliableQueue(Base):
     whose pop hands the request to this worker's in-flight hash instead of forgetting it.
 
     The worker and the run come from the crawler's settings (PORTAL_ARCHIVE_FRONTIER: the run's
-    key prefix, PORTAL_ARCHIVE_WORKER: this worker's name).
+    key prefix, PORTAL_ARCHIVE_WORKER: this worker's name). A spider with an `ownership`
+    (spiders/distributed.py) is told when a request one of its callbacks yielded is queued.
     """
 
     def __init__(self, server, spider, key, serializer=None):
@@ -185,9 +192,12 @@ class ReliableQueue(Base):
         # A request that carries an entry is a successor (a retry, a redirect) or was made from a
         # seed: queuing it is what the worker owed for that entry.
         succeeds = request.meta.pop(TOKEN, None)
+        parent = request.meta.pop(PARENT, None)
         entry = self.serializer.dumps(request.to_dict(spider=self.spider))
         fp = None if request.dont_filter else fingerprint(request)
         self.frontier.push(entry, -request.priority, fp, succeeds)
+        if parent is not None:
+            self.spider.ownership.let_go(parent)
 
     def pop(self, timeout=0):
         entry = self.frontier.pop()
@@ -203,35 +213,41 @@ class ReliableQueue(Base):
 
 
 class Ownership:
-    """Which of this worker's in-flight entries wait for the archive, and for which items.
+    """Which of this worker's in-flight entries are still owed something, and what.
 
-    An article page's entry is done when its item is committed, not when its
-    callback returns: a worker that dies with a batch not yet written must not
-    have told the run that those pages were done. An entry is held by its
-    callback while it runs and by each item it yielded; the last to let go
-    removes it. Items are counted as they are yielded, not when the callback
-    ends, since the archive may commit an item (a batch filled by it, an item
-    it did not need to write) before its callback resumes.
+    An entry is held by its callback while it runs, by each request it
+    yielded until that request is queued, and by each item it yielded until
+    the archive is done with it: an article page's entry is done when its item
+    is committed, not when its callback returns, so a worker that dies with a
+    batch not yet written has not told the run those pages were done. The
+    last to let go removes the entry. Holds are counted as outputs are yielded,
+    not when the callback ends, since a request may be queued and an item
+    committed (a batch it filled, written in the crawl's own process) before
+    the callback resumes.
     """
 
     def __init__(self, frontier: Frontier):
         self.frontier = frontier
         self.waiting: dict[int, tuple[object, bytes]] = {}  # id(item) -> (item, its entry)
-        self.holds: dict[bytes, int] = {}  # entry -> its callback (while it runs) and its items not settled
+        self.holds: dict[bytes, int] = {}  # entry -> what still holds it
 
     def taken(self, token: bytes | None) -> None:
         """A callback starts on the request behind this entry."""
         if token is not None:
             self.holds[token] = self.holds.get(token, 0) + 1
 
-    def carries(self, token: bytes | None, item) -> None:
-        """The callback yields an item: the entry stays until the archive is done with it."""
+    def carries_item(self, token: bytes | None, item) -> None:
         if token is not None:
             self.waiting[id(item)] = (item, token)
             self.holds[token] += 1
 
-    def processed(self, token: bytes | None) -> None:
-        """The callback ran to its end: the requests it yielded are queued."""
+    def carries_request(self, token: bytes | None, request) -> None:
+        if token is not None:
+            request.meta[PARENT] = token
+            self.holds[token] += 1
+
+    def let_go(self, token: bytes | None) -> None:
+        """The callback ran to its end, or a request it yielded is queued (or was seen already)."""
         if token is not None:
             self.frontier.done(self._let_go([token]))
 
@@ -243,6 +259,8 @@ class Ownership:
     def _let_go(self, tokens: list[bytes]) -> list[bytes]:
         finished = []
         for token in tokens:
+            if token not in self.holds:  # nothing here holds it: nothing to let go of
+                continue
             self.holds[token] -= 1
             if not self.holds[token]:
                 del self.holds[token]

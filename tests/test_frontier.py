@@ -92,12 +92,12 @@ def test_items_settle_their_page_only_when_all_are_archived(client, base):
     list_page, page, repeat = f.pop(), f.pop(), f.pop()
     owned = Ownership(f)
     owned.taken(list_page)
-    owned.processed(list_page)  # a list page: done when its callback is
+    owned.let_go(list_page)  # a list page: done when its callback is
     owned.taken(page)
     item, other = object(), object()
-    owned.carries(page, item)
-    owned.carries(page, other)
-    owned.processed(page)
+    owned.carries_item(page, item)
+    owned.carries_item(page, other)
+    owned.let_go(page)
     assert client.hkeys(f.inflight) == [repeat, page] or client.hkeys(f.inflight) == [page, repeat]
     owned.settled([item])
     owned.settled([other])
@@ -106,11 +106,27 @@ def test_items_settle_their_page_only_when_all_are_archived(client, base):
     # a batch written in the crawl's process, a page read twice): the entry waits for both.
     owned.taken(repeat)
     seen_before = object()
-    owned.carries(repeat, seen_before)
+    owned.carries_item(repeat, seen_before)
     owned.settled([seen_before])
     assert client.hkeys(f.inflight) == [repeat]
-    owned.processed(repeat)
+    owned.let_go(repeat)
     assert client.hlen(f.inflight) == 0 and f.pending() == 0
+
+
+def test_a_list_page_is_not_done_before_the_next_page_it_yielded_is_queued(client, base):
+    q = queue_of(client, base, "a")
+    q.spider.ownership = owned = Ownership(q.frontier)
+    q.push(scrapy.Request("http://127.0.0.1/list_1.html", priority=100))
+    page = q.pop()
+    token = page.meta[TOKEN]
+    owned.taken(token)
+    following = scrapy.Request("http://127.0.0.1/list_2.html", priority=100)
+    owned.carries_request(token, following)
+    owned.let_go(token)  # the callback has returned; Scrapy has not queued its request yet
+    assert client.hkeys(q.frontier.inflight) == [token]
+    q.push(following)
+    assert client.hlen(q.frontier.inflight) == 0 and len(q) == 1
+    assert q.pop().url.endswith("list_2.html")
 
 
 def test_a_leaving_worker_gives_back_what_it_still_owns(client, base):
