@@ -34,6 +34,18 @@ def start(args, env, log):
     return subprocess.Popen([sys.executable, "-m", "ops.cli", *args], env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
+def list_pages(site) -> set[str]:
+    """Every list page the replica serves: each channel's root and its pages 2…N."""
+    from replica.index import build_index
+    from replica.render import page_count
+    from replica.site import CHANNELS
+
+    index = build_index(site.state())
+    return {path for channel in CHANNELS
+            for path in [channel.root, *(f"{channel.root}list_{channel.typeid}_{page}.html"
+                                         for page in range(2, page_count(len(index.by_channel[channel.slug])) + 1))]}
+
+
 def _busiest_worker(redis_url: str, pids) -> int | None:
     """The pid of the worker owning the most in-flight requests (keys …:inflight:<host>:<pid>:<tag>)."""
     import redis
@@ -88,6 +100,7 @@ def test_three_workers_archive_every_article_exactly_once_fetching_each_page_onc
     assert query(db, "select count(*) from article_versions")[0][0] == 2500
     pages = {path: n for path, n in counts.items() if path != "/robots.txt"}
     assert max(pages.values()) == 1, [p for p, n in pages.items() if n > 1][:5]
+    assert list_pages(site) - set(pages) == set()
     # The run released its Redis memory.
     import redis
 
@@ -96,8 +109,14 @@ def test_three_workers_archive_every_article_exactly_once_fetching_each_page_onc
     assert run == ("succeeded", 2500, 2500)
 
 
-def test_a_killed_worker_loses_nothing_the_same_run_archives_every_article(tmp_path, cluster, redis_server):
+# Both ways a worker writes the archive: a writer process (unpaced crawls on two cores) commits a
+# batch after its items' callbacks have ended; the crawl's own process (the polite defaults) may
+# commit one before.
+@pytest.mark.parametrize("write_process", ["1", "0"], ids=["writer-process", "in-process"])
+def test_a_killed_worker_loses_nothing_the_same_run_archives_every_article(tmp_path, cluster, redis_server,
+                                                                           write_process):
     db, env = cluster
+    env = {**env, "PORTAL_ARCHIVE_WRITE_PROCESS": write_process}
     site = start_site(tmp_path / "site", 3000, seed=82)
     try:
         distributed_run(site, env, tmp_path, kill_one_after=800, name="killed")
@@ -117,6 +136,8 @@ def test_a_killed_worker_loses_nothing_the_same_run_archives_every_article(tmp_p
     # What the killed worker owned went back to the queue (put back by a survivor or the coordinator).
     assert json.loads(stats).get("frontier/reclaimed", 0) > 0, stats
     pages = {path: n for path, n in counts.items() if path != "/robots.txt"}
+    # Every list page too (the articles alone prove less: related links reach past a lost list page).
+    assert list_pages(site) - set(pages) == set()
     twice = [p for p, n in pages.items() if n == 2]
     assert max(pages.values()) <= 2, [p for p, n in pages.items() if n > 2][:5]
     print(f"{len(pages)} pages, {len(twice)} fetched twice (owned by the killed worker)")
