@@ -112,7 +112,8 @@ class DistributedPortalSpider(RedisMixin, PortalSpider):
                                             kind=seed.get("budget", "revisit")),
                                     probe=seed.get("probe", False))
 
-    # --- done with a request: its callback (or errback) ran to its end -----------
+    # --- done with a request: its callback (or errback) ran to its end, what it yielded is queued,
+    # and its items are archived (spiders/frontier.py, Ownership) ---------------------------------
     # A callback that raises is done too (Scrapy logs it): owning its request on would only
     # have it fail again in another worker, and keep the run from ending.
     async def parse_list(self, response):
