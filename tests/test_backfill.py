@@ -103,6 +103,23 @@ def test_incremental_crawl_stops_paging_when_nothing_is_new(request, tmp_path):
     assert lists <= 5 * 3
 
 
+def forget_search_entries(db: str, article_id: int) -> None:
+    """Take an article's open version out of the search index, as the archive's write path would."""
+    from sqlalchemy import text
+
+    from pipeline.archive.db import make_engine
+    from pipeline.archive.search import unindex_versions
+
+    engine = make_engine(db)
+    try:
+        with engine.begin() as conn:
+            unindex_versions(conn, conn.execute(text(
+                "select id, title, lede, body_text from article_versions where article_id = :a and valid_to is null"),
+                {"a": article_id}).all())
+    finally:
+        engine.dispose()
+
+
 def test_an_aid_no_list_showed_is_found_by_a_gap_probe(request, tmp_path):
     site = start_site(tmp_path / "site", 300, seed=9)
     db = db_file = new_database(request, tmp_path, "a")
@@ -111,6 +128,7 @@ def test_an_aid_no_list_showed_is_found_by_a_gap_probe(request, tmp_path):
         # Pretend the crawl missed one old article (as if list pages had shifted it away).
         aid = query(db_file, "select aid from articles order by aid limit 1 offset 150")[0][0]
         article_id = query(db_file, "select id from articles where aid=?", aid)[0][0]
+        forget_search_entries(db, article_id)
         for table, column in (("paragraph_fingerprints", "article_id"), ("article_versions", "article_id"),
                               ("article_checks", "article_id")):
             query(db_file, f"delete from {table} where {column}=?", article_id)
