@@ -225,6 +225,51 @@ def reparse(ctx, channel, since, until, article, method, no_quarantine, no_progr
     sys.exit(0 if summary.status == "succeeded" else 1)
 
 
+@main.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
+@db_option
+@click.pass_context
+def import_(ctx, files, no_progress, db):
+    """Archive the portal's pages captured in WARC files (FILE.warc or FILE.warc.gz) by any tool.
+
+    Each response (and identical-payload revisit) of a portal article URL is
+    read as a crawl reads a page and archived at its capture time: the same
+    page again is nothing new, an edit is a new version, a capture older than
+    the archive's first version becomes earlier history. Other URLs and
+    records are counted and skipped; broken records and unreadable pages are
+    quarantined with their reason. Importing the same files again writes
+    nothing. Exit 1 if the run failed.
+    """
+    from ops.warc_import import run_import
+
+    settings = settings_from(ctx, db=db)
+    check_database(settings.db, create=True)
+    bar = None
+    if not no_progress:
+        from tqdm import tqdm
+
+        bar = tqdm(unit="capture", file=sys.stderr, dynamic_ncols=True, desc="import")
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    with problems():
+        try:
+            summary = run_import(settings, list(files), progress=progress if bar is not None else None)
+        finally:
+            if bar is not None:
+                bar.close()
+    click.echo(summary.line() + (f"\n  error: {summary.error}" if summary.error else ""))
+    for problem in summary.problems[:20]:
+        click.echo(f"  {problem}")
+    if len(summary.problems) > 20:
+        click.echo(f"  … and {len(summary.problems) - 20} more")
+    sys.exit(0 if summary.status == "succeeded" else 1)
+
+
 @main.command()
 @db_option
 @click.pass_context
