@@ -49,7 +49,7 @@ from pipeline.reading.chain import read_page
 from pipeline.reading.compression import Compressor
 from pipeline.reading.profile import Profile, load_profile
 from pipeline.reading.records import ArticleGone, Rejected
-from pipeline.reading.warc import CAPTURE_TYPES, IDENTICAL_PAYLOAD, BrokenRecord, Entry, capture_at, scan
+from pipeline.reading.warc import CAPTURE_TYPES, BrokenRecord, Entry, capture_at, identical_payload, scan
 from pipeline.stats import read_counts
 
 KIND = "import"
@@ -67,7 +67,8 @@ class ImportSummary:
     def line(self) -> str:
         c = self.counts
         return (f"import run {self.run_id} {self.status}: {c['import/records']} records in {c['import/files']} files; "
-                f"{c['import/captures']} captures of portal articles: {c['archive/new']} new articles, "
+                f"{c['import/captures']} captures of portal articles ({c['import/revisits']} revisits read from the "
+                f"response they refer to): {c['archive/new']} new articles, "
                 f"{c['archive/edited'] + c['archive/reextracted']} edits, {c['archive/restored']} returns, "
                 f"{c['archive/taken_down']} takedowns, {c['archive/history'] + c['archive/earlier']} earlier history, "
                 f"{c['archive/unchanged'] + c['archive/still_gone']} already archived, "
@@ -190,7 +191,7 @@ def _capture(session: Session, settings: Settings, profile: Profile, compressor:
     counts = summary.counts
     source = entry
     if entry.kind == "revisit":
-        if entry.profile not in IDENTICAL_PAYLOAD:
+        if not identical_payload(entry.profile):
             counts["import/other_answers"] += 1  # a server-not-modified revisit holds no page
             return
         source = found.payload_of(entry)
@@ -199,6 +200,7 @@ def _capture(session: Session, settings: Settings, profile: Profile, compressor:
             summary.problems.append(f"{entry.url} at {entry.captured_at.isoformat()}: a revisit of "
                                     f"{entry.payload_digest}, whose response is in none of the files")
             return
+        counts["import/revisits"] += 1
     try:
         capture = capture_at(source)
     except BrokenRecord as exc:

@@ -24,10 +24,14 @@ from pipeline.reading.records import KEPT_HEADERS
 # The records that carry an answer of the portal; everything else (warcinfo, request, metadata,
 # resource, conversion) is another tool's bookkeeping.
 CAPTURE_TYPES = ("response", "revisit")
-# A revisit whose payload is the same bytes as an earlier capture's (WARC 1.0 and 1.1 spell it
-# differently); a server-not-modified revisit carries no page (a 304 answer).
-IDENTICAL_PAYLOAD = ("http://netpreserve.org/warc/1.1/revisions/identical-payload-digest",
-                     "http://netpreserve.org/warc/1.0/revisions/identical-payload-digest")
+# A revisit whose payload is the same bytes as an earlier capture's: WARC 1.1 names the profile
+# http://netpreserve.org/warc/1.1/revisit/identical-payload-digest (1.0 the same under 1.0/); a
+# server-not-modified revisit carries no page (a 304 answer).
+IDENTICAL_PAYLOAD = "/identical-payload-digest"
+
+
+def identical_payload(profile: str | None) -> bool:
+    return bool(profile) and profile.rstrip().endswith(IDENTICAL_PAYLOAD)
 
 
 class BrokenRecord(Exception):
