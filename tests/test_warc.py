@@ -249,3 +249,56 @@ def test_broken_records_are_quarantined_never_half_written(replica, request, tmp
     before = counts(db)
     cli("import", "--no-progress", "--db", db, str(path), env=replica["env"])
     assert counts(db) == before
+
+
+def _gone(writer, url: str, when: str):
+    from warcio.statusandheaders import StatusAndHeaders
+
+    page = b"<html><body>not found</body></html>"
+    headers = StatusAndHeaders("404 Not Found", [("Content-Type", "text/html"), ("Content-Length", str(len(page)))],
+                               protocol="HTTP/1.1")
+    return writer.create_warc_record(url, "response", payload=io.BytesIO(page), length=len(page),
+                                     http_headers=headers, warc_headers_dict={"WARC-Date": when})
+
+
+def _warc(path: Path, records) -> str:
+    from warcio.warcwriter import WARCWriter
+
+    with open(path, "wb") as out:
+        writer = WARCWriter(out, gzip=True, warc_version="1.1")
+        for make, *args in records:
+            writer.write_record(make(writer, *args))
+    return str(path)
+
+
+def test_captures_between_versions_rechain_the_timeline(replica, request, tmp_path):
+    """Captures that fall between what the archive saw are put in their place: the validity chain
+    stays ordered and gapless, numbers follow time, and --as-of sees each moment as captured."""
+    aid = int(next(iter(replica["report"]["edited"])))
+    (_, _, a), (_, _, b), _ = raw_pages(replica["crawled"], aid)
+    url = next(r["url"] for r in replica["at_second_moment"] if r["aid"] == aid)
+    db = new_database(request, tmp_path, "between")
+    cli("import", "--no-progress", "--db", db, env=replica["env"], *[_warc(tmp_path / "seen.warc.gz", [
+        (_response, url, a, "2026-01-01T00:00:00Z"), (_response, url, a, "2026-01-01T03:00:00Z")])])
+    assert [r["change"] for r in export(db, "--all-versions")] == ["created"]
+    later = _warc(tmp_path / "between.warc.gz", [(_response, url, b, "2026-01-01T01:00:00Z"),
+                                                 (_gone, url, "2026-01-01T02:00:00Z")])
+    done = cli("import", "--no-progress", "--db", db, later, env=replica["env"])
+    rows = export(db, "--all-versions")
+    assert [(r["version"], r["change"], r["valid_from"][11:19]) for r in rows] == [
+        (1, "created", "00:00:00"), (2, "edited", "01:00:00"), (3, "taken_down", "02:00:00"),
+        (4, "restored", "03:00:00")], done.stdout
+    assert rows[0]["content_hash"] == rows[3]["content_hash"] != rows[1]["content_hash"]
+    cli("verify", "--db", db)
+    assert export(db, "--as-of", "2026-01-01T01:30:00Z")[0]["content_hash"] == rows[1]["content_hash"]
+    assert export(db, "--as-of", "2026-01-01T02:30:00Z")[0]["status"] == "taken_down"
+    before = counts(db)
+    cli("import", "--no-progress", "--db", db, later, env=replica["env"])
+    assert counts(db) == before
+    # The edit seen earlier than the archive knew: the boundary moves back, nothing is added.
+    cli("import", "--no-progress", "--db", db, env=replica["env"],
+        *[_warc(tmp_path / "earlier.warc.gz", [(_response, url, b, "2026-01-01T00:30:00Z")])])
+    rows = export(db, "--all-versions")
+    assert [r["valid_from"][11:19] for r in rows] == ["00:00:00", "00:30:00", "02:00:00", "03:00:00"]
+    assert rows[0]["valid_to"] == rows[1]["valid_from"]
+    cli("verify", "--db", db)
