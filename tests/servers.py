@@ -162,11 +162,22 @@ PYWB_CACHE = Path(os.environ.get("PORTAL_ARCHIVE_TEST_CACHE", Path.home() / ".ca
 def pywb_env() -> Path:
     """The pywb virtual environment (built on first use: about a minute); ServerUnavailable if it
     cannot be built (no package index)."""
+    import fcntl
+
     venv = PYWB_CACHE / f"pywb-venv-{PYWB_VERSION}"
     if (venv / ".ready").exists():
         return venv
-    shutil.rmtree(venv, ignore_errors=True)  # a build that was cut short
     venv.parent.mkdir(parents=True, exist_ok=True)
+    # The SQLite and the PostgreSQL passes run side by side: one builds, the other waits for it.
+    with open(venv.parent / f"pywb-venv-{PYWB_VERSION}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (venv / ".ready").exists():
+            _build_pywb(venv)
+    return venv
+
+
+def _build_pywb(venv: Path) -> None:
+    shutil.rmtree(venv, ignore_errors=True)  # a build that was cut short
     try:
         subprocess.run(["python3", "-m", "venv", str(venv)], check=True, capture_output=True, timeout=300)
         subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", f"pywb=={PYWB_VERSION}"],
@@ -177,7 +188,6 @@ def pywb_env() -> Path:
         raise ServerUnavailable(f"pywb {PYWB_VERSION} could not be installed in its own virtualenv: "
                                 f"{str(detail).strip()[-500:]}") from None
     (venv / ".ready").touch()
-    return venv
 
 
 class PywbServer:
