@@ -205,9 +205,15 @@ def _quarantined(session, files, builder, dictionaries, result, since, aid) -> N
         result.quarantined += 1
 
 
+# The index lines the indexer sorts in memory before it merges sorted runs from temporary files
+# (its default is 32 MB; a line is about 300 bytes: some 14,000 records).
+SORT_BUFFER = 4 * 1024 * 1024
+
+
 def write_cdxj(paths: list[Path], output: Path) -> Path:
     """A sorted CDXJ index of the files (cdxj-indexer), filenames relative to their directory."""
     from cdxj_indexer.main import write_cdx_index
 
-    write_cdx_index(str(output), [str(p) for p in paths], {"sort": True, "dir_root": str(paths[0].parent)})
+    write_cdx_index(str(output), [str(p) for p in paths], {"sort": True, "dir_root": str(paths[0].parent),
+                                                            "max_sort_buff_size": SORT_BUFFER})
     return output
