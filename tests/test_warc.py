@@ -207,20 +207,21 @@ def test_export_then_import_round_trip(replica, request, tmp_path):
     assert counts(db) == before and "0 new articles" in again.stdout
 
 
-def _response(writer, url: str, page: bytes, when: str, content_type: str = "text/html; charset=gb2312"):
+def _response(writer, url: str, page: bytes, when: str, truncated: str | None = None):
     from warcio.statusandheaders import StatusAndHeaders
 
-    headers = StatusAndHeaders("200 OK", [("Content-Type", content_type), ("Content-Length", str(len(page)))],
-                               protocol="HTTP/1.1")
+    headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=gb2312"),
+                                          ("Content-Length", str(len(page)))], protocol="HTTP/1.1")
     return writer.create_warc_record(url, "response", payload=io.BytesIO(page), length=len(page),
-                                     http_headers=headers, warc_headers_dict={"WARC-Date": when})
+                                     http_headers=headers, warc_headers_dict={
+                                         "WARC-Date": when, **({"WARC-Truncated": truncated} if truncated else {})})
 
 
 def test_broken_records_are_quarantined_never_half_written(replica, request, tmp_path):
     from warcio.warcwriter import WARCWriter
 
-    aids = [r["aid"] for r in replica["at_second_moment"] if r["change"] == "created"][:3]
-    (_, _, good), (_, _, bad), (_, _, cut) = (raw_pages(replica["crawled"], aid)[0] for aid in aids)
+    aids = [r["aid"] for r in replica["at_second_moment"] if r["change"] == "created"][:4]
+    (_, _, good), (_, _, bad), (_, _, cut), (_, _, part) = (raw_pages(replica["crawled"], aid)[0] for aid in aids)
     urls = {aid: next(r["url"] for r in replica["at_second_moment"] if r["aid"] == aid) for aid in aids}
     undecodable = bad.replace("</h2>".encode(), b"\xff\xfe</h2>", 1)  # not GB18030, not UTF-8
     assert undecodable != bad
@@ -231,19 +232,21 @@ def test_broken_records_are_quarantined_never_half_written(replica, request, tmp
         writer.write_record(_response(writer, "http://elsewhere.example/news/djyd/2024/0722/10008.html", good,
                                       "2026-01-01T00:00:01Z"))
         writer.write_record(_response(writer, urls[aids[1]], undecodable, "2026-01-01T00:00:02Z"))
+        writer.write_record(_response(writer, urls[aids[3]], part, "2026-01-01T00:00:02Z", truncated="length"))
         whole = io.BytesIO()
         WARCWriter(whole, gzip=True, warc_version="1.1").write_record(
             _response(writer, urls[aids[2]], cut, "2026-01-01T00:00:03Z"))
         out.write(whole.getvalue()[: len(whole.getvalue()) // 2])  # the file ends mid-record
     db = new_database(request, tmp_path, "broken")
     done = cli("import", "--no-progress", "--db", db, str(path), env=replica["env"])
-    assert "1 new articles" in done.stdout and "2 quarantined" in done.stdout, done.stdout
+    assert "1 new articles" in done.stdout and "3 quarantined" in done.stdout, done.stdout
     assert "skipped: 1 other URLs" in done.stdout, done.stdout
     assert timeless(export(db)) == [r for r in timeless(replica["at_second_moment"]) if r["aid"] == aids[0]
                                     and r["version"] == 1]
     reasons = dict(query(db, "select aid, reason from quarantine"))
     assert reasons[aids[1]].startswith("undecodable page"), reasons
     assert reasons[aids[2]].startswith("truncated WARC record"), reasons
+    assert reasons[aids[3]] == "truncated by the tool that captured it (WARC-Truncated: length)", reasons
     assert counts(db)["article_versions"] == 1
     cli("verify", "--db", db)
     before = counts(db)

@@ -17,7 +17,6 @@ from datetime import datetime, timezone
 from typing import Iterator
 
 from warcio.archiveiterator import ArchiveIterator
-from warcio.exceptions import ArchiveLoadFailed
 
 from pipeline.reading.records import KEPT_HEADERS
 
@@ -77,11 +76,16 @@ def warc_date(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
+def _uri(value: str | None) -> str:
+    # WARC 1.1's grammar put the URI in <>, which some writers followed; 1.1's errata took them out.
+    return (value or "").strip().removeprefix("<").removesuffix(">")
+
+
 def _entry(path: str, offset: int, record, problem: str | None = None) -> Entry:
     headers = record.rec_headers
-    return Entry(path, offset, record.rec_type, headers.get_header("WARC-Target-URI") or "",
+    return Entry(path, offset, record.rec_type, _uri(headers.get_header("WARC-Target-URI")),
                  warc_date(headers.get_header("WARC-Date")), headers.get_header("WARC-Payload-Digest"),
-                 headers.get_header("WARC-Profile"), headers.get_header("WARC-Refers-To-Target-URI"),
+                 headers.get_header("WARC-Profile"), _uri(headers.get_header("WARC-Refers-To-Target-URI")) or None,
                  warc_date(headers.get_header("WARC-Refers-To-Date")), problem)
 
 
@@ -106,7 +110,7 @@ def scan(path: str) -> Iterator[Entry]:
                 records.read_to_end(record)
                 pending = None
                 yield entry
-        except (ArchiveLoadFailed, EOFError, OSError, ValueError) as exc:
+        except Exception as exc:  # warcio raises what its readers raise: zlib, EOF, a bad header, brotli...
             if pending is not None:
                 yield _entry(path, offset, pending, f"truncated WARC record: {_reason(exc)}")
             else:
@@ -147,10 +151,18 @@ def capture_at(entry: Entry) -> Capture:
                 raise BrokenRecord("no HTTP answer in the record")
             payload = record.content_stream().read()
             problem = _length_problem(record)
-        except (ArchiveLoadFailed, EOFError, OSError, ValueError, StopIteration) as exc:
+        except StopIteration:
+            raise BrokenRecord("no WARC record at this offset") from None
+        except BrokenRecord:
+            raise
+        except Exception as exc:  # as in scan: whatever the readers raise
             raise BrokenRecord(f"truncated WARC record: {_reason(exc)}") from None
     if problem:
         raise BrokenRecord(problem)
+    cut = record.rec_headers.get_header("WARC-Truncated")
+    if cut:
+        # The capturing tool stopped reading the answer (length, time, disconnect): part of a page.
+        raise BrokenRecord(f"truncated by the tool that captured it (WARC-Truncated: {cut})")
     http = record.http_headers
     status = http.get_statuscode()
     if not status or not status.isdigit():
