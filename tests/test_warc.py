@@ -305,3 +305,16 @@ def test_captures_between_versions_rechain_the_timeline(replica, request, tmp_pa
     assert [r["valid_from"][11:19] for r in rows] == ["00:00:00", "00:30:00", "02:00:00", "03:00:00"]
     assert rows[0]["valid_to"] == rows[1]["valid_from"]
     cli("verify", "--db", db)
+
+
+def test_bench_measures_an_export(replica, tmp_path):
+    """bench.warc's measurement on this small archive (the README's figures are its 20,000-article run)."""
+    if not replica["crawled"].startswith("sqlite"):
+        pytest.skip("bench.warc reads a SQLite archive")
+    from bench.warc import export as measured_export
+    from bench.warc import storage
+
+    stored = storage(replica["crawled"])
+    figures = measured_export(replica["crawled"], tmp_path / "bench" / "portal")
+    assert figures["records"] >= stored["versions"] > 0  # a revisit per version, or a response
+    assert 30 < figures["peak_rss_mb"] < 500 and figures["warc_bytes"] > stored["stored_bytes"]
