@@ -294,6 +294,15 @@ def _fields(item: CleanArticle) -> dict:
     }
 
 
+# A tombstone keeps the fields of the version it ends (and a version current again, its own).
+_KEPT = ("content_hash", "extraction", "canonical_url", "channel", "title", "published_at", "lede", "body_html",
+         "body_text", "editor", "source", "origin_source", "tags", "related", "context")
+
+
+def _kept_fields(version: ArticleVersion) -> dict:
+    return {c: getattr(version, c) for c in _KEPT}
+
+
 def change_kind(open_extraction: str | None, new_extraction: str) -> str:
     """`edited`, or `reextracted` when the content was read by another method than the open version's.
 
@@ -365,11 +374,8 @@ def record_gone(session: Session, run_id: int, item: ArticleGone, confirmations:
     batch.flush_pending()
     current = _open_version(session, article.id)
     raw = store_raw_page(session, page_of(item), batch)
-    fields = {c: getattr(current, c) for c in (
-        "content_hash", "extraction", "canonical_url", "channel", "title", "published_at", "lede",
-        "body_html", "body_text", "editor", "source", "origin_source", "tags", "related", "context")}
     _new_version(session, article, article.current_version + 1, Change.TAKEN_DOWN, run_id,
-                 item.fetched_at, raw, fields, previous=current)
+                 item.fetched_at, raw, _kept_fields(current), previous=current)
     article.status = Status.TAKEN_DOWN
     return Written.TAKEN_DOWN
 
@@ -511,12 +517,6 @@ def _after(previous: ArticleVersion, version: ArticleVersion) -> str:
     return change_kind(previous.extraction, version.extraction)
 
 
-_KEPT = ("content_hash", "extraction", "canonical_url", "channel", "title", "published_at", "lede", "body_html",
-         "body_text", "editor", "source", "origin_source", "tags", "related", "context")
-
-
-def _kept_fields(version: ArticleVersion) -> dict:
-    return {c: getattr(version, c) for c in _KEPT}
 
 
 def _insert_version(session: Session, article: Article, versions: list[ArticleVersion], position: int,
