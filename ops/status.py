@@ -38,8 +38,10 @@ def archive_status(session: Session, engine, settings: Settings, now: datetime |
         last = session.scalars(select(CrawlRun).where(CrawlRun.job == name, CrawlRun.status != "skipped")
                                .order_by(CrawlRun.id.desc()).limit(1)).first()
         jobs[name] = {"last_run": _run(last) if last else None, "next_run": next_runs.get(name)}
-    # A reparse reads stored pages, not the portal: it says nothing of how the last crawl went.
-    manual = session.scalars(select(CrawlRun).where(CrawlRun.job.is_(None), CrawlRun.kind != "reparse")
+    # A reparse reads stored pages, an import other tools' captures, not the portal: neither says
+    # anything of how the last crawl went.
+    manual = session.scalars(select(CrawlRun).where(CrawlRun.job.is_(None),
+                                                    CrawlRun.kind.not_in(("reparse", "import")))
                              .order_by(CrawlRun.id.desc()).limit(1)).first()
     holder = current_holder(engine)
     return {

@@ -21,7 +21,15 @@ from twisted.internet.error import TimeoutError as TxTimeoutError
 
 from pipeline import stats as keys
 from pipeline.reading.profile import load_profile
-from pipeline.reading.records import ArticleGone, ArticleNotModified, CleanArticle, FetchFailed, Rejected, Visit
+from pipeline.reading.records import (
+    KEPT_HEADERS,
+    ArticleGone,
+    ArticleNotModified,
+    CleanArticle,
+    FetchFailed,
+    Rejected,
+    Visit,
+)
 from spiders.middlewares import BudgetSpent
 from spiders.reader import PageReader, ReaderGone, ReadError, read_article_page, read_list_page
 from spiders.walk import ListWalk
@@ -29,7 +37,6 @@ from spiders.walk import ListWalk
 GONE_STATUSES = (404, 410)
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 LIST_PAGE_NUMBER = re.compile(r"_(\d+)\.html$")
-KEPT_HEADERS = ("Content-Type", "Content-Length", "ETag", "Last-Modified", "Location")
 # Scheduler priorities: under a request budget what is fetched first is what is fetched at all.
 # List pages lead to new articles, which come before anything else; failed fetches of earlier
 # runs next; revisits and probes last, in the order the revisit plan gives them.
@@ -306,7 +313,7 @@ class PortalSpider(scrapy.Spider):
     def _redirected(self, response, aid: int, fetched_at: datetime, probe: bool):
         location = response.headers.get("Location", b"").decode("latin-1")
         target = urljoin(response.url, location)
-        if self.profile.is_channel_list(target) or target.rstrip("/") + "/" == self.base_url:
+        if self.profile.takedown_redirect(target, self.base_url):
             yield ArticleGone(response.url, aid, response.status, fetched_at,
                               f"redirected to channel {target}", raw=response.body,
                               headers=_headers(response), probe=probe)

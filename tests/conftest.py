@@ -35,7 +35,8 @@ def profile():
 # start-up each (about a second of CPU, hundreds of times a suite). Commands that crawl, serve or
 # keep running (crawl, backfill, worker, daemon, web, demo, replica) get a process of their own,
 # as a user's would.
-IN_PROCESS = frozenset({"export", "history", "diff", "verify", "status", "db", "extract", "reparse"})
+IN_PROCESS = frozenset({"export", "history", "diff", "verify", "status", "db", "extract", "reparse",
+                        "import"})
 
 
 def _command(args: tuple[str, ...]) -> str | None:

@@ -151,3 +151,76 @@ class RedisServer:
             self.process.terminate()
             self.process.wait(timeout=15)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# pywb replays WARCs as the web archives do. It pins old versions of redis and werkzeug, so it lives
+# in a virtual environment of its own, built once from the package index and kept between runs.
+PYWB_VERSION = "2.10.0"
+PYWB_CACHE = Path(os.environ.get("PORTAL_ARCHIVE_TEST_CACHE", Path.home() / ".cache" / "portal-archive-test"))
+
+
+def pywb_env() -> Path:
+    """The pywb virtual environment (built on first use: about a minute); ServerUnavailable if it
+    cannot be built (no package index)."""
+    import fcntl
+
+    venv = PYWB_CACHE / f"pywb-venv-{PYWB_VERSION}"
+    if (venv / ".ready").exists():
+        return venv
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    # The SQLite and the PostgreSQL passes run side by side: one builds, the other waits for it.
+    with open(venv.parent / f"pywb-venv-{PYWB_VERSION}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (venv / ".ready").exists():
+            _build_pywb(venv)
+    return venv
+
+
+def _build_pywb(venv: Path) -> None:
+    shutil.rmtree(venv, ignore_errors=True)  # a build that was cut short
+    try:
+        subprocess.run(["python3", "-m", "venv", str(venv)], check=True, capture_output=True, timeout=300)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", f"pywb=={PYWB_VERSION}"],
+                       check=True, capture_output=True, text=True, timeout=900)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
+        shutil.rmtree(venv, ignore_errors=True)
+        detail = getattr(exc, "stderr", None) or str(exc)
+        raise ServerUnavailable(f"pywb {PYWB_VERSION} could not be installed in its own virtualenv: "
+                                f"{str(detail).strip()[-500:]}") from None
+    (venv / ".ready").touch()
+
+
+class PywbServer:
+    """A pywb collection of WARC files (wb-manager init + add) replayed by `wayback` on loopback."""
+
+    def __init__(self, warcs: list[Path], collection: str = "portal"):
+        self.dir = Path(tempfile.mkdtemp(prefix="pa-pywb-"))
+        self.warcs, self.collection = warcs, collection
+        self.port = free_port()
+        self.process = None
+
+    def _tool(self, venv: Path, name: str) -> list[str]:
+        # Through the environment's python: its scripts' #! lines name the path it was built at.
+        return [str(venv / "bin" / "python"), str(venv / "bin" / name)]
+
+    def start(self) -> "PywbServer":
+        venv = pywb_env()
+        for args in (["init", self.collection], ["add", self.collection, *map(str, self.warcs)]):
+            subprocess.run([*self._tool(venv, "wb-manager"), *args], cwd=self.dir, check=True,
+                           capture_output=True, timeout=300)
+        self.log = open(self.dir / "wayback.log", "wb")
+        self.process = subprocess.Popen([*self._tool(venv, "wayback"), "-b", "127.0.0.1", "-p", str(self.port)],
+                                        cwd=self.dir, stdout=self.log, stderr=subprocess.STDOUT)
+        _wait_port(self.port, 60)
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/{self.collection}"
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=15)
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -66,26 +66,38 @@ def diff(ctx, article, from_, to, full, db):
         click.echo(render_text(version_diff(old, new, ZoneInfo(profile.timezone), context=None if full else 1)))
 
 
-def parse_time(value: str | None) -> datetime | None:
+def parse_time(value: str | None, option: str = "--as-of") -> datetime | None:
     if value is None:
         return None
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise Problem(f"--as-of {value!r} is not an ISO 8601 time (e.g. 2026-02-12T08:00:00+08:00)") from None
+        raise Problem(f"{option} {value!r} is not an ISO 8601 time (e.g. 2026-02-12T08:00:00+08:00)") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 @main.command()
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True,
-              help="JSON lines (one object per row) or CSV (formula-like cells neutralized).")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "warc"]), default="jsonl", show_default=True,
+              help="JSON lines (one object per row), CSV (formula-like cells neutralized), or WARC files of the "
+                   "raw pages (with -o DIR/PREFIX; a CDXJ index beside them).")
 @click.option("--all-versions", is_flag=True, help="One row per version instead of per article.")
 @click.option("--as-of", help="The archive as it stood at this time (ISO 8601; UTC if no offset).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="File (default stdout).")
+@click.option("--since", help="WARC: only pages fetched at or after this time (ISO 8601; UTC if no offset).")
+@click.option("--channel", help="WARC: only this channel (slug or name).")
+@click.option("--article", help="WARC: only this article (an aid or any URL of it).")
+@click.option("--max-bytes", type=click.IntRange(min=1), default=1_000_000_000, show_default=True,
+              help="WARC: start a new file once one is this large.")
+@click.option("-o", "--output", type=click.Path(writable=True),
+              help="File (default stdout); for WARC, DIR/PREFIX (files PREFIX-00001.warc.gz, …, PREFIX.cdxj).")
 @db_option
 @click.pass_context
-def export(ctx, fmt, all_versions, as_of, output, db):
-    """Export the archive (the public contract: one row per article or version)."""
+def export(ctx, fmt, all_versions, as_of, since, channel, article, max_bytes, output, db):
+    """Export the archive (the public contract: one row per article or version), or its pages as WARC."""
+    if fmt == "warc":
+        _export_warc(ctx, as_of, since, channel, article, max_bytes, output, db)
+        return
+    if since or channel or article:
+        raise Problem("--since, --channel and --article apply to --format warc")
     from pipeline.archive.export import export_rows, write_csv, write_jsonl
 
     when = parse_time(as_of)
@@ -102,6 +114,29 @@ def export(ctx, fmt, all_versions, as_of, output, db):
             click.echo(f"wrote {count} rows to {output}", err=True)
         else:
             writer(rows, sys.stdout)
+
+
+def _export_warc(ctx, as_of, since, channel, article, max_bytes, output, db) -> None:
+    from pipeline.archive.queries import article_aid
+    from pipeline.archive.warc import write_warc
+
+    if as_of:
+        raise Problem("--as-of does not apply to --format warc: a WARC holds every capture (see --since)")
+    if not output:
+        raise Problem("--format warc needs -o DIR/PREFIX")
+    when = parse_time(since, "--since")
+    with _session(ctx, db, missing=lambda: "nothing to export") as (session, settings, profile):
+        with problems():
+            name = profile.channel(channel).name if channel else None
+            aid = article_aid(profile, article, base_url=settings.base_url, session=session) if article else None
+            try:
+                result = write_warc(session, output, since=when, channel=name, aid=aid, max_bytes=max_bytes,
+                                    info={"description": f"{profile.name} pages archived by portal-archive"})
+            except OSError as exc:
+                raise Problem(f"cannot write {output}: {exc.strerror or exc}") from None
+    click.echo(f"wrote {result.responses} responses and {result.revisits} revisits ({result.versions} versions, "
+               f"{result.quarantined} quarantined pages) in {len(result.files)} WARC files, {result.bytes:,} bytes"
+               + (f"; index {result.index}" if result.index else ""), err=True)
 
 
 @main.command()
@@ -187,6 +222,51 @@ def reparse(ctx, channel, since, until, article, method, no_quarantine, no_progr
                + (f"\n  error: {summary.error}" if summary.error else ""))
     for problem in summary.problems[:20]:
         click.echo(f"  {problem}")
+    sys.exit(0 if summary.status == "succeeded" else 1)
+
+
+@main.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
+@db_option
+@click.pass_context
+def import_(ctx, files, no_progress, db):
+    """Archive the portal's pages captured in WARC files (FILE.warc or FILE.warc.gz) by any tool.
+
+    Each response (and identical-payload revisit) of a portal article URL is
+    read as a crawl reads a page and archived at its capture time: the same
+    page again is nothing new, an edit is a new version, a capture older than
+    the archive's first version becomes earlier history. Other URLs and
+    records are counted and skipped; broken records and unreadable pages are
+    quarantined with their reason. Importing the same files again writes
+    nothing. Exit 1 if the run failed.
+    """
+    from ops.warc_import import run_import
+
+    settings = settings_from(ctx, db=db)
+    check_database(settings.db, create=True)
+    bar = None
+    if not no_progress:
+        from tqdm import tqdm
+
+        bar = tqdm(unit="capture", file=sys.stderr, dynamic_ncols=True, desc="import")
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    with problems():
+        try:
+            summary = run_import(settings, list(files), progress=progress if bar is not None else None)
+        finally:
+            if bar is not None:
+                bar.close()
+    click.echo(summary.line() + (f"\n  error: {summary.error}" if summary.error else ""))
+    for problem in summary.problems[:20]:
+        click.echo(f"  {problem}")
+    if len(summary.problems) > 20:
+        click.echo(f"  … and {len(summary.problems) - 20} more")
     sys.exit(0 if summary.status == "succeeded" else 1)
 
 

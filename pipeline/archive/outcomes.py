@@ -45,6 +45,10 @@ class Written(StrEnum):
     NOT_MODIFIED_UNKNOWN = "not_modified_unknown"
     QUARANTINED = "quarantined"
     FETCH_FAILED = "fetch_failed"
+    # A capture older than what the archive last saw (a WARC import): a version put in its place
+    # in the timeline, or the start of the version it agrees with moved back to it.
+    HISTORY = "history"
+    EARLIER = "earlier"
 
 
 # Outcomes that wrote a version, and those that saw an article's content (a version or the same).

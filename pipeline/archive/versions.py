@@ -294,6 +294,15 @@ def _fields(item: CleanArticle) -> dict:
     }
 
 
+# A tombstone keeps the fields of the version it ends (and a version current again, its own).
+_KEPT = ("content_hash", "extraction", "canonical_url", "channel", "title", "published_at", "lede", "body_html",
+         "body_text", "editor", "source", "origin_source", "tags", "related", "context")
+
+
+def _kept_fields(version: ArticleVersion) -> dict:
+    return {c: getattr(version, c) for c in _KEPT}
+
+
 def change_kind(open_extraction: str | None, new_extraction: str) -> str:
     """`edited`, or `reextracted` when the content was read by another method than the open version's.
 
@@ -365,11 +374,8 @@ def record_gone(session: Session, run_id: int, item: ArticleGone, confirmations:
     batch.flush_pending()
     current = _open_version(session, article.id)
     raw = store_raw_page(session, page_of(item), batch)
-    fields = {c: getattr(current, c) for c in (
-        "content_hash", "extraction", "canonical_url", "channel", "title", "published_at", "lede",
-        "body_html", "body_text", "editor", "source", "origin_source", "tags", "related", "context")}
     _new_version(session, article, article.current_version + 1, Change.TAKEN_DOWN, run_id,
-                 item.fetched_at, raw, fields, previous=current)
+                 item.fetched_at, raw, _kept_fields(current), previous=current)
     article.status = Status.TAKEN_DOWN
     return Written.TAKEN_DOWN
 
@@ -418,3 +424,135 @@ def record_reextraction(session: Session, run_id: int, article: Article, item: C
         index_paragraphs(session, article, item.paragraph_hashes)
         link_duplicates(session, article, item)
     return Written.REEXTRACTED
+
+
+def record_capture(session: Session, run_id: int, item: CleanArticle | ArticleGone) -> str:
+    """A capture taken at `item.fetched_at` (a WARC import), put where it belongs in the timeline.
+
+    A capture at or after the article's last look goes the crawl's way
+    (record_article, record_gone: one observation is enough for a takedown,
+    the capture being the portal's recorded answer). An older one is history:
+
+    - the same content as the version true at that moment: nothing to write;
+    - the same content as the version after it: that version began earlier,
+      and both ends move to the capture;
+    - before the first version: its start moves back to the capture if the
+      content is the same, else the capture becomes version 1 (`created`)
+      and the old first an `edited` one;
+    - inside a version's validity: the capture is a version from its moment
+      to where the next begins (or, inside the open version, to the last look,
+      after which the open version's content is current again, as that look
+      saw it). A takedown's answer is such a version too (`taken_down`, with
+      the fields of the version it ends).
+
+    Versions after the insertion are renumbered, so numbers stay gapless and
+    in time order, and every validity period ends where the next begins.
+    """
+    at = item.fetched_at
+    article = session.scalars(select(Article).where(Article.aid == item.aid)).one_or_none()
+    if article is None or at >= article.last_checked_at:
+        if isinstance(item, CleanArticle):
+            return record_article(session, run_id, item)[0]
+        return record_gone(session, run_id, item, confirmations=1)
+    versions = list(session.scalars(select(ArticleVersion).where(ArticleVersion.article_id == article.id)
+                                    .order_by(ArticleVersion.version)))
+    gone = isinstance(item, ArticleGone)
+    before = [v for v in versions if v.valid_from <= at]
+    if not before:
+        first = versions[0]
+        if gone:
+            return Written.GONE_UNKNOWN  # nothing archived yet to say was taken down
+        if first.change != Change.TAKEN_DOWN and first.content_hash == item.content_hash:
+            first.valid_from = at
+            article.first_seen_at = min(article.first_seen_at, at)
+            return Written.EARLIER
+        version = _insert_version(session, article, versions, 0, at, first.valid_from, Change.CREATED, run_id,
+                                  item.fetched_at, store_raw_page(session, item.page), _fields(item))
+        first.change = change_kind(version.extraction, first.extraction)
+        article.first_seen_at = min(article.first_seen_at, at)
+        article.born_at = born(item.published_at, at)
+        return Written.HISTORY
+    containing = before[-1]
+    position = versions.index(containing) + 1
+    following = versions[position] if position < len(versions) else None
+    if _agrees(containing, item):
+        return Written.STILL_GONE if gone else Written.UNCHANGED
+    if containing.valid_from == at:
+        return Written.UNCHANGED  # two answers at one instant: the archive's stands
+    if following is not None and _agrees(following, item):
+        containing.valid_to = following.valid_from = at
+        return Written.EARLIER
+    if gone:
+        change, raw, fields = Change.TAKEN_DOWN, store_raw_page(session, page_of(item)), _kept_fields(containing)
+    else:
+        change = Change.RESTORED if containing.change == Change.TAKEN_DOWN else \
+            change_kind(containing.extraction, item.extraction)
+        raw, fields = store_raw_page(session, item.page), _fields(item)
+    until = following.valid_from if following is not None else article.last_checked_at
+    version = _insert_version(session, article, versions, position, at, until, change, run_id, item.fetched_at,
+                              raw, fields)
+    if following is not None:
+        following.change = _after(version, following)
+    else:  # the last look saw the open version's content: it is current again from then
+        kind = Change.TAKEN_DOWN if containing.change == Change.TAKEN_DOWN else Change.EDITED
+        again = _insert_version(session, article, [*versions[:position], version], position + 1, until, None,
+                                kind, containing.crawl_run_id, containing.fetched_at,
+                                containing.raw_page, _kept_fields(containing))
+        again.change = _after(version, again)
+    return Written.HISTORY
+
+
+def _agrees(version: ArticleVersion, item) -> bool:
+    if isinstance(item, ArticleGone):
+        return version.change == Change.TAKEN_DOWN
+    return version.change != Change.TAKEN_DOWN and version.content_hash == item.content_hash
+
+
+def _after(previous: ArticleVersion, version: ArticleVersion) -> str:
+    """The kind of change `version` is, now that `previous` precedes it."""
+    if version.change == Change.TAKEN_DOWN:
+        return Change.TAKEN_DOWN
+    if previous.change == Change.TAKEN_DOWN:
+        return Change.RESTORED
+    return change_kind(previous.extraction, version.extraction)
+
+
+
+
+def _insert_version(session: Session, article: Article, versions: list[ArticleVersion], position: int,
+                    valid_from: datetime, valid_to: datetime | None, change: str, run_id: int,
+                    fetched_at: datetime, raw_page: RawPage, fields: dict) -> ArticleVersion:
+    """A version inserted at `position` (0-based) of the article's ordered versions, valid from
+    `valid_from` to `valid_to` (None: it becomes the open version); the versions from
+    `position` on move up one number, and the one before it is closed at `valid_from`.
+
+    Numbers move in two steps through negative ones, so (article, version) stays unique at
+    every statement on either database; the open version, if it is the one before, is closed
+    and leaves the search index before another is opened.
+    """
+    later = versions[position:]
+    for v in later:
+        v.version = -(v.version + 1)
+    session.flush()
+    for v in later:
+        v.version = -v.version
+    session.flush()
+    if position > 0:
+        previous = versions[position - 1]
+        if previous.valid_to is None:
+            previous.valid_to = valid_from
+            session.flush()
+            unindex_versions(session, [previous])
+        else:
+            previous.valid_to = valid_from
+    version = ArticleVersion(article_id=article.id, version=position + 1, change=change, crawl_run_id=run_id,
+                             valid_from=valid_from, valid_to=valid_to, fetched_at=fetched_at, raw_page=raw_page,
+                             **fields)
+    session.add(version)
+    session.flush()
+    article.current_version = len(versions) + 1
+    if valid_to is None:
+        index_versions(session, [version])
+        article.content_hash = version.content_hash
+        article.status = Status.TAKEN_DOWN if change == Change.TAKEN_DOWN else Status.LIVE
+    return version

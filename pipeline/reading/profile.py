@@ -79,6 +79,11 @@ class Profile:
     def is_channel_list(self, url: str) -> bool:
         return bool(self.channel_list_re.match(urlsplit(url).path))
 
+    def takedown_redirect(self, target: str, base_url: str) -> bool:
+        """Whether an article URL redirecting to `target` (absolute) says the article is gone: the
+        portal sends a taken-down article to its channel's list, or to the home page."""
+        return self.is_channel_list(target) or target.rstrip("/") + "/" == base_url.rstrip("/") + "/"
+
     def clean_url(self, url: str) -> str:
         """The URL to request: no fragment, no tracking parameters.
 

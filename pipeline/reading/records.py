@@ -23,6 +23,8 @@ EXPORT_KEYS = (
     "published_at", "lede", "body", "editor", "source", "origin_source", "tags", "duplicate_of",
     "content_hash", "fetched_at",
 )
+# The answer's headers the archive keeps with every raw page (the crawl's and a WARC import's).
+KEPT_HEADERS = ("Content-Type", "Content-Length", "ETag", "Last-Modified", "Location")
 # Pages compressed without a trained dictionary (the archive has none yet; a takedown's answer).
 PLAIN = Compressor()
 
