@@ -38,7 +38,7 @@ def assert_equals_ground_truth(db, expected):
 
 @pytest.mark.archive
 def test_a_flaky_portal_still_yields_the_exact_archive(request, tmp_path):
-    site = faulty_site(tmp_path / "site", 1200, seed=31, rate=0.10)
+    site = faulty_site(tmp_path / "site", 600, seed=31, rate=0.10)
     db = db_file = new_database(request, tmp_path)
     report = {"runs": []}
     try:
