@@ -3,6 +3,7 @@ archive's stored pages again (reparse)."""
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from datetime import datetime, timezone
 
 import click
@@ -19,6 +20,29 @@ from ops.cli import (
 )
 from ops.cli.crawling import parse_day
 from pipeline.reading.profile import load_profile
+
+
+
+@contextmanager
+def progress_bar(unit: str, desc: str, shown: bool):
+    """A progress bar on stderr, as the `progress(done, total)` callback a long command takes;
+    None when not shown."""
+    if not shown:
+        yield None
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(unit=unit, file=sys.stderr, dynamic_ncols=True, desc=desc)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    try:
+        yield progress
+    finally:
+        bar.close()
 
 
 @main.command()
@@ -199,23 +223,8 @@ def reparse(ctx, channel, since, until, article, method, no_quarantine, no_progr
         if channel:
             load_profile(settings.profile).channel(channel)
     check_database(settings.db, create=False)
-    bar = None
-    if not no_progress:
-        from tqdm import tqdm
-
-        bar = tqdm(unit="page", file=sys.stderr, dynamic_ncols=True, desc="reparse")
-
-    def progress(done: int, total: int) -> None:
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-
-    with problems():
-        try:
-            summary = run_reparse(settings, request, progress=progress if bar is not None else None)
-        finally:
-            if bar is not None:
-                bar.close()
+    with problems(), progress_bar("page", "reparse", not no_progress) as progress:
+        summary = run_reparse(settings, request, progress=progress)
     click.echo(f"reparse run {summary.run_id} {summary.status}: {summary.articles_read} articles read, "
                f"{summary.reextracted} reextracted, {summary.unchanged} unchanged, {summary.unreadable} unreadable; "
                f"{summary.quarantine_read} quarantined pages read again, {summary.recovered} archived"
@@ -245,23 +254,8 @@ def import_(ctx, files, no_progress, db):
 
     settings = settings_from(ctx, db=db)
     check_database(settings.db, create=True)
-    bar = None
-    if not no_progress:
-        from tqdm import tqdm
-
-        bar = tqdm(unit="capture", file=sys.stderr, dynamic_ncols=True, desc="import")
-
-    def progress(done: int, total: int) -> None:
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-
-    with problems():
-        try:
-            summary = run_import(settings, list(files), progress=progress if bar is not None else None)
-        finally:
-            if bar is not None:
-                bar.close()
+    with problems(), progress_bar("capture", "import", not no_progress) as progress:
+        summary = run_import(settings, list(files), progress=progress)
     click.echo(summary.line() + (f"\n  error: {summary.error}" if summary.error else ""))
     for problem in summary.problems[:20]:
         click.echo(f"  {problem}")
