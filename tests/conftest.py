@@ -320,3 +320,13 @@ def crawl_under_way(site, db: str, env: dict, versions: int = 100, log=None):
     wait_for(lambda: query(db, "select count(*) from article_versions")[0][0] >= versions, 120, interval=0.05,
              what="a crawl under way")
     return crawl
+
+
+# Tests that mostly wait (a live portal in compressed time: two minutes of sleeping daemons) go
+# first, so the rest of the suite runs beside them instead of leaving them alone at the end (with
+# `--dist loadfile`, test files are handed to the workers in this order).
+WAITING_FIRST = ("tests/test_freshness_live.py",)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    items.sort(key=lambda item: not item.nodeid.startswith(WAITING_FIRST))  # stable: otherwise as collected
