@@ -127,10 +127,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(db_file: Path) -> tuple[subprocess.Popen, int]:
+def start_server(db: Path | str) -> tuple[subprocess.Popen, int]:
+    """`portal-archive web` on a free loopback port, over a SQLite file or any database URL."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "ops.cli", "web", "--port", str(port),
-                                "--db", f"sqlite:///{db_file}"], cwd=ROOT)
+    url = db if isinstance(db, str) else f"sqlite:///{db}"
+    process = subprocess.Popen([sys.executable, "-m", "ops.cli", "web", "--port", str(port), "--db", url], cwd=ROOT)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -182,6 +183,7 @@ def endpoints(db_file: Path, rng: random.Random) -> list[tuple[str, bool, list[s
 
 
 def measure(port: int, paths: list[str], requests: int, rng: random.Random) -> list[float]:
+    """Milliseconds of `requests` GETs over one keep-alive connection, after one warm-up request."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
 
     def get(path: str) -> float:
