@@ -106,7 +106,7 @@ def list_articles(session: Session, flt: ArticleFilter, tz: ZoneInfo, page: int 
         # leaves the version lookup for the few articles that ever changed.
         conditions += [Article.current_version > 1,
                        exists().where(edit.article_id == Article.id, edit.change == "edited")]
-    searched = search_condition(current, flt.q, session.get_bind().dialect.name)
+    searched = search_condition(current, flt.q, session.get_bind().dialect.name, filtered=bool(conditions))
     open_version = and_(current.article_id == Article.id, current.valid_to.is_(None))
 
     total = index_count(session, flt.q) if searched is not None and not conditions else None
