@@ -212,7 +212,8 @@ class ArticleVersion(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     article_id: Mapped[int] = mapped_column(ForeignKey("articles.id"))
     version: Mapped[int] = mapped_column(Integer)
-    change: Mapped[str] = mapped_column(String(20))  # created, edited, reextracted, taken_down, restored
+    # created, edited, reextracted, taken_down, restored; indexed for the change feed's count
+    change: Mapped[str] = mapped_column(String(20), index=True)
     content_hash: Mapped[str] = mapped_column(String(64))
     valid_from: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     valid_to: Mapped[datetime | None] = mapped_column(UTCDateTime())
