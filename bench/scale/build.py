@@ -42,6 +42,7 @@ def build(url: str, sidecar: Path, params: dict, batch: int, log=print) -> dict:
     progress = load_progress(sidecar, params)
     chunks = -(-articles // CHUNK)
     if progress["chunks_done"] >= chunks:
+        open_archive(url, auto_upgrade=True).dispose()  # an archive built before the newest revision
         return progress
     events = plan_events(articles, versions, seed)
     engine = open_archive(url, auto_upgrade=True)
