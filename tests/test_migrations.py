@@ -196,3 +196,50 @@ def test_the_change_feed_counts_from_the_change_index(tmp_path):
         plans = [row[3] for s, p in count for row in session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + s, p)]
     engine.dispose()
     assert plans and all("ix_article_versions_change" in p for p in plans), plans
+
+
+def test_a_channel_list_is_read_in_order_from_the_channel_index(tmp_path):
+    """0009: the list of one channel, newest first, walks (channel, published_at) instead of
+    sorting every article of the channel (66 ms at 50,000 articles in bench/scale)."""
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import event
+
+    from pipeline.archive import queries
+    from pipeline.archive.db import session_scope
+
+    engine = open_archive(f"sqlite:///{tmp_path / 'a.sqlite'}", auto_upgrade=True)
+    statements = []
+    event.listen(engine, "before_cursor_execute",
+                 lambda conn, cursor, statement, parameters, context, many: statements.append((statement, parameters)))
+    with session_scope(engine) as session:
+        queries.list_articles(session, queries.ArticleFilter(channel="行业资讯"), ZoneInfo("Asia/Shanghai"))
+        listed = [(s, p) for s, p in statements if "ORDER BY articles.published_at DESC" in s]
+        plans = [row[3] for s, p in listed for row in session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + s, p)]
+    engine.dispose()
+    assert any("ix_articles_channel_published_at" in p for p in plans), plans
+    assert not any("TEMP B-TREE" in p for p in plans), plans
+
+
+def test_the_edited_list_looks_up_each_articles_edits_by_article(tmp_path):
+    """0008's index leads with `change`: the "edited at least once" list must still find an
+    article's edit by (change, article_id), never by reading every edit of the archive per article
+    (minutes at 50,000 articles in bench/scale with an index on `change` alone)."""
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import event
+
+    from pipeline.archive import queries
+    from pipeline.archive.db import session_scope
+
+    engine = open_archive(f"sqlite:///{tmp_path / 'a.sqlite'}", auto_upgrade=True)
+    statements = []
+    event.listen(engine, "before_cursor_execute",
+                 lambda conn, cursor, statement, parameters, context, many: statements.append((statement, parameters)))
+    with session_scope(engine) as session:
+        queries.list_articles(session, queries.ArticleFilter(status="edited"), ZoneInfo("Asia/Shanghai"))
+        asked = [(s, p) for s, p in statements if "EXISTS" in s]
+        plans = [row[3] for s, p in asked for row in session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + s, p)]
+    engine.dispose()
+    lookups = [p for p in plans if "ix_article_versions_change" in p]
+    assert all("article_id=?" in p for p in lookups), plans

@@ -1,4 +1,4 @@
-"""an index on article_versions.change: the change feed counts its rows from it
+"""an index on article_versions (change, article_id): the change feed counts its rows from it
 
 Revision ID: 0008
 Revises: 0007
@@ -9,6 +9,12 @@ restorations (`pipeline.archive.queries.changes`). Without an index on
 `change` that count reads the whole article_versions table, every version's
 text included: 250 ms at 80,000 versions on SQLite (bench/scale), growing
 with the archive. With it the count reads only the index.
+
+The article_id after the change is not decoration: with `change` alone, SQLite
+(no ANALYZE statistics) chose that index for the "edited at least once" list's
+EXISTS (an edit of this article) and read every edit of the archive for each
+article, minutes at 50,000 articles. With (change, article_id) that lookup is
+one seek into this index.
 """
 from alembic import op
 
@@ -20,7 +26,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_index('ix_article_versions_change', 'article_versions', ['change'])
+    op.create_index('ix_article_versions_change', 'article_versions', ['change', 'article_id'])
 
 
 def downgrade() -> None:
