@@ -192,10 +192,15 @@ def test_the_change_feed_counts_from_the_change_index(tmp_path):
                  lambda conn, cursor, statement, parameters, context, many: statements.append((statement, parameters)))
     with session_scope(engine) as session:
         queries.changes(session)
-        count = [(s, p) for s, p in statements if s.lstrip().upper().startswith("SELECT COUNT")]
-        plans = [row[3] for s, p in count for row in session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + s, p)]
+        asked = list(statements)
+        explain = lambda s, p: [row[3] for row in session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + s, p)]  # noqa: E731
+        plans = [plan for s, p in asked if s.lstrip().upper().startswith("SELECT COUNT") for plan in explain(s, p)]
+        # The page itself, latest first, is read in order from valid_from, not sorted from the change index.
+        listed = [plan for s, p in asked if "ORDER BY article_versions.valid_from DESC" in s for plan in explain(s, p)]
     engine.dispose()
     assert plans and all("ix_article_versions_change" in p for p in plans), plans
+    assert any("ix_article_versions_valid_from" in p for p in listed), listed
+    assert not any("TEMP B-TREE" in p for p in listed), listed
 
 
 def test_a_channel_list_is_read_in_order_from_the_channel_index(tmp_path):
