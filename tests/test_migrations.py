@@ -176,3 +176,75 @@ def test_the_bigram_index_is_built_in_batches_and_resumes_after_a_kill(request, 
     assert archive.search("第1") == [1001]  # the piece 第 and the number 1, a whole word: not 1010…1019
     verify = cli("verify", "--db", url)
     assert "search-index" in verify.stdout and verify.returncode == 0
+
+
+def test_the_change_feed_counts_from_the_change_index(tmp_path):
+    """0008: counting edits, takedowns and restorations reads the index, never the versions' text
+    (a scan of every version took 250 ms at 80,000 versions in bench/scale)."""
+    from sqlalchemy import event
+
+    from pipeline.archive import queries
+    from pipeline.archive.db import session_scope
+
+    engine = open_archive(f"sqlite:///{tmp_path / 'a.sqlite'}", auto_upgrade=True)
+    statements = []
+    event.listen(engine, "before_cursor_execute",
+                 lambda conn, cursor, statement, parameters, context, many: statements.append((statement, parameters)))
+    with session_scope(engine) as session:
+        queries.changes(session)
+        asked = list(statements)
+        explain = lambda s, p: [row[3] for row in session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + s, p)]  # noqa: E731
+        plans = [plan for s, p in asked if s.lstrip().upper().startswith("SELECT COUNT") for plan in explain(s, p)]
+        # The page itself, latest first, is read in order from valid_from, not sorted from the change index.
+        listed = [plan for s, p in asked if "ORDER BY article_versions.valid_from DESC" in s for plan in explain(s, p)]
+    engine.dispose()
+    assert plans and all("ix_article_versions_change" in p for p in plans), plans
+    assert any("ix_article_versions_valid_from" in p for p in listed), listed
+    assert not any("TEMP B-TREE" in p for p in listed), listed
+
+
+def test_a_channel_list_is_read_in_order_from_the_channel_index(tmp_path):
+    """0009: the list of one channel, newest first, walks (channel, published_at) instead of
+    sorting every article of the channel (66 ms at 50,000 articles in bench/scale)."""
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import event
+
+    from pipeline.archive import queries
+    from pipeline.archive.db import session_scope
+
+    engine = open_archive(f"sqlite:///{tmp_path / 'a.sqlite'}", auto_upgrade=True)
+    statements = []
+    event.listen(engine, "before_cursor_execute",
+                 lambda conn, cursor, statement, parameters, context, many: statements.append((statement, parameters)))
+    with session_scope(engine) as session:
+        queries.list_articles(session, queries.ArticleFilter(channel="行业资讯"), ZoneInfo("Asia/Shanghai"))
+        listed = [(s, p) for s, p in statements if "ORDER BY articles.published_at DESC" in s]
+        plans = [row[3] for s, p in listed for row in session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + s, p)]
+    engine.dispose()
+    assert any("ix_articles_channel_published_at" in p for p in plans), plans
+    assert not any("TEMP B-TREE" in p for p in plans), plans
+
+
+def test_the_edited_list_looks_up_each_articles_edits_by_article(tmp_path):
+    """0008's index leads with `change`: the "edited at least once" list must still find an
+    article's edit by (change, article_id), never by reading every edit of the archive per article
+    (minutes at 50,000 articles in bench/scale with an index on `change` alone)."""
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import event
+
+    from pipeline.archive import queries
+    from pipeline.archive.db import session_scope
+
+    engine = open_archive(f"sqlite:///{tmp_path / 'a.sqlite'}", auto_upgrade=True)
+    statements = []
+    event.listen(engine, "before_cursor_execute",
+                 lambda conn, cursor, statement, parameters, context, many: statements.append((statement, parameters)))
+    with session_scope(engine) as session:
+        queries.list_articles(session, queries.ArticleFilter(status="edited"), ZoneInfo("Asia/Shanghai"))
+        asked = [(s, p) for s, p in statements if "EXISTS" in s]
+        plans = [row[3] for s, p in asked for row in session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + s, p)]
+    engine.dispose()
+    lookups = [p for p in plans if "ix_article_versions_change" in p]
+    assert all("article_id=?" in p for p in lookups), plans

@@ -201,3 +201,28 @@ def _fts5_text_from_positions(text: str) -> str:
 @given(st.text(alphabet=st.one_of(st.characters(), st.sampled_from("储能电站〇𠀀𪛖 ,。PVpv5"))))
 def test_fts5_text_renders_the_positioned_tokens(text):
     assert fts5_text(text) == _fts5_text_from_positions(text)
+
+
+def test_a_filtered_search_tests_the_hits_instead_of_looking_each_one_up_per_article(tmp_path):
+    """With a channel, SQLite used the hit list as the second key of uq_article_versions_open, one
+    lookup per article and hit: 12 s for a common word and a channel at 20,000 articles
+    (bench/scale). The hits must be read once and tested, and the answer stay the same."""
+    from sqlalchemy import event
+
+    engine = open_archive(f"sqlite:///{tmp_path / 'a.sqlite'}", auto_upgrade=True)
+    run_id = runs.start_run(engine, "crawl", BASE, {})
+    with session_scope(engine) as session:
+        for aid in range(1, 41):
+            record_article(session, run_id, article(aid, f"储能 {aid}", "", "光伏电站" if aid % 3 else "电网", T0))
+    runs.finish_run(engine, run_id, "succeeded", {})
+    statements = []
+    event.listen(engine, "before_cursor_execute",
+                 lambda conn, cursor, statement, parameters, context, many: statements.append((statement, parameters)))
+    with session_scope(engine) as session:
+        found = list_articles(session, ArticleFilter(q="光伏", channel="行业资讯"), TZ, per_page=100)
+        assert found.total == len(found.items) == sum(1 for aid in range(1, 41) if aid % 3)
+        asked = [(statement, parameters) for statement, parameters in statements if "MATCH" in statement]
+        plans = [row[3] for statement, parameters in asked
+                 for row in session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)]
+    engine.dispose()
+    assert plans and not [p for p in plans if "uq_article_versions_open" in p and "rowid=" in p], plans

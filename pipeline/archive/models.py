@@ -108,6 +108,8 @@ class CrawlRun(Base):
 
 class Article(Base):
     __tablename__ = "articles"
+    # A channel's list, newest first, read in order and stopped at the page (revision 0009).
+    __table_args__ = (Index("ix_articles_channel_published_at", "channel", "published_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     aid: Mapped[int] = mapped_column(BigInteger, unique=True)
@@ -207,12 +209,15 @@ class ArticleVersion(Base):
             sqlite_where=text("valid_to IS NULL"),
             postgresql_where=text("valid_to IS NULL"),
         ),
+        # The change feed's count, and "has this article an edit" (revision 0008).
+        Index("ix_article_versions_change", "change", "article_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     article_id: Mapped[int] = mapped_column(ForeignKey("articles.id"))
     version: Mapped[int] = mapped_column(Integer)
-    change: Mapped[str] = mapped_column(String(20))  # created, edited, reextracted, taken_down, restored
+    # created, edited, reextracted, taken_down, restored; indexed with article_id (revision 0008)
+    change: Mapped[str] = mapped_column(String(20))
     content_hash: Mapped[str] = mapped_column(String(64))
     valid_from: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     valid_to: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -106,7 +106,7 @@ def list_articles(session: Session, flt: ArticleFilter, tz: ZoneInfo, page: int 
         # leaves the version lookup for the few articles that ever changed.
         conditions += [Article.current_version > 1,
                        exists().where(edit.article_id == Article.id, edit.change == "edited")]
-    searched = search_condition(current, flt.q, session.get_bind().dialect.name)
+    searched = search_condition(current, flt.q, session.get_bind().dialect.name, filtered=bool(conditions))
     open_version = and_(current.article_id == Article.id, current.valid_to.is_(None))
 
     total = index_count(session, flt.q) if searched is not None and not conditions else None
@@ -304,6 +304,15 @@ class ChangeRow:
     run_id: int
 
 
+def _not_by_change_index(kinds: tuple[str, ...]):
+    """`change IN kinds` that SQLite cannot answer from ix_article_versions_change (`change || ''`).
+
+    Latest first, the valid_from index gives the versions in order and the newest page is read at
+    once; SQLite, without statistics, would rather read every version of those kinds from the
+    change index and sort them all: 0.3 ms against 183 ms at 100,000 versions (bench/scale)."""
+    return ArticleVersion.change.concat("").in_(kinds)
+
+
 def changes(session: Session, kinds: tuple[str, ...] = CHANGE_KINDS, page: int = 1,
             per_page: int = DEFAULT_PER_PAGE) -> Paged:
     """Edits, takedowns and restorations, latest first."""
@@ -313,7 +322,7 @@ def changes(session: Session, kinds: tuple[str, ...] = CHANGE_KINDS, page: int =
     rows = session.execute(
         select(Article.aid, ArticleVersion.version, ArticleVersion.change, ArticleVersion.valid_from,
                ArticleVersion.title, ArticleVersion.channel, ArticleVersion.crawl_run_id)
-        .join(Article, Article.id == ArticleVersion.article_id).where(condition)
+        .join(Article, Article.id == ArticleVersion.article_id).where(_not_by_change_index(kinds))
         .order_by(ArticleVersion.valid_from.desc(), ArticleVersion.id.desc())
         .limit(per_page).offset(_offset(page, per_page)))
     return Paged(total, page, per_page, [ChangeRow(*r) for r in rows])
@@ -349,14 +358,14 @@ def published_per_day(session: Session, tz: ZoneInfo, days: int) -> list[tuple[d
 
 def changes_per_day(session: Session, kind: str, days: int) -> list[tuple[date, int]]:
     """Versions of one kind by the day (UTC) the archive first saw them, up to the latest such day."""
-    latest = session.scalar(select(func.max(ArticleVersion.valid_from)).where(ArticleVersion.change == kind))
+    latest = session.scalar(select(func.max(ArticleVersion.valid_from)).where(_not_by_change_index((kind,))))
     if latest is None:
         return []
     last_day = latest.date()
     first_day = last_day - timedelta(days=days - 1)
     start = datetime.combine(first_day, time(), timezone.utc)
     counts = Counter(moment.date() for moment in session.scalars(
-        select(ArticleVersion.valid_from).where(ArticleVersion.change == kind,
+        select(ArticleVersion.valid_from).where(_not_by_change_index((kind,)),
                                                 ArticleVersion.valid_from >= start)))
     return [(first_day + timedelta(days=i), counts[first_day + timedelta(days=i)]) for i in range(days)]
 

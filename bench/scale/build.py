@@ -1,0 +1,83 @@
+"""Writing the synthetic history through the crawl's own batch write path, resumably.
+
+Each chunk is one crawl run written by pipeline.archive.writer.ArchiveWriter in batches of
+`batch` items, one transaction each, exactly as the crawl's writer process writes them. After
+every chunk the archive's dictionary upkeep runs (pipeline.archive.rawpages.maintain, which
+ops/crawl.py runs after every crawl): the first dictionary is trained once 500 article pages
+are in, the pages before it are recompressed, and later chunks compress with it.
+
+Progress is kept beside the archive (`progress` in the sidecar JSON): the chunks done, the
+versions written and the seconds it took. A killed build goes on with the first chunk not
+done; a chunk half written is written again, and the writer finds its first part unchanged.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from pipeline.archive import rawpages, runs
+from pipeline.archive.db import open_archive, session_factory
+from pipeline.archive.models import ArticleVersion
+from pipeline.archive.writer import ArchiveWriter
+from pipeline.reading.compression import Compressor
+
+from bench.scale.synthetic import BASE_URL, CHUNK, make_chunk, plan_events
+
+
+def load_progress(sidecar: Path, params: dict) -> dict:
+    if sidecar.exists():
+        progress = json.loads(sidecar.read_text())
+        if progress.get("params") == params:
+            return progress
+    return {"params": params, "chunks_done": 0, "seconds": 0.0, "versions_written": 0, "outcomes": {}}
+
+
+def build(url: str, sidecar: Path, params: dict, batch: int, log=print) -> dict:
+    """Build (or finish building) the archive at `url`; the build's progress and throughput."""
+    articles, versions, seed = params["articles"], params["versions"], params["seed"]
+    progress = load_progress(sidecar, params)
+    chunks = -(-articles // CHUNK)
+    if progress["chunks_done"] >= chunks:
+        open_archive(url, auto_upgrade=True).dispose()  # an archive built before the newest revision
+        return progress
+    events = plan_events(articles, versions, seed)
+    engine = open_archive(url, auto_upgrade=True)
+    session = session_factory(engine)()
+    try:
+        for number in range(progress["chunks_done"], chunks):
+            started = time.monotonic()
+            current = rawpages.current(session)
+            session.commit()
+            chunk = make_chunk(number, articles, events, seed, Compressor(current))
+            made = time.monotonic() - started
+            run_id = runs.start_run(engine, "backfill", BASE_URL, {"benchmark": "scale", "chunk": number})
+            writer = ArchiveWriter(session, run_id)
+            outcomes: Counter = Counter()
+            for items in [chunk.first, *chunk.rounds]:
+                for at in range(0, len(items), batch):
+                    outcomes.update(writer.write(items[at:at + batch]))
+            runs.finish_run(engine, run_id, "succeeded", dict(outcomes))
+            said = rawpages.maintain(session)
+            elapsed = time.monotonic() - started
+            progress["chunks_done"] = number + 1
+            progress["seconds"] += elapsed
+            progress["versions_written"] += chunk.versions
+            for key, n in outcomes.items():
+                progress["outcomes"][key] = progress["outcomes"].get(key, 0) + n
+            sidecar.write_text(json.dumps(progress, indent=1))
+            rate = progress["versions_written"] / max(progress["seconds"], 1e-9)
+            left = (versions - progress["versions_written"]) / max(rate, 1e-9)
+            log(f"  chunk {number + 1}/{chunks}: {chunk.versions} versions in {elapsed:.1f} s "
+                f"({made:.1f} s making them), {rate:.0f} versions/s overall, about {left / 60:.0f} min left"
+                + (f"; {said}" if said else ""))
+        stored = session.scalar(select(func.count()).select_from(ArticleVersion))
+        progress["versions_stored"] = stored
+        sidecar.write_text(json.dumps(progress, indent=1))
+    finally:
+        session.close()
+        engine.dispose()
+    return progress
