@@ -50,10 +50,17 @@ def _wait_port(port: int, timeout: float) -> None:
 
 
 class PostgresServer:
-    """initdb into a temp dir and run postgres on 127.0.0.1 (as the postgres user when we are root)."""
+    """initdb into a temp dir and run postgres on 127.0.0.1 (as the postgres user when we are root).
 
-    def __init__(self):
-        self.dir = Path(tempfile.mkdtemp(prefix="pa-pg-"))
+    With `directory`, the data directory is kept there between runs (initdb only the first time,
+    nothing removed on stop: the scale benchmark measures a built archive again), and `options`
+    adds server settings."""
+
+    def __init__(self, directory: Path | None = None, options: str = ""):
+        self.kept = directory is not None
+        self.dir = Path(directory) if self.kept else Path(tempfile.mkdtemp(prefix="pa-pg-"))
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.options = options
         self.port = free_port()
         self.user = "portal"
         self._as = []
@@ -70,8 +77,9 @@ class PostgresServer:
 
     def start(self) -> "PostgresServer":
         data = self.dir / "data"
-        self._run(_pg_bin("initdb"), "-D", str(data), "-U", self.user, "--auth=trust", "-E", "UTF8",
-                  "--locale=C.UTF-8")
+        if not (data / "PG_VERSION").exists():
+            self._run(_pg_bin("initdb"), "-D", str(data), "-U", self.user, "--auth=trust", "-E", "UTF8",
+                      "--locale=C.UTF-8")
         return self.resume()
 
     def pause(self) -> None:
@@ -81,7 +89,7 @@ class PostgresServer:
     def resume(self) -> "PostgresServer":
         data = self.dir / "data"
         options = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+                   f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=200 {self.options}")
         self._run(_pg_bin("pg_ctl"), "-D", str(data), "-o", options, "-l", str(self.dir / "log"), "-w", "start")
         _wait_port(self.port, 30)
         return self
@@ -103,6 +111,16 @@ class PostgresServer:
             upgrade(self.url(name))
         return self.url(name)
 
+    def database(self, name: str) -> str:
+        """The URL of database `name`, created empty if it is not there yet."""
+        import psycopg
+
+        with psycopg.connect(f"host=127.0.0.1 port={self.port} user={self.user} dbname=postgres",
+                             autocommit=True) as conn:
+            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+                conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
     def copy_database(self, url: str) -> str:
         """A new database holding what `url`'s holds (CREATE DATABASE … TEMPLATE): a cheap private copy.
 
@@ -122,7 +140,8 @@ class PostgresServer:
             self._run(_pg_bin("pg_ctl"), "-D", str(self.dir / "data"), "-m", mode, "-w", "stop")
         except subprocess.CalledProcessError:
             pass
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if not self.kept:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class RedisServer:

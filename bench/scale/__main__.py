@@ -22,10 +22,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from bench.scale import build, probes, searches
-from bench.scale.pgserver import KeptPostgres
 from bench.web_latency import measure, start_server
 from pipeline.archive.db import open_archive, session_factory
-from pipeline.archive.models import Article, ArticleVersion, RawPage
+from pipeline.archive.models import Article, RawPage
+from tests.servers import PostgresServer
 
 ROOT = Path(__file__).resolve().parents[2]
 PHASES = ("build", "web", "check", "export", "verify", "size", "writer", "migrations")
@@ -190,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.backend == "sqlite":
         url = f"sqlite:///{args.dir / (name + '.sqlite')}"
     else:
-        server = KeptPostgres(args.dir / "pgdata").start()
+        # Kept between runs, so a built archive is measured again without building it again.
+        server = PostgresServer(args.dir / "pgdata", options="-c shared_buffers=512MB").start()
         url = server.database(name.replace("-", "_"))
     result: dict = {"backend": args.backend, **params, "batch": args.batch}
     rng = random.Random(args.seed)
