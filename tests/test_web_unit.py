@@ -13,7 +13,9 @@ import pytest
 from sqlalchemy.exc import InternalError, OperationalError
 
 from pipeline.archive.db import ArchiveError, open_archive, session_scope, upgrade
-from pipeline.archive.diff import char_segments, fold, paragraph_rows
+from pipeline.archive import queries, search
+from pipeline.archive.diff import changed_fields, char_segments, fold, paragraph_rows
+from pipeline.archive.models import ArticleVersion
 from pipeline.archive.queries import ChangeRow
 from pipeline.archive.search import SCAN_WINDOW, snippet
 from pipeline.archive.versions import record_article, record_gone
@@ -388,3 +390,35 @@ def test_single_characters_alone_are_a_bounded_scan_and_say_so(small):
         page = client.get("/", params={"q": "伏"}).text
         assert f"among the newest {SCAN_WINDOW:,}" in page
     assert snippet("光伏车棚", "伏") == [("光", False), ("伏", True), ("车棚", False)]
+
+
+@pytest.mark.archive
+def test_a_total_counted_only_so_far_says_more_than(small, monkeypatch):
+    monkeypatch.setattr(search, "COUNT_LIMIT", 1)
+    with TestClient(create_app(open_readonly(small.url)), base_url="http://127.0.0.1") as client:
+        found = client.get("/api/articles", params={"q": "光伏"}).json()
+        page = client.get("/", params={"q": "光伏"}).text
+    assert sorted(i["aid"] for i in found["items"]) == [101, 103]  # the page itself is whole
+    if BACKEND == "postgres":  # counts only so far, and says so
+        assert (found["total"], found["more"]) == (1, True) and "More than 1 articles" in page
+    else:  # FTS5 counts from its index, exactly
+        assert (found["total"], found["more"]) == (2, False) and "2 articles" in page
+
+
+@pytest.mark.archive
+def test_the_timeline_says_what_changed_without_loading_every_version(small):
+    later = T0 + timedelta(days=1)
+    small.write(article(101, "光伏逆变器出口增长", ["今年光伏组件出口同比增长三成。", "企业加快海外布局。"], at=later))
+    small.write(article(101, "光伏逆变器出口大增", ["今年光伏组件出口同比增长三成。", "企业加快海外布局。"],
+                        at=later + timedelta(hours=1)))
+    small.write(ArticleGone(f"{BASE}/news/hyzx/2026/0212/101.html", 101, 404, later + timedelta(hours=2), "HTTP 404"))
+    with session_scope(small.engine) as session:
+        view = queries.article_view(session, 101)
+        # Only the current version is loaded whole; the timeline is read without bodies.
+        loaded = [o for o in session.identity_map.values() if isinstance(o, ArticleVersion)]
+        assert [v.version for v in loaded] == [view.current.version] == [4]
+        whole = queries.versions_of(session, view.article)
+        expected = [changed_fields(whole[i - 1] if i else None, v) for i, v in enumerate(whole)]
+    assert expected == [[], ["published_at", "body"], ["title", "published_at"], []]
+    assert [entry.changed for entry in view.timeline] == expected
+    assert [entry.change for entry in view.timeline] == [v.change for v in whole]

@@ -53,6 +53,8 @@ class ArticlePage(BaseModel):
     page: int
     per_page: int
     items: list[ArticleSummary]
+    more: bool = Field(False, description="The total was counted only up to a limit (PostgreSQL, a search): "
+                                          "more than `total` articles match.")
     bounded: bool = Field(False, description="A search of single Chinese characters alone, which no index holds: "
                                              "the matches among the newest articles only (see the README).")
 
@@ -224,19 +226,19 @@ def list_articles(request: Request,
         duplicate_of=r.duplicate_of, last_changed_at=r.last_changed_at,
         snippet="".join(text for text, _ in snippet(r.excerpt, q)) if r.excerpt is not None else None,
     ) for r in found.items]
-    return ArticlePage(total=found.total, page=page, per_page=per_page, items=items, bounded=found.bounded)
+    return ArticlePage(total=found.total, page=page, per_page=per_page, items=items, bounded=found.bounded, more=found.more)
 
 
-def version_summary(version: ArticleVersion, previous: ArticleVersion | None) -> dict:
+def version_summary(version: ArticleVersion | queries.TimelineEntry, changed: list[str]) -> dict:
     return dict(version=version.version, change=version.change, valid_from=version.valid_from,
                 valid_to=version.valid_to, fetched_at=version.fetched_at, crawl_run_id=version.crawl_run_id,
                 raw_page_id=version.raw_page_id, content_hash=version.content_hash, title=version.title,
-                changed_fields=changed_fields(previous, version))
+                changed_fields=changed)
 
 
-def version_detail(version: ArticleVersion, previous: ArticleVersion | None, tz: ZoneInfo) -> VersionDetail:
+def version_detail(version: ArticleVersion, changed: list[str], tz: ZoneInfo) -> VersionDetail:
     return VersionDetail(
-        **version_summary(version, previous), url=version.canonical_url, channel=version.channel,
+        **version_summary(version, changed), url=version.canonical_url, channel=version.channel,
         published_at=version.published_at.astimezone(tz), lede=version.lede, body_text=version.body_text,
         body_html=str(sanitized_body(version.body_html)), editor=version.editor, source=version.source,
         origin_source=version.origin_source, tags=list(version.tags or []), extraction=version.extraction)
@@ -255,15 +257,15 @@ def get_article(request: Request, aid: int = Aid):
             view = queries.article_view(session, aid)
         except queries.NotFound as exc:
             raise _missing(exc) from None
-        a, vs = view.article, view.versions
+        a = view.article
         return ArticleDetail(
             aid=a.aid, url=a.canonical_url, channel=a.channel, status=a.status,
             first_seen_at=a.first_seen_at, last_checked_at=a.last_checked_at,
             last_changed_at=a.last_changed_at, current_version=a.current_version,
             duplicate_of=_ref(view.duplicate_of) if view.duplicate_of else None,
             duplicates=[_ref(d) for d in view.duplicates],
-            current=version_detail(vs[-1], vs[-2] if len(vs) > 1 else None, tz),
-            versions=[VersionSummary(**version_summary(v, vs[i - 1] if i else None)) for i, v in enumerate(vs)],
+            current=version_detail(view.current, view.timeline[-1].changed, tz),
+            versions=[VersionSummary(**version_summary(v, v.changed)) for v in view.timeline],
         )
 
 
@@ -272,10 +274,10 @@ def get_article(request: Request, aid: int = Aid):
 def list_versions(request: Request, aid: int = Aid):
     with reading(request.app.state.engine) as session:
         try:
-            vs = queries.article_view(session, aid).versions
+            entries = queries.timeline(session, queries.article_by_aid(session, aid))
         except queries.NotFound as exc:
             raise _missing(exc) from None
-        return [VersionSummary(**version_summary(v, vs[i - 1] if i else None)) for i, v in enumerate(vs)]
+        return [VersionSummary(**version_summary(v, v.changed)) for v in entries]
 
 
 @router.get("/articles/{aid}/versions/{version}", response_model=VersionDetail, responses=NOT_FOUND,
@@ -283,13 +285,12 @@ def list_versions(request: Request, aid: int = Aid):
 def get_version(request: Request, aid: int = Aid, version: int = Path(ge=1, le=MAX_VERSION)):
     with reading(request.app.state.engine) as session:
         try:
-            view = queries.article_view(session, aid)
-            found = queries.view_version(view, version)
+            article = queries.article_by_aid(session, aid)
+            found = queries.version_of(session, article, version)
         except queries.NotFound as exc:
             raise _missing(exc) from None
-        at = view.versions.index(found)
-        previous = view.versions[at - 1] if at else None
-        return version_detail(found, previous, _tz(request))
+        previous = queries.version_of(session, article, version - 1) if version > 1 else None
+        return version_detail(found, changed_fields(previous, found), _tz(request))
 
 
 def _segments(segments: list[Segment] | None) -> list[DiffSegment] | None:
@@ -306,10 +307,10 @@ def get_diff(request: Request, aid: int = Aid,
                                          description="Unchanged paragraphs kept around a change; omit for 2.")):
     with reading(request.app.state.engine) as session:
         try:
-            view = queries.article_view(session, aid)
-            to = to or view.article.current_version
+            article = queries.article_by_aid(session, aid)
+            to = to or article.current_version
             from_ = from_ or max(1, to - 1)
-            old, new = queries.view_version(view, from_), queries.view_version(view, to)
+            old, new = queries.version_of(session, article, from_), queries.version_of(session, article, to)
         except queries.NotFound as exc:
             raise _missing(exc) from None
         diff = version_diff(old, new, _tz(request), context=context)

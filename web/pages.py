@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from pipeline.archive import budget, queries
-from pipeline.archive.diff import changed_fields, version_diff
+from pipeline.archive.diff import version_diff
 from pipeline.archive.runs import edits_of
 from pipeline.archive.search import SCAN_WINDOW, snippet
 from pipeline.archive.versions import raw_page_bytes
@@ -158,23 +158,21 @@ def article(request: Request, aid: int):
             view = queries.article_view(session, aid)
         except queries.NotFound as exc:
             return not_found(request, str(exc))
-        timeline = [(v, changed_fields(view.versions[i - 1] if i else None, v))
-                    for i, v in enumerate(view.versions)]
         return render(request, "article.html", title=view.current.title, view=view, version=view.current,
-                      timeline=timeline, body=sanitized_body(view.current.body_html),
-                      href=safe_href(view.article.canonical_url))
+                      body=sanitized_body(view.current.body_html), href=safe_href(view.article.canonical_url))
 
 
 @router.get("/articles/{aid}/versions/{number}", response_class=HTMLResponse)
 def version(request: Request, aid: int, number: int):
     with reading(request.app.state.engine) as session:
         try:
-            view = queries.article_view(session, aid)
-            found = queries.view_version(view, number)
+            found_article = queries.article_by_aid(session, aid)
+            found = queries.version_of(session, found_article, number)
         except queries.NotFound as exc:
             return not_found(request, str(exc))
-        return render(request, "version.html", title=f"{found.title} (version {found.version})", view=view,
-                      version=found, body=sanitized_body(found.body_html), href=safe_href(found.canonical_url))
+        return render(request, "version.html", title=f"{found.title} (version {found.version})",
+                      article=found_article, version=found, body=sanitized_body(found.body_html),
+                      href=safe_href(found.canonical_url))
 
 
 @router.get("/articles/{aid}/diff", response_class=HTMLResponse)
@@ -182,17 +180,20 @@ def diff(request: Request, aid: int):
     params = request.query_params
     with reading(request.app.state.engine) as session:
         try:
-            view = queries.article_view(session, aid)
-            last = view.article.current_version
+            found_article = queries.article_by_aid(session, aid)
+            last = found_article.current_version
             to = _int(params.get("to"), last, high=last)
             from_ = _int(params.get("from"), max(1, to - 1), high=last)
-            old, new = queries.view_version(view, from_), queries.view_version(view, to)
+            old = queries.version_of(session, found_article, from_)
+            new = queries.version_of(session, found_article, to)
+            current = new if to == last else queries.version_of(session, found_article, last)
         except queries.NotFound as exc:
             return not_found(request, str(exc))
         full = params.get("full") == "1"
         result = version_diff(old, new, request.app.state.tz, context=None if full else 2)
-        return render(request, "diff.html", title=f"{view.current.title}: version {from_} → {to}",
-                      view=view, diff=result, full=full)
+        return render(request, "diff.html", title=f"{current.title}: version {from_} → {to}",
+                      article=found_article, current=current, versions=queries.version_numbers(session, found_article),
+                      diff=result, full=full)
 
 
 @router.get("/changes", response_class=HTMLResponse)

@@ -144,12 +144,20 @@ def changed_fields(old: ArticleVersion | None, new: ArticleVersion) -> list[str]
     """Names of the content fields that differ between two versions (all of them for a first version)."""
     if old is None:
         return []
-    names = [n for n in DIFFED_FIELDS if getattr(old, n) != getattr(new, n)]
-    if old.body_text != new.body_text:
-        names.append("body")
-    elif old.body_html != new.body_html:
-        names.append("body markup")
-    return names
+    return field_changes(old, new) + body_change(old.body_text != new.body_text, old.body_html != new.body_html)
+
+
+def field_changes(old, new) -> list[str]:
+    """The DIFFED_FIELDS that differ between two versions (or rows that hold those fields)."""
+    return [n for n in DIFFED_FIELDS if getattr(old, n) != getattr(new, n)]
+
+
+def body_change(text_changed: bool, html_changed: bool) -> list[str]:
+    """How the body changed, once its text and its markup have been compared (in Python or by the
+    database, which spares loading every body of a long history: queries.timeline)."""
+    if text_changed:
+        return ["body"]
+    return ["body markup"] if html_changed else []
 
 
 # --- as text ------------------------------------------------------------------------------------

@@ -8,11 +8,13 @@ from datetime import date, datetime, time, timedelta, timezone
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, case, exists, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from pipeline.archive.diff import DIFFED_FIELDS, body_change, field_changes
 from pipeline.archive.models import Article, ArticleVersion, CrawlRun, Quarantine, RawPage
-from pipeline.archive.search import index_count, plan, probe_pays, search_condition
+from pipeline.archive import search
+from pipeline.archive.search import count_is_bounded, index_count, plan, probe_pays, search_condition
 from pipeline.reading.profile import Profile
 
 STATUSES = ("live", "taken_down", "edited", "duplicate")
@@ -66,10 +68,16 @@ class Paged:
     items: list
     # A search of single characters alone: the matches among the newest search.SCAN_WINDOW articles only.
     bounded: bool = False
+    # The total was counted only so far (search.COUNT_LIMIT): more than `total` match.
+    more: bool = False
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
+        """The pages known to hold rows; with `more`, at least one beyond a full current page."""
+        known = max(1, -(-self.total // self.per_page))
+        if self.more and len(self.items) == self.per_page:
+            return max(known, self.page + 1)
+        return known
 
 
 def _offset(page: int, per_page: int) -> int:
@@ -112,6 +120,12 @@ def list_articles(session: Session, flt: ArticleFilter, tz: ZoneInfo, page: int 
     total = index_count(session, flt.q) if searched is not None and not conditions else None
     if total is not None and probe_pays(session, flt.q, total, _offset(page, per_page) + per_page):
         searched = search_condition(current, flt.q, session.get_bind().dialect.name, probe=True)
+    more = False
+    if total is None and searched is not None and count_is_bounded(session):
+        hits = (select(literal(1)).select_from(Article).join(current, open_version).where(searched, *conditions)
+                .limit(search.COUNT_LIMIT + 1).subquery())
+        total = session.scalar(select(func.count()).select_from(hits)) or 0
+        more, total = total > search.COUNT_LIMIT, min(total, search.COUNT_LIMIT)
     if total is None:
         counted = select(func.count()).select_from(Article)
         if searched is not None:
@@ -146,7 +160,7 @@ def list_articles(session: Session, flt: ArticleFilter, tz: ZoneInfo, page: int 
             edits=counts[(r.id, "edited")], restorations=counts[(r.id, "restored")],
             excerpt=excerpts.get(r.version_id) if searched is not None else None,
         ))
-    return Paged(total, page, per_page, items, bounded=plan(flt.q).bounded)
+    return Paged(total, page, per_page, items, bounded=plan(flt.q).bounded, more=more)
 
 
 def _aids(session: Session, ids: set[int]) -> dict[int, int]:
@@ -182,15 +196,28 @@ class ArticleRef:
 
 
 @dataclass
+class TimelineEntry:
+    """One version as the timeline shows it: no body, what changed computed (see `timeline`)."""
+
+    version: int
+    change: str
+    valid_from: datetime
+    valid_to: datetime | None
+    fetched_at: datetime
+    crawl_run_id: int
+    raw_page_id: int
+    content_hash: str
+    title: str
+    changed: list[str]
+
+
+@dataclass
 class ArticleView:
     article: Article
-    versions: list[ArticleVersion]
+    timeline: list[TimelineEntry]
+    current: ArticleVersion
     duplicate_of: ArticleRef | None
     duplicates: list[ArticleRef] = field(default_factory=list)
-
-    @property
-    def current(self) -> ArticleVersion:
-        return self.versions[-1]
 
 
 def article_by_aid(session: Session, aid: int) -> Article:
@@ -254,10 +281,39 @@ def versions_of(session: Session, article: Article) -> list[ArticleVersion]:
 
 def version_of(session: Session, article: Article, number: int) -> ArticleVersion:
     version = session.scalars(select(ArticleVersion).where(
-        ArticleVersion.article_id == article.id, ArticleVersion.version == number)).one_or_none()
+        ArticleVersion.article_id == article.id, ArticleVersion.version == number)).one_or_none() \
+        if 1 <= number <= MAX_ROW_ID else None
     if version is None:
         raise no_such_version(article, number)
     return version
+
+
+def timeline(session: Session, article: Article) -> list[TimelineEntry]:
+    """The article's versions, oldest first, each with the fields that changed from the one before.
+
+    An article can have hundreds of versions: their bodies are compared by the database (lag() over
+    the versions) and never loaded, and only the short fields come back. Loading every version
+    whole and comparing in Python took 40-210 ms for 401 versions (bench/scale)."""
+    v, before = ArticleVersion, aliased(ArticleVersion)
+    shown = (v.version, v.change, v.valid_from, v.valid_to, v.fetched_at, v.crawl_run_id, v.raw_page_id,
+             v.content_hash, v.title)
+    # The predecessor joined by (article_id, version), its bodies compared where they lie; a window
+    # (lag) would copy every body into a temporary table first: 90-150 ms on SQLite for 401 versions.
+    # Each comparison only when the one before cannot tell: an equal content hash means equal bodies,
+    # a changed text needs no look at the markup (on PostgreSQL every body compared is detoasted).
+    body = case((before.id.is_(None) | (before.content_hash == v.content_hash), 0),
+                (before.body_text != v.body_text, 2), (before.body_html != v.body_html, 1), else_=0)
+    rows = session.execute(
+        select(*shown, *(getattr(v, name) for name in DIFFED_FIELDS if name != "title"), body.label("body"))
+        .outerjoin(before, and_(before.article_id == v.article_id, before.version == v.version - 1))
+        .where(v.article_id == article.id).order_by(v.version)).all()
+    entries, previous = [], None
+    for row in rows:
+        changed = [] if previous is None else (
+            field_changes(previous, row) + body_change(row.body == 2, row.body == 1))
+        entries.append(TimelineEntry(*row[:len(shown)], changed=changed))
+        previous = row
+    return entries
 
 
 def no_such_version(article: Article, number: int) -> NotFound:
@@ -274,21 +330,23 @@ def _refs(session: Session, condition) -> list[ArticleRef]:
 
 
 def article_view(session: Session, aid: int) -> ArticleView:
+    """An article's page: its current version whole, its timeline, its original and duplicates."""
     article = article_by_aid(session, aid)
-    versions = versions_of(session, article)
+    entries = timeline(session, article)
+    current = version_of(session, article, article.current_version)
     original = None
     if article.duplicate_of_id is not None:
         found = _refs(session, Article.id == article.duplicate_of_id)
         original = found[0] if found else None
     duplicates = _refs(session, Article.duplicate_of_id == article.id)
-    return ArticleView(article, versions, original, duplicates)
+    return ArticleView(article, entries, current, original, duplicates)
 
 
-def view_version(view: ArticleView, number: int) -> ArticleVersion:
-    for version in view.versions:
-        if version.version == number:
-            return version
-    raise no_such_version(view.article, number)
+def version_numbers(session: Session, article: Article) -> list[tuple[int, str]]:
+    """(version, change) of every version, oldest first: what a version picker lists."""
+    return list(session.execute(
+        select(ArticleVersion.version, ArticleVersion.change)
+        .where(ArticleVersion.article_id == article.id).order_by(ArticleVersion.version)))
 
 
 # --- changes ---------------------------------------------------------------------
