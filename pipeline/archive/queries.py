@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, exists, func, literal, or_, select
+from sqlalchemy import and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from pipeline.archive.diff import DIFFED_FIELDS, body_change, field_changes
@@ -121,8 +121,16 @@ def list_articles(session: Session, flt: ArticleFilter, tz: ZoneInfo, page: int 
     if total is not None and probe_pays(session, flt.q, total, _offset(page, per_page) + per_page):
         searched = search_condition(current, flt.q, session.get_bind().dialect.name, probe=True)
     more = False
+    hits = search.index_hits(session, flt.q, search.COUNT_LIMIT) if searched is not None and not conditions else None
+    if hits is not None and hits.more:  # a common word: the page walks the newest articles
+        total, more = hits.total, True
+    elif hits is not None:  # few enough to be read from the index: the page sorts just those
+        total, searched = len(hits.ids), current.id.in_(hits.ids)
     if total is None and searched is not None and count_is_bounded(session):
-        hits = (select(literal(1)).select_from(Article).join(current, open_version).where(searched, *conditions)
+        # In the page's order: the planner then walks the newest articles and probes each one, as for
+        # the page, and stops at the limit, where a plain count would hash every indexed version first.
+        hits = (select(Article.id).join(current, open_version).where(searched, *conditions)
+                .order_by(Article.published_at.desc(), Article.id.desc())
                 .limit(search.COUNT_LIMIT + 1).subquery())
         total = session.scalar(select(func.count()).select_from(hits)) or 0
         more, total = total > search.COUNT_LIMIT, min(total, search.COUNT_LIMIT)
