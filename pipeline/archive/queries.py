@@ -121,11 +121,15 @@ def list_articles(session: Session, flt: ArticleFilter, tz: ZoneInfo, page: int 
     if total is not None and probe_pays(session, flt.q, total, _offset(page, per_page) + per_page):
         searched = search_condition(current, flt.q, session.get_bind().dialect.name, probe=True)
     more = False
-    hits = search.index_hits(session, flt.q, search.COUNT_LIMIT) if searched is not None and not conditions else None
-    if hits is not None and hits.more:  # a common word: the page walks the newest articles
-        total, more = hits.total, True
+    hits = search.index_hits(session, flt.q, search.COUNT_LIMIT) if searched is not None else None
+    if hits is not None and hits.more:  # a common word: walk the newest articles, probing each
+        searched = search_condition(current, flt.q, session.get_bind().dialect.name, probe=True)
+        if not conditions:
+            total, more = hits.total, True
     elif hits is not None:  # few enough to be read from the index: the page sorts just those
-        total, searched = len(hits.ids), current.id.in_(hits.ids)
+        searched = current.id.in_(hits.ids)
+        if not conditions:
+            total = len(hits.ids)
     if total is None and searched is not None and count_is_bounded(session):
         # In the page's order: the planner then walks the newest articles and probes each one, as for
         # the page, and stops at the limit, where a plain count would hash every indexed version first.

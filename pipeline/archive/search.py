@@ -29,7 +29,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, bindparam, column, func, literal, literal_column, or_, select, table, text
+from sqlalchemy import Connection, and_, bindparam, cast, column, func, literal, literal_column, or_, select, table, text
+from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -135,8 +136,9 @@ def search_condition(version, query: str | None, dialect: str, probe: bool = Fal
                      filtered: bool = False) -> ColumnElement | None:
     """A WHERE condition on `version` (an open ArticleVersion alias), or None for no search.
 
-    `probe` (SQLite): ask the index about each version in turn (FTS5 seeks the rowid in each
-    doclist) instead of reading all its hits first; see `probe_pays`. `filtered`: the query has
+    `probe`: ask the index about each version in turn (SQLite: FTS5 seeks the rowid in each
+    doclist; PostgreSQL: the version's tsvector) instead of reading all its hits first; see
+    `probe_pays` and `index_hits`. `filtered`: the query has
     other conditions on the articles (channel, dates, status)."""
     wanted = plan(query)
     if not wanted.pieces:
@@ -156,6 +158,14 @@ def search_condition(version, query: str | None, dialect: str, probe: bool = Fal
             key = version.id + 0 if filtered else version.id
             conditions.append(key.in_(
                 text(f"SELECT rowid FROM {INDEX} WHERE {INDEX} MATCH :match").bindparams(match=match)))
+    elif dialect == "postgresql" and probe:
+        # A correlated test per version: OFFSET 0 keeps the planner from turning it into a join that
+        # reads every hit first, so the newest articles are walked and each one probed (a common word).
+        bigrams = table(INDEX, column("version_id"), column("terms"))
+        for number, piece in enumerate(wanted.indexed):
+            conditions.append(select(literal(1)).select_from(bigrams).where(
+                bigrams.c.version_id == version.id,
+                bigrams.c.terms.op("@@")(cast(bindparam(f"p{number}", tsquery(piece)), TSQUERY))).offset(0).exists())
     elif dialect == "postgresql":
         # One subquery per piece: a long version's pieces may sit in different parts of it.
         for number, piece in enumerate(wanted.indexed):
