@@ -24,6 +24,10 @@ A one-character CJK piece has no bigram. Next to an indexed piece it only filter
 hits (LIKE); a query of single characters alone is a bounded scan: it looks at the newest
 SCAN_WINDOW articles by publication (the articles' published_at index gives them in order) and
 finds the matches among those, newest first; the result says it was bounded.
+
+PostgreSQL counts a search's hits only up to COUNT_LIMIT and then says "more than" (the hits
+themselves are never cut): a query of one piece reads its hits from the GIN index up to the limit
+(`index_hits`); beyond it the page walks the newest articles and probes each (`probe`).
 """
 from __future__ import annotations
 
