@@ -35,10 +35,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, and_, bindparam, cast, column, func, literal, literal_column, or_, select, table, text
 from sqlalchemy.dialects.postgresql import TSQUERY
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
-from pipeline.archive.models import Article
+from pipeline.archive.models import Article, ArticleVersion
 from pipeline.reading.bigrams import (
     fts5_query,
     fts5_text,
@@ -178,11 +178,34 @@ def search_condition(version, query: str | None, dialect: str, probe: bool = Fal
                 .bindparams(**{f"q{number}": tsquery(piece)})))
     else:
         raise ValueError(f"no search index on {dialect}")
+    if wanted.bounded and dialect == "postgresql":
+        # The LIKEs in a correlated test (OFFSET 0: never pulled up), so that they read only the
+        # window's bodies: as a filter PostgreSQL ran them on every open version before the join.
+        tested = aliased(ArticleVersion)
+        conditions.append(select(literal(1)).select_from(tested).where(
+            tested.id == version.id, *(_contains(tested, char) for char in wanted.scanned)).offset(0).exists())
+        conditions.append(_newest_window())
+        return and_(*conditions)
     conditions += [_contains(version, char) for char in wanted.scanned]
     if wanted.bounded:
         newest = select(Article.id).order_by(Article.published_at.desc(), Article.id.desc()).limit(SCAN_WINDOW)
         conditions.append(version.article_id.in_(newest.scalar_subquery()))
     return and_(*conditions)
+
+
+def _newest_window() -> ColumnElement:
+    """The newest SCAN_WINDOW articles, as a bound on (published_at, id) that PostgreSQL walks.
+
+    As `article_id IN (the newest)` PostgreSQL made a hash of the window and tested every open
+    version against it, the LIKEs first: every body of the archive detoasted (20,000 at 20,000
+    articles, 230 ms, bench/scale), not the window's. The bound is read once (two initplans), and
+    `published_at >=` it ends the walk of ix_articles_published_at at the window's edge."""
+    edge = (select(Article.published_at, Article.id)
+            .order_by(Article.published_at.desc(), Article.id.desc()).offset(SCAN_WINDOW - 1).limit(1))
+    at = edge.with_only_columns(Article.published_at).scalar_subquery()
+    last_id = edge.with_only_columns(Article.id).scalar_subquery()
+    return and_(Article.published_at >= func.coalesce(at, literal_column("'-infinity'::timestamp")),
+                or_(at.is_(None), Article.published_at > at, Article.id >= last_id))
 
 
 # What probing one version costs, in hits read: measured on bench/web_latency.py's archive
