@@ -287,9 +287,9 @@ def get_version(request: Request, aid: int = Aid, version: int = Path(ge=1, le=M
         try:
             article = queries.article_by_aid(session, aid)
             found = queries.version_of(session, article, version)
+            previous = queries.version_of(session, article, version - 1) if version > 1 else None
         except queries.NotFound as exc:
             raise _missing(exc) from None
-        previous = queries.version_of(session, article, version - 1) if version > 1 else None
         return version_detail(found, changed_fields(previous, found), _tz(request))
 
 
