@@ -79,6 +79,20 @@ def export(db_url: str, *extra: str) -> list[dict]:
     return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
+# The fields of an exported article that the replica's ground truth states.
+COMPARED = ("url", "channel", "title", "published_at", "lede", "body", "editor", "source",
+            "origin_source", "tags", "status", "duplicate_of")
+
+
+def assert_equals_ground_truth(db: str, expected: dict[int, dict]) -> dict[int, dict]:
+    """The archive's current articles are exactly the portal's (`Site.expected()`); returns them by aid."""
+    exported = {r["aid"]: r for r in export(db)}
+    assert sorted(exported) == sorted(expected), "no article missing, none extra"
+    wrong = [(aid, k) for aid, e in expected.items() for k in COMPARED if exported[aid][k] != e[k]]
+    assert wrong == []
+    return exported
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 

@@ -87,7 +87,7 @@ def distributed_run(site, env, tmp_path, workers=3, kill_one_after=None, name="r
 
 def test_three_workers_archive_every_article_exactly_once_fetching_each_page_once(tmp_path, cluster, redis_server):
     db, env = cluster
-    site = start_site(tmp_path / "site", 2500, seed=81)
+    site = start_site(tmp_path / "site", 1200, seed=81)
     try:
         distributed_run(site, env, tmp_path)
         counts = dict(site.server.request_counts)
@@ -97,7 +97,7 @@ def test_three_workers_archive_every_article_exactly_once_fetching_each_page_onc
     rows = {r["aid"]: r for r in export(db)}
     assert sorted(rows) == sorted(expected)
     assert [(a, k) for a, e in expected.items() for k in COMPARED if rows[a][k] != e[k]] == []
-    assert query(db, "select count(*) from article_versions")[0][0] == 2500
+    assert query(db, "select count(*) from article_versions")[0][0] == 1200
     pages = {path: n for path, n in counts.items() if path != "/robots.txt"}
     assert max(pages.values()) == 1, [p for p, n in pages.items() if n > 1][:5]
     assert list_pages(site) - set(pages) == set()
@@ -106,7 +106,7 @@ def test_three_workers_archive_every_article_exactly_once_fetching_each_page_onc
 
     assert not list(redis.Redis.from_url(redis_server.url).scan_iter("portal-archive:*"))
     run = query(db, "select status, articles_new, versions_written from crawl_runs")[0]
-    assert run == ("succeeded", 2500, 2500)
+    assert run == ("succeeded", 1200, 1200)
 
 
 # Both ways a worker writes the archive: a writer process (unpaced crawls on two cores) commits a
@@ -117,9 +117,9 @@ def test_a_killed_worker_loses_nothing_the_same_run_archives_every_article(tmp_p
                                                                            write_process):
     db, env = cluster
     env = {**env, "PORTAL_ARCHIVE_WRITE_PROCESS": write_process}
-    site = start_site(tmp_path / "site", 3000, seed=82)
+    site = start_site(tmp_path / "site", 1500, seed=82)
     try:
-        distributed_run(site, env, tmp_path, kill_one_after=800, name="killed")
+        distributed_run(site, env, tmp_path, kill_one_after=400, name="killed")
         counts = dict(site.server.request_counts)
         expected = site.expected()
     finally:
@@ -128,7 +128,7 @@ def test_a_killed_worker_loses_nothing_the_same_run_archives_every_article(tmp_p
     rows = {r["aid"]: r for r in export(db)}
     assert sorted(rows) == sorted(expected)
     assert [(a, k) for a, e in expected.items() for k in COMPARED if rows[a][k] != e[k]] == []
-    assert query(db, "select count(*) from article_versions")[0][0] == 3000
+    assert query(db, "select count(*) from article_versions")[0][0] == 1500
     assert query(db, "select article_id from article_versions group by article_id having count(*) > 1") == []
     assert cli("verify", "--db", db, check=False).returncode == 0
     (status, stats), = query(db, "select status, stats from crawl_runs")
