@@ -28,7 +28,7 @@ from pipeline.reading.records import ArticleGone, CleanArticle, Page
 from tests.conftest import BACKEND, cli, new_database, new_unmigrated_database, query
 from web import create_app
 from web.charts import bar_chart
-from web.feeds import changes_atom
+from web.feeds import change_link, changes_atom
 from web.readonly import open_readonly
 from web.security import WebError, check_binding, is_loopback, sanitized_body
 
@@ -352,6 +352,9 @@ def test_the_feed_is_valid_xml_whatever_the_titles_hold():
     entry = atom.find("a:entry", ns)
     assert entry.find("a:title", ns).text == '[edited] <b>&"标题"</b>'
     assert entry.find("a:link", ns).get("href") == "http://127.0.0.1:8080/articles/1/diff?from=1&to=2"
+    # A takedown's link is the timeline page that ends at it, which later versions do not move.
+    gone = ChangeRow(aid=1, version=3, change="taken_down", at=T0, title="标题", channel="行业资讯", run_id=4)
+    assert change_link("", gone) == "/articles/1?before=4#v3"
 
 
 def test_chart_labels_are_escaped():
