@@ -106,7 +106,8 @@ class ArticleDetail(BaseModel):
     duplicates: list[ArticleRef]
     current: VersionDetail
     versions: list[VersionSummary] = Field(description=(
-        "The newest versions (at most 50), oldest first; `older_versions` fetches the ones before them."))
+        f"The newest versions (at most {queries.TIMELINE_PAGE}), oldest first; `older_versions` fetches "
+        "the ones before them."))
     older_versions: str | None = Field(description=(
         "Path of the next page of older versions (`/api/articles/{aid}/versions?before=N`); "
         "null when `versions` starts at version 1."))
