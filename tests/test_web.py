@@ -401,11 +401,12 @@ def hostile_views(archive, server) -> list[str]:
     aid, other = archive.hostile, archive.tampered
     views = ["/", "/?q=" + urllib.parse.quote("<script>"), "/?q=" + urllib.parse.quote("危险段落"),
              "/?q=" + urllib.parse.quote("<img src=x onerror=alert(1)>"),
-             f"/articles/{aid}", f"/articles/{aid}/versions/1", f"/articles/{aid}/versions/2",
+             f"/articles/{aid}", f"/articles/{aid}?before=2", f"/articles/{aid}/versions/1", f"/articles/{aid}/versions/2",
              f"/articles/{aid}/diff?from=1&to=2", f"/articles/{aid}/diff?from=1&to=2&full=1",
              f"/articles/{other}", f"/articles/{other}/versions/1",
              "/changes", "/runs", "/quarantine", "/feeds/changes.atom",
              f"/api/articles/{aid}", f"/api/articles/{other}", f"/api/articles/{aid}/diff",
+             f"/api/articles/{aid}/versions", f"/api/articles/{aid}/versions?before=2&limit=1",
              "/api/articles?q=" + urllib.parse.quote("<script>")]
     views += [f"/raw/{raw}" for raw in raw_ids + quarantined[:1]]
     return views
@@ -525,6 +526,7 @@ def test_api_matches_the_archive(archive, server):
     aid = archive.hostile
     detail = json.loads(urllib.request.urlopen(f"{server}/api/articles/{aid}").read())
     assert detail["current_version"] == 2 and [v["change"] for v in detail["versions"]] == ["created", "edited"]
+    assert detail["older_versions"] is None  # two versions: one page holds them
     assert detail["current"]["title"] == HOSTILE_TITLE
     assert_inert_html(detail["current"]["body_html"])
     assert "&lt;script&gt;" in detail["current"]["body_html"]  # the text that looks like code, escaped

@@ -6,6 +6,8 @@ The tests marked `archive` run on SQLite and on PostgreSQL (the bigram index: FT
 need no archive, or are about a SQLite file: one that is read-only on disk, one that is not there."""
 from __future__ import annotations
 
+import html
+import re
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 from xml.etree import ElementTree
@@ -26,7 +28,7 @@ from pipeline.reading.records import ArticleGone, CleanArticle, Page
 from tests.conftest import BACKEND, cli, new_database, new_unmigrated_database, query
 from web import create_app
 from web.charts import bar_chart
-from web.feeds import changes_atom
+from web.feeds import change_link, changes_atom
 from web.readonly import open_readonly
 from web.security import WebError, check_binding, is_loopback, sanitized_body
 
@@ -350,6 +352,9 @@ def test_the_feed_is_valid_xml_whatever_the_titles_hold():
     entry = atom.find("a:entry", ns)
     assert entry.find("a:title", ns).text == '[edited] <b>&"标题"</b>'
     assert entry.find("a:link", ns).get("href") == "http://127.0.0.1:8080/articles/1/diff?from=1&to=2"
+    # A takedown's link is the timeline page that ends at it, which later versions do not move.
+    gone = ChangeRow(aid=1, version=3, change="taken_down", at=T0, title="标题", channel="行业资讯", run_id=4)
+    assert change_link("", gone) == "/articles/1?before=4#v3"
 
 
 def test_chart_labels_are_escaped():
@@ -421,8 +426,149 @@ def test_the_timeline_says_what_changed_without_loading_every_version(small):
         whole = queries.versions_of(session, view.article)
         expected = [changed_fields(whole[i - 1] if i else None, v) for i, v in enumerate(whole)]
     assert expected == [[], ["published_at", "body"], ["title", "published_at"], []]
-    assert [entry.changed for entry in view.timeline] == expected
-    assert [entry.change for entry in view.timeline] == [v.change for v in whole]
+    assert [entry.changed for entry in view.timeline.entries] == expected
+    assert [entry.change for entry in view.timeline.entries] == [v.change for v in whole]
+    assert (view.timeline.total, view.timeline.older, view.timeline.newer) == (4, None, None)
+
+
+# --- a long history: the timeline a page at a time ---------------------------------------
+
+LONG_AID = 104
+LONG_VERSIONS = 2 * queries.TIMELINE_PAGE + 3  # two whole pages and a short one
+
+
+def long_version(i: int) -> CleanArticle:
+    """Version i of a long history: the publication time moves every time (so every write is a new
+    version), the title every third, the body every second, the lede every fifth."""
+    return article(LONG_AID, f"光伏电站第{i // 3}次更新", [f"正文第{i // 2}稿。", "企业加快海外布局。"],
+                   at=T0 + timedelta(hours=i), lede=f"导语{i // 5}")
+
+
+@pytest.fixture
+def long_history(small):
+    for i in range(1, LONG_VERSIONS + 1):
+        small.write(long_version(i))
+    with session_scope(small.engine) as session:
+        whole = queries.versions_of(session, queries.article_by_aid(session, LONG_AID))
+        expected = {v.version: changed_fields(whole[i - 1] if i else None, v) for i, v in enumerate(whole)}
+    assert len(expected) == LONG_VERSIONS
+    return small, expected
+
+
+def _rows(page: str) -> list[int]:
+    return [int(n) for n in re.findall(r'<tr id="v(\d+)">', page)]
+
+
+def _changed(page: str) -> dict[int, str]:
+    return {int(n): text for n, text in re.findall(r'<tr id="v(\d+)">.*?<td class="changed">([^<]*)</td>', page, re.S)}
+
+
+def _link(page: str, rel: str) -> str | None:
+    found = re.findall(rf'<a rel="{rel}" href="([^"]+)"', page)
+    assert len(set(found)) <= 1  # the pager above the table and the one below agree
+    return html.unescape(found[0]).split("#")[0] if found else None
+
+
+@pytest.mark.archive
+def test_a_long_history_shows_its_newest_page_and_the_pager_reaches_every_version_once(long_history):
+    small, expected = long_history
+    page_size = queries.TIMELINE_PAGE
+    with TestClient(create_app(open_readonly(small.url)), base_url="http://127.0.0.1") as client:
+        first = client.get(f"/articles/{LONG_AID}")
+        assert first.status_code == 200
+        assert _rows(first.text) == list(range(LONG_VERSIONS - page_size + 1, LONG_VERSIONS + 1))
+        assert f"{LONG_VERSIONS} versions" in first.text
+        assert f"versions {LONG_VERSIONS - page_size + 1}–{LONG_VERSIONS} of {LONG_VERSIONS}" in first.text
+        assert _link(first.text, "next") is None  # nothing newer than the newest page
+        # Older, page by page, to version 1; then newer, back to the article's own URL.
+        seen, pages, path = [], [], f"/articles/{LONG_AID}"
+        while path:
+            answer = client.get(path)
+            assert answer.status_code == 200, path
+            pages.append(path)
+            seen += _rows(answer.text)
+            for version, text in _changed(answer.text).items():
+                # Every entry says what changed from the version before it, the oldest shown
+                # included, though that predecessor is on the next page.
+                want = ", ".join(expected[version]) or ("first version" if version == 1 else "no content change")
+                assert text == want, (path, version)
+            path = _link(answer.text, "prev")
+        assert sorted(seen) == list(range(1, LONG_VERSIONS + 1)) and len(seen) == len(set(seen))
+        assert len(pages) == -(-LONG_VERSIONS // page_size)
+        back, path = [], _link(client.get(pages[-1]).text, "next")
+        while path:
+            back.append(path)
+            path = _link(client.get(path).text, "next")
+        assert back == pages[-2::-1]  # the same pages, the newest last: the article's own URL
+    oldest_shown = LONG_VERSIONS - page_size + 1
+    assert "title" in expected[oldest_shown] or "body" in expected[oldest_shown]  # the markers say something
+
+
+@pytest.mark.archive
+def test_the_api_gives_a_long_history_a_page_at_a_time(long_history):
+    small, expected = long_history
+    page_size = queries.TIMELINE_PAGE
+    with TestClient(create_app(open_readonly(small.url)), base_url="http://127.0.0.1") as client:
+        detail = client.get(f"/api/articles/{LONG_AID}").json()
+        versions = [v["version"] for v in detail["versions"]]
+        assert versions == list(range(LONG_VERSIONS - page_size + 1, LONG_VERSIONS + 1))
+        assert detail["current"]["changed_fields"] == expected[LONG_VERSIONS]
+        seen, items, path = [], detail["versions"], detail["older_versions"]
+        while True:
+            seen += [v["version"] for v in items]
+            assert all(v["changed_fields"] == expected[v["version"]] for v in items), path
+            if path is None:
+                break
+            page = client.get(path).json()
+            assert page["total"] == LONG_VERSIONS and page["limit"] == page_size
+            items = page["items"]
+            path = page["older"] and f"/api/articles/{LONG_AID}/versions?before={page['older']}"
+        assert sorted(seen) == list(range(1, LONG_VERSIONS + 1)) and len(seen) == len(set(seen))
+        # Small pages, walked older and back newer: consecutive, each version once, each marker right.
+        pages, params = [], {"limit": 7}
+        while True:
+            page = client.get(f"/api/articles/{LONG_AID}/versions", params=params).json()
+            pages.append([v["version"] for v in page["items"]])
+            assert all(v["changed_fields"] == expected[v["version"]] for v in page["items"])
+            if page["older"] is None:
+                break
+            params = {"limit": 7, "before": page["older"]}
+        assert sorted(sum(pages, [])) == list(range(1, LONG_VERSIONS + 1))
+        assert all(p == list(range(p[0], p[-1] + 1)) for p in pages)
+        newer = client.get(f"/api/articles/{LONG_AID}/versions", params={"limit": 7, "before": pages[-1][-1] + 1}).json()
+        while newer["newer"] is not None:
+            newer = client.get(f"/api/articles/{LONG_AID}/versions", params={"limit": 7, "before": newer["newer"]}).json()
+        assert newer["items"][-1]["version"] == LONG_VERSIONS
+
+
+@pytest.mark.archive
+def test_bad_timeline_positions_are_refused_not_answered_with_another_page(small):
+    """A malformed position is a 400 (the page) or 422 (the API, as its schema says), one the article
+    does not have a 404: never a server error, never silently some other versions."""
+    small.write(article(101, "光伏逆变器出口增长", ["今年光伏组件出口同比增长三成。"], at=T0 + timedelta(days=1)))
+    with TestClient(create_app(open_readonly(small.url)), base_url="http://127.0.0.1",
+                    raise_server_exceptions=False) as client:
+        assert _rows(client.get("/articles/101?before=2").text) == [1]
+        assert _rows(client.get("/articles/101?before=3").text) == [1, 2]
+        for before in ("abc", "-1", "1.5", "２", "99999999999999999999999", "<script>alert(1)</script>", ""):
+            answer = client.get("/articles/101", params={"before": before})
+            if before == "":  # an emptied form field is the newest page
+                assert answer.status_code == 200
+                continue
+            assert answer.status_code == 400, before
+            assert "not a version number" in answer.text and "<script>alert" not in answer.text
+        for before in ("0", "1", "4", "2147483648"):
+            answer = client.get("/articles/101", params={"before": before})
+            assert answer.status_code == 404 and "has no versions before" in answer.text, before
+        assert client.get("/articles/999?before=2").status_code == 404
+        for params in ({"before": "abc"}, {"before": 1}, {"before": -5}, {"before": 2**31}, {"limit": 0},
+                       {"limit": 201}, {"limit": "x"}):
+            assert client.get("/api/articles/101/versions", params=params).status_code == 422, params
+        for before in (4, 2**31 - 1):
+            answer = client.get("/api/articles/101/versions", params={"before": before})
+            assert answer.status_code == 404 and "has no versions before" in answer.json()["detail"]
+        assert client.get("/api/articles/999/versions", params={"before": 2}).status_code == 404
+        assert [v["version"] for v in client.get("/api/articles/101/versions", params={"before": 3}).json()["items"]] == [1, 2]
 
 
 @pytest.mark.archive

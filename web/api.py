@@ -105,7 +105,22 @@ class ArticleDetail(BaseModel):
     duplicate_of: ArticleRef | None
     duplicates: list[ArticleRef]
     current: VersionDetail
-    versions: list[VersionSummary]
+    versions: list[VersionSummary] = Field(description=(
+        f"The newest versions (at most {queries.TIMELINE_PAGE}), oldest first; `older_versions` fetches "
+        "the ones before them."))
+    older_versions: str | None = Field(description=(
+        "Path of the next page of older versions (`/api/articles/{aid}/versions?before=N`); "
+        "null when `versions` starts at version 1."))
+
+
+class VersionPage(BaseModel):
+    total: int = Field(description="How many versions the article has (they are numbered 1..total).")
+    before: int | None = Field(description="The page holds versions before this one; null: the newest.")
+    limit: int
+    items: list[VersionSummary] = Field(description="Consecutive versions, oldest first.")
+    older: int | None = Field(description="`before` of the next older page; null when `items` starts at version 1.")
+    newer: int | None = Field(description=(
+        "`before` of the next newer page; null when `items` ends at the current version."))
 
 
 class DiffSegment(BaseModel):
@@ -203,6 +218,10 @@ IsoDay = Annotated[date, BeforeValidator(_iso_day), WithJsonSchema({"type": "str
 Page = Query(1, ge=1, le=queries.MAX_PAGE)
 PerPage = Query(queries.DEFAULT_PER_PAGE, ge=1, le=200)
 Aid = Path(ge=1, le=MAX_ID, description="The portal's article id.")
+Before = Query(None, ge=2, le=MAX_VERSION, description=(
+    "Versions before this one (default: the newest). An article of N versions takes 2..N+1; "
+    "beyond is a 404."))
+Limit = Query(queries.TIMELINE_PAGE, ge=1, le=200, description="Versions a page holds.")
 
 
 @router.get("/articles", response_model=ArticlePage, summary="Articles, newest first, filtered and searched")
@@ -264,20 +283,26 @@ def get_article(request: Request, aid: int = Aid):
             last_changed_at=a.last_changed_at, current_version=a.current_version,
             duplicate_of=_ref(view.duplicate_of) if view.duplicate_of else None,
             duplicates=[_ref(d) for d in view.duplicates],
-            current=version_detail(view.current, view.timeline[-1].changed, tz),
-            versions=[VersionSummary(**version_summary(v, v.changed)) for v in view.timeline],
+            current=version_detail(view.current, view.timeline.entries[-1].changed, tz),
+            versions=[VersionSummary(**version_summary(v, v.changed)) for v in view.timeline.entries],
+            older_versions=_versions_path(aid, view.timeline.older),
         )
 
 
-@router.get("/articles/{aid}/versions", response_model=list[VersionSummary], responses=NOT_FOUND,
-            summary="The version timeline of an article")
-def list_versions(request: Request, aid: int = Aid):
+def _versions_path(aid: int, before: int | None) -> str | None:
+    return None if before is None else f"/api/articles/{aid}/versions?before={before}"
+
+
+@router.get("/articles/{aid}/versions", response_model=VersionPage, responses=NOT_FOUND,
+            summary="The version timeline of an article, a page at a time, newest page first")
+def list_versions(request: Request, aid: int = Aid, before: int | None = Before, limit: int = Limit):
     with reading(request.app.state.engine) as session:
         try:
-            entries = queries.timeline(session, queries.article_by_aid(session, aid))
+            found = queries.timeline(session, queries.article_by_aid(session, aid), before, limit)
         except queries.NotFound as exc:
             raise _missing(exc) from None
-        return [VersionSummary(**version_summary(v, v.changed)) for v in entries]
+        return VersionPage(total=found.total, before=before, limit=limit, older=found.older, newer=found.newer,
+                           items=[VersionSummary(**version_summary(v, v.changed)) for v in found.entries])
 
 
 @router.get("/articles/{aid}/versions/{version}", response_model=VersionDetail, responses=NOT_FOUND,

@@ -25,7 +25,9 @@ def _iso(moment: datetime) -> str:
 def change_link(base: str, row: ChangeRow) -> str:
     if row.change == "edited":
         return f"{base}/articles/{row.aid}/diff?from={row.version - 1}&to={row.version}"
-    return f"{base}/articles/{row.aid}#v{row.version}"
+    # The timeline shows a page of versions at a time; the page that ends at this version holds it
+    # for good, whatever versions come after.
+    return f"{base}/articles/{row.aid}?before={row.version + 1}#v{row.version}"
 
 
 def changes_atom(rows: list[ChangeRow], base: str, site_name: str) -> bytes:

@@ -1,7 +1,10 @@
 """The HTML pages: server-rendered, complete without JavaScript.
 
 Query parameters are read leniently (a bad page number is page 1, a bad date
-is no date): a person editing a URL gets a page, not a validation error.
+is no date): a person editing a URL gets a page, not a validation error. The
+one exception is a position in an article's timeline (`before`): shown some
+other run of versions instead, a reader citing the page would cite the wrong
+ones, so a malformed one is a 400 and one the article does not have a 404.
 """
 from __future__ import annotations
 
@@ -129,6 +132,19 @@ def not_found(request: Request, message: str) -> HTMLResponse:
     return render(request, "error.html", status_code=404, title="Not found", message=message)
 
 
+def bad_request(request: Request, message: str) -> HTMLResponse:
+    return render(request, "error.html", status_code=400, title="Bad request", message=message)
+
+
+def _version_number(value: str | None) -> int | None:
+    """A version number as a query parameter gives it; None when absent or empty, ValueError when not one."""
+    if not value:
+        return None
+    if not value.isascii() or not value.isdigit() or len(value) > 10:
+        raise ValueError(f"{value[:40]!r} is not a version number")
+    return int(value)
+
+
 @router.get("/", response_class=HTMLResponse)
 def articles(request: Request):
     params = request.query_params
@@ -153,9 +169,13 @@ def articles(request: Request):
 
 @router.get("/articles/{aid}", response_class=HTMLResponse)
 def article(request: Request, aid: int):
+    try:
+        before = _version_number(request.query_params.get("before"))
+    except ValueError as exc:
+        return bad_request(request, f"before: {exc}")
     with reading(request.app.state.engine) as session:
         try:
-            view = queries.article_view(session, aid)
+            view = queries.article_view(session, aid, before)
         except queries.NotFound as exc:
             return not_found(request, str(exc))
         return render(request, "article.html", title=view.current.title, view=view, version=view.current,

@@ -25,6 +25,9 @@ DEFAULT_PER_PAGE = 50
 # comparison with one (SQLite any beyond 64 bits), so such an id is not looked up: nothing can have it.
 MAX_ROW_ID = 2**31 - 1
 MAX_AID = 2**63 - 1
+# Versions of an article's timeline shown at once. An article can have hundreds (bench/scale makes
+# one of 401): showing them all made its page and its API answer cost in proportion to its history.
+TIMELINE_PAGE = 50
 
 
 class NotFound(LookupError):
@@ -224,9 +227,39 @@ class TimelineEntry:
 
 
 @dataclass
+class TimelinePage:
+    """A run of consecutive versions, oldest first: the newest `limit` of those before `before`
+    (before None: of them all). The article has `total` versions; pages are walked newest first."""
+
+    entries: list[TimelineEntry]
+    total: int
+    limit: int
+    before: int | None
+
+    @property
+    def oldest(self) -> int:
+        return self.entries[0].version
+
+    @property
+    def newest(self) -> int:
+        return self.entries[-1].version
+
+    @property
+    def older(self) -> int | None:
+        """`before` of the next older page; None when this one starts at version 1."""
+        return self.oldest if self.oldest > 1 else None
+
+    @property
+    def newer(self) -> int | None:
+        """`before` of the next newer page; None when this one ends at the current version. The
+        newest page's is total + 1: the same versions as asking without `before`, until the next."""
+        return min(self.newest + 1 + self.limit, self.total + 1) if self.newest < self.total else None
+
+
+@dataclass
 class ArticleView:
     article: Article
-    timeline: list[TimelineEntry]
+    timeline: TimelinePage
     current: ArticleVersion
     duplicate_of: ArticleRef | None
     duplicates: list[ArticleRef] = field(default_factory=list)
@@ -300,32 +333,46 @@ def version_of(session: Session, article: Article, number: int) -> ArticleVersio
     return version
 
 
-def timeline(session: Session, article: Article) -> list[TimelineEntry]:
-    """The article's versions, oldest first, each with the fields that changed from the one before.
+def timeline(session: Session, article: Article, before: int | None = None,
+             limit: int = TIMELINE_PAGE) -> TimelinePage:
+    """The newest `limit` versions before version `before` (None: of them all), oldest first, each
+    with the fields that changed from the one before it, the oldest shown included.
 
-    An article can have hundreds of versions: their bodies are compared by the database (lag() over
-    the versions) and never loaded, and only the short fields come back. Loading every version
-    whole and comparing in Python took 40-210 ms for 401 versions (bench/scale)."""
-    v, before = ArticleVersion, aliased(ArticleVersion)
+    An article can have hundreds of versions: only the page's rows are read (and the short fields
+    of the one before them), their bodies are compared by the database and never loaded, so the
+    cost is bounded by `limit`, whatever the length of the history."""
+    if limit < 1:
+        raise ValueError(f"a timeline page holds at least one version, not {limit}")
+    if before is not None and not 2 <= before <= article.current_version + 1:
+        raise NotFound(f"article {article.aid} has no versions before {before} "
+                       f"(it has 1..{article.current_version})")
+    newest = article.current_version if before is None else before - 1
+    oldest = max(1, newest - limit + 1)
+    v, prior = ArticleVersion, aliased(ArticleVersion)
     shown = (v.version, v.change, v.valid_from, v.valid_to, v.fetched_at, v.crawl_run_id, v.raw_page_id,
              v.content_hash, v.title)
     # The predecessor joined by (article_id, version), its bodies compared where they lie; a window
     # (lag) would copy every body into a temporary table first: 90-150 ms on SQLite for 401 versions.
     # Each comparison only when the one before cannot tell: an equal content hash means equal bodies,
     # a changed text needs no look at the markup (on PostgreSQL every body compared is detoasted).
-    body = case((before.id.is_(None) | (before.content_hash == v.content_hash), 0),
-                (before.body_text != v.body_text, 2), (before.body_html != v.body_html, 1), else_=0)
+    # The version before the oldest shown is read for its short fields only (no predecessor joined),
+    # so the oldest shown says what changed even though the one before it is on the next page.
+    body = case((prior.id.is_(None) | (prior.content_hash == v.content_hash), 0),
+                (prior.body_text != v.body_text, 2), (prior.body_html != v.body_html, 1), else_=0)
     rows = session.execute(
         select(*shown, *(getattr(v, name) for name in DIFFED_FIELDS if name != "title"), body.label("body"))
-        .outerjoin(before, and_(before.article_id == v.article_id, before.version == v.version - 1))
-        .where(v.article_id == article.id).order_by(v.version)).all()
+        .outerjoin(prior, and_(prior.article_id == v.article_id, prior.version == v.version - 1,
+                               v.version >= oldest))
+        .where(v.article_id == article.id, v.version.between(max(1, oldest - 1), newest))
+        .order_by(v.version)).all()
     entries, previous = [], None
     for row in rows:
-        changed = [] if previous is None else (
-            field_changes(previous, row) + body_change(row.body == 2, row.body == 1))
-        entries.append(TimelineEntry(*row[:len(shown)], changed=changed))
+        if row.version >= oldest:
+            changed = [] if previous is None else (
+                field_changes(previous, row) + body_change(row.body == 2, row.body == 1))
+            entries.append(TimelineEntry(*row[:len(shown)], changed=changed))
         previous = row
-    return entries
+    return TimelinePage(entries, article.current_version, limit, before)
 
 
 def no_such_version(article: Article, number: int) -> NotFound:
@@ -341,10 +388,12 @@ def _refs(session: Session, condition) -> list[ArticleRef]:
     return [ArticleRef(*r) for r in rows]
 
 
-def article_view(session: Session, aid: int) -> ArticleView:
-    """An article's page: its current version whole, its timeline, its original and duplicates."""
+def article_view(session: Session, aid: int, before: int | None = None,
+                 limit: int = TIMELINE_PAGE) -> ArticleView:
+    """An article's page: its current version whole, a page of its timeline (see `timeline`), its
+    original and duplicates."""
     article = article_by_aid(session, aid)
-    entries = timeline(session, article)
+    entries = timeline(session, article, before, limit)
     current = version_of(session, article, article.current_version)
     original = None
     if article.duplicate_of_id is not None:
