@@ -3,8 +3,6 @@ archive, close the run with its counts, give the lease back."""
 from __future__ import annotations
 
 import logging
-import os
-import socket
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -14,7 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 from ops.config import Settings
-from ops.lease import Heartbeat, acquire, holder_id, mark_abandoned, process_start, release
+from ops.lease import Heartbeat, acquire, holder_id, mark_abandoned, release, this_process
 from ops.reserve import DiskReserve
 from pipeline import stats as keys
 from pipeline.archive import budget, health, rawpages, revisit, runs
@@ -188,8 +186,9 @@ def run_crawl(settings: Settings, plan: CrawlPlan | None = None, *, run_id: int 
         mark_abandoned(engine, stale_after=ttl * 3)
         if run_id is None:
             run_id = runs.start_run(engine, plan.kind, settings.base_url, plan.options(), job=plan.job,
-                                    backfill_id=plan.backfill_id)
-        runs.claim_run(engine, run_id, socket.gethostname(), os.getpid(), process_start(os.getpid()))
+                                    backfill_id=plan.backfill_id, owner=this_process())
+        else:  # opened by the daemon, which answered for it until now
+            runs.claim_run(engine, run_id, *this_process())
         reserve = DiskReserve(settings.db).take()
         try:
             with Heartbeat(engine, holder, ttl, run_id=run_id) if not lease_held else nullcontext():

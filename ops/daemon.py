@@ -33,6 +33,7 @@ from ops.lease import (
     holder_id,
     mark_abandoned,
     release,
+    this_process,
     try_acquire,
 )
 from ops.schedule import JobSpec, Schedule
@@ -157,7 +158,8 @@ class Daemon:
             job = self.scheduler.get_job(event.job_id, event.jobstore) if self.scheduler else None
             grace = (f"the {job.misfire_grace_time} s grace period" if job and job.misfire_grace_time is not None
                      else "its grace period")
-            run_id = runs.start_run(self.engine, "crawl", self.settings.base_url, {}, job=event.job_id)
+            run_id = runs.start_run(self.engine, "crawl", self.settings.base_url, {}, job=event.job_id,
+                                    owner=this_process())
             runs.close_run(self.engine, run_id, "skipped",
                            f"missed its slot at {at:%Y-%m-%d %H:%M:%S} UTC (daemon not running); "
                            f"older than {grace}")
@@ -176,13 +178,15 @@ class Daemon:
             info = current_holder(self.engine)
             who = info.describe() if info else "another process"
             log.info("job %s not started: the archive is being crawled by %s", name, who)
-            run_id = runs.start_run(self.engine, "crawl", self.settings.base_url, {}, job=name)
+            run_id = runs.start_run(self.engine, "crawl", self.settings.base_url, {}, job=name,
+                                        owner=this_process())
             runs.close_run(self.engine, run_id, "skipped", f"lease held by {who}")
             return
         try:
             mark_abandoned(self.engine, stale_after=self.ttl * 3)
             plan = self._plan(spec)
-            run_id = runs.start_run(self.engine, "crawl", self.settings.base_url, plan.options(), job=name)
+            run_id = runs.start_run(self.engine, "crawl", self.settings.base_url, plan.options(), job=name,
+                                    owner=this_process())
             log.info("job %s: run %s started", name, run_id)
             with Heartbeat(self.engine, holder, self.ttl, run_id=run_id):
                 self._supervise(spec, run_id, CrawlChild(self.settings, plan=plan, run_id=run_id,

@@ -45,7 +45,7 @@ from ops.crawl import (
     run_allowance,
     scrapy_settings,
 )
-from ops.lease import Heartbeat, acquire, holder_id, mark_abandoned, release
+from ops.lease import Heartbeat, acquire, holder_id, mark_abandoned, release, this_process
 from pipeline import stats as stats_keys
 from pipeline.archive import runs
 from pipeline.archive.db import open_archive
@@ -105,7 +105,7 @@ def coordinate(settings: Settings, plan: CrawlPlan, poll: float = 1.0, echo=prin
     try:
         mark_abandoned(engine, stale_after=ttl * 3)
         run_id = runs.start_run(engine, plan.kind, settings.base_url, {**plan.options(), "distributed": True},
-                                job=plan.job, backfill_id=plan.backfill_id)
+                                job=plan.job, backfill_id=plan.backfill_id, owner=this_process())
         k = keys(run_id)
         now = datetime.now(timezone.utc)
         allowance = run_allowance(engine, settings, run_id, now, plan.period)

@@ -44,6 +44,11 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def this_process() -> tuple[str, int, str | None]:
+    """This process as runs record their owner (runs.start_run, runs.claim_run): host, pid, start."""
+    return socket.gethostname(), os.getpid(), process_start(os.getpid())
+
+
 def holder_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 

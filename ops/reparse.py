@@ -9,8 +9,6 @@ crawl run of kind `reparse` under the crawl lease, one transaction per batch.
 """
 from __future__ import annotations
 
-import os
-import socket
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
@@ -20,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ops.config import Settings
-from ops.lease import Heartbeat, acquire, holder_id, process_start, release
+from ops.lease import Heartbeat, acquire, holder_id, release, this_process
 from pipeline.archive import health, runs
 from pipeline.archive.db import open_archive, session_scope
 from pipeline.archive.models import Article, ArticleVersion, Quarantine
@@ -87,8 +85,7 @@ def run_reparse(settings: Settings, request: ReparseRequest, progress=None) -> R
             scope = _scope(session, profile, settings, request)
         acquire(engine, holder, KIND, ttl)
         try:
-            run_id = runs.start_run(engine, KIND, settings.base_url, request.options())
-            runs.claim_run(engine, run_id, socket.gethostname(), os.getpid(), process_start(os.getpid()))
+            run_id = runs.start_run(engine, KIND, settings.base_url, request.options(), owner=this_process())
             summary = ReparseSummary(run_id, "running")
             stats: Counter = Counter()
             try:

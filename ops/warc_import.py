@@ -29,7 +29,6 @@ command finishes the job.
 from __future__ import annotations
 
 import os
-import socket
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -40,7 +39,7 @@ from sqlalchemy.orm import Session
 
 from ops.config import Settings
 from ops.crawl import current_dictionary, maintain_dictionaries
-from ops.lease import Heartbeat, acquire, holder_id, process_start, release
+from ops.lease import Heartbeat, acquire, holder_id, release, this_process
 from pipeline.archive import health, runs
 from pipeline.archive.db import open_archive, session_scope
 from pipeline.archive.models import Quarantine
@@ -97,8 +96,8 @@ def run_import(settings: Settings, paths: list[str], progress=None) -> ImportSum
     try:
         acquire(engine, holder, KIND, ttl)
         try:
-            run_id = runs.start_run(engine, KIND, settings.base_url, {"files": [str(p) for p in paths]})
-            runs.claim_run(engine, run_id, socket.gethostname(), os.getpid(), process_start(os.getpid()))
+            run_id = runs.start_run(engine, KIND, settings.base_url, {"files": [str(p) for p in paths]},
+                                    owner=this_process())
             summary = ImportSummary(run_id, "running")
             try:
                 with Heartbeat(engine, holder, ttl, run_id=run_id):

@@ -2,6 +2,7 @@
 start decide, so a reused pid is not taken for the holder, a live holder still blocks, and another
 host's holder is left to its expiry."""
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -9,7 +10,8 @@ from datetime import timedelta
 
 import pytest
 
-from ops.lease import LeaseHeld, acquire, current_holder, holder_id, process_start, release, try_acquire
+from ops.lease import (LeaseHeld, acquire, current_holder, holder_id, mark_abandoned, process_start, release,
+                       try_acquire)
 from pipeline.archive import runs
 from pipeline.archive.db import open_archive
 from tests.conftest import new_database, query
@@ -73,6 +75,24 @@ def test_a_dead_holder_on_this_host_is_taken_over_at_once(engine, caplog):
     assert f"taken over by pid {os.getpid()}" in error
     assert any("taken over at once" in r.getMessage() and "run 1 marked abandoned" in r.getMessage()
                for r in caplog.records)
+
+
+def test_a_run_killed_as_soon_as_it_was_opened_is_seen_dead_at_once(engine):
+    # A run is written with its owner: killed before it could do anything else, it is not left
+    # `running` until its heartbeat goes stale (an hour here), the next command sees it dead.
+    code = ("import os, signal, sys; from ops.lease import this_process; from pipeline.archive import runs; "
+            "from pipeline.archive.db import open_archive; "
+            "runs.start_run(open_archive(sys.argv[1], auto_upgrade=False), 'crawl', 'http://127.0.0.1:1', {}, owner=this_process()); "
+            "os.kill(os.getpid(), signal.SIGKILL)")
+    killed = subprocess.run([sys.executable, "-c", code, engine.url.render_as_string(hide_password=False)])
+    assert killed.returncode == -signal.SIGKILL
+    assert run_status(engine) == "running"
+    assert mark_abandoned(engine, stale_after=HOUR) == [1]
+    assert run_status(engine) == "abandoned"
+    # One opened by a live process stays its own.
+    mine = runs.start_run(engine, "crawl", "http://127.0.0.1:1", {}, owner=(HOST, os.getpid(), process_start(os.getpid())))
+    assert mark_abandoned(engine, stale_after=HOUR) == []
+    assert run_status(engine, mine) == "running"
 
 
 def test_a_reused_pid_is_not_the_holder(engine, stranger):
