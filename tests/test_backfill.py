@@ -6,7 +6,9 @@ import pytest
 
 from tests.conftest import assert_equals_ground_truth, cli, export, new_database, query, spawn_cli, start_site, wait_for
 
-pytestmark = [pytest.mark.slow, pytest.mark.archive]
+# The tests of what a backfill or crawl writes and reads back (resume, stop, gaps, validators) run on
+# both backends (marker `archive`); those of which list pages are walked write what the marked ones do.
+pytestmark = pytest.mark.slow
 BIG = 1500  # articles: enough for two kills at random points and a resumed end
 
 
@@ -17,6 +19,7 @@ def big_site(tmp_path_factory):
     site.server.stop()
 
 
+@pytest.mark.archive
 def test_a_backfill_killed_twice_and_started_again_at_once_ends_with_the_same_archive(request, tmp_path, big_site):
     # A lease ttl far longer than the test: only the dead holder's takeover can let the restarts in.
     env = {"PORTAL_ARCHIVE_LOG_LEVEL": "WARNING", "PORTAL_ARCHIVE_BATCH_SIZE": "100",
@@ -82,6 +85,7 @@ def test_backfill_shows_progress(request, tmp_path):
     assert "backfill 1: run 1 succeeded" in result.stdout
 
 
+@pytest.mark.archive
 def test_incremental_crawl_stops_paging_when_nothing_is_new(request, tmp_path):
     site = start_site(tmp_path / "site", 1000, seed=8)
     db = new_database(request, tmp_path)
@@ -115,6 +119,7 @@ def forget_search_entries(db: str, article_id: int) -> None:
         engine.dispose()
 
 
+@pytest.mark.archive
 def test_an_aid_no_list_showed_is_found_by_a_gap_probe(request, tmp_path):
     site = start_site(tmp_path / "site", 300, seed=9)
     db = db_file = new_database(request, tmp_path, "a")
@@ -138,6 +143,7 @@ def test_an_aid_no_list_showed_is_found_by_a_gap_probe(request, tmp_path):
     assert '"gaps/found": 1' in stats
 
 
+@pytest.mark.archive
 def test_revisits_send_validators_and_a_304_writes_nothing(request, tmp_path):
     site = start_site(tmp_path / "site", 400, seed=10)
     db = db_file = new_database(request, tmp_path, "a")

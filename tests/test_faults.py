@@ -25,7 +25,8 @@ def crawl(site, db):
     return cli("crawl", "--base-url", site.url, "--db", db, "--revisit", "all", env=FAST_RETRIES, check=False)
 
 
-@pytest.mark.archive
+# Retries and timeouts are the crawl's: what reaches the archive is written as in the marked tests, so
+# these two run on SQLite only.
 def test_a_flaky_portal_still_yields_the_exact_archive(request, tmp_path):
     site = faulty_site(tmp_path / "site", 600, seed=31, rate=0.10)
     db = db_file = new_database(request, tmp_path)
@@ -108,7 +109,6 @@ def test_takedowns_need_confirming_runs_and_a_return_is_restored(request, tmp_pa
     assert changes_seen == ["created", "taken_down", "restored"]
 
 
-@pytest.mark.archive
 def test_timeouts_and_server_errors_never_take_an_article_down(request, tmp_path):
     from replica import FaultPlan, ReplicaServer, generate, save_state
 
