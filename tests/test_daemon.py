@@ -97,10 +97,12 @@ def test_two_daemons_never_crawl_at_once_and_the_survivor_takes_over(request, tm
         # One daemon schedules, the other waits on standby.
         wait_for(lambda: any("standby: another daemon schedules this archive" in (tmp_path / f"d{i}.log").read_text()
                              for i in range(2)), 30, what="a daemon on standby")
-        # Kill the daemon that holds the lease while it crawls (a second into a crawl of ~4 s).
-        running = wait_for(lambda: query(db_file, "select id from crawl_runs where status='running' and pid is not null "
-                                                  "and started_at < datetime('now', '-1 second')"),
-                           60, interval=0.05, what="a crawl under way")[0][0]
+        # Kill the daemon that holds the lease while it crawls: once its crawl process has claimed the
+        # run (a daemon answers for the runs it opens until then). Crawls here take about a second.
+        daemons = {p.pid for p in procs}
+        running = wait_for(lambda: [r for r in query(db_file, "select id, pid from crawl_runs where status='running'")
+                                    if r[1] not in daemons],
+                           60, interval=0.02, what="a crawl under way")[0][0]
         holder = query(db_file, "select holder from leases where name='crawl'")[0][0]
         holder_pid = int(holder.split(":")[1])
         victim = next(p for p in procs if p.pid == holder_pid)
