@@ -158,11 +158,9 @@ class Daemon:
             job = self.scheduler.get_job(event.job_id, event.jobstore) if self.scheduler else None
             grace = (f"the {job.misfire_grace_time} s grace period" if job and job.misfire_grace_time is not None
                      else "its grace period")
-            run_id = runs.start_run(self.engine, "crawl", self.settings.base_url, {}, job=event.job_id,
-                                    owner=this_process())
-            runs.close_run(self.engine, run_id, "skipped",
-                           f"missed its slot at {at:%Y-%m-%d %H:%M:%S} UTC (daemon not running); "
-                           f"older than {grace}")
+            runs.record_skipped(self.engine, "crawl", self.settings.base_url, event.job_id,
+                                f"missed its slot at {at:%Y-%m-%d %H:%M:%S} UTC (daemon not running); "
+                                f"older than {grace}")
         elif event.code == EVENT_JOB_MAX_INSTANCES:
             log.info("job %s is still running: this slot is not started twice", event.job_id)
         elif event.code == EVENT_JOB_ERROR:
@@ -178,9 +176,7 @@ class Daemon:
             info = current_holder(self.engine)
             who = info.describe() if info else "another process"
             log.info("job %s not started: the archive is being crawled by %s", name, who)
-            run_id = runs.start_run(self.engine, "crawl", self.settings.base_url, {}, job=name,
-                                        owner=this_process())
-            runs.close_run(self.engine, run_id, "skipped", f"lease held by {who}")
+            runs.record_skipped(self.engine, "crawl", self.settings.base_url, name, f"lease held by {who}")
             return
         try:
             mark_abandoned(self.engine, stale_after=self.ttl * 3)

@@ -49,6 +49,18 @@ def start_run(engine: Engine, kind: str, base_url: str, options: dict, job: str 
         return run.id
 
 
+def record_skipped(engine: Engine, kind: str, base_url: str, job: str | None, why: str) -> int:
+    """A slot that did not run, written closed in one transaction: never `running`, so never taken
+    for a run whose process died."""
+    stamp = now()
+    with session_scope(engine) as session:
+        run = CrawlRun(kind=kind, job=job, status="skipped", started_at=stamp, finished_at=stamp,
+                       base_url=base_url, options={}, stats={}, health={}, error=why)
+        session.add(run)
+        session.flush()
+        return run.id
+
+
 def finish_run_patiently(engine: Engine, run_id: int, status: str, stats: dict, error: str | None,
                          attempts: int = 10, wait_seconds: float = 3.0, health: dict | None = None) -> CrawlRun:
     """finish_run, tried again while the database is unavailable (locked, restarting).
