@@ -233,7 +233,12 @@ class Daemon:
                      spec.name, run_id, summary.status, summary.articles_new, summary.versions_written,
                      summary.unchanged, summary.taken_down, summary.fetch_failures)
         except RuntimeError as exc:
-            if runs.close_run(self.engine, run_id, "failed", str(exc)):
+            if stop_deadline is not None:
+                # Asked to stop before its crawl could answer a signal (still starting): SIGTERM's
+                # default ended it. That is the stop the daemon asked for, not a failure.
+                if runs.close_run(self.engine, run_id, "interrupted", f"stopped by signal while starting ({exc})"):
+                    log.warning("job %s: run %s stopped while starting", spec.name, run_id)
+            elif runs.close_run(self.engine, run_id, "failed", str(exc)):
                 log.error("job %s: run %s failed: %s", spec.name, run_id, exc)
 
 
