@@ -32,30 +32,28 @@ def now() -> datetime:
 
 
 def start_run(engine: Engine, kind: str, base_url: str, options: dict, job: str | None = None,
-              backfill_id: int | None = None, status: str = "running",
-              owner: tuple[str, int, str | None] | None = None) -> int:
+              backfill_id: int | None = None, owner: tuple[str, int, str | None] | None = None) -> int:
     """Open a run. `owner` (host, pid, process start) is the process answerable for it, written with
     the row: a run is never `running` without one, or a kill before it was claimed would leave it
     running until its heartbeat went stale instead of being seen dead at once (claim_run)."""
     hostname, pid, started = owner or (None, None, None)
     stamp = now()
-    with session_scope(engine) as session:
-        run = CrawlRun(kind=kind, job=job, status=status, started_at=stamp, base_url=base_url,
-                       options=options, stats={}, health={}, backfill_id=backfill_id,
-                       hostname=hostname, pid=pid, pid_started=started,
-                       heartbeat_at=stamp if owner else None)
-        session.add(run)
-        session.flush()
-        return run.id
+    return _add_run(engine, kind=kind, job=job, status="running", started_at=stamp, base_url=base_url,
+                    options=options, backfill_id=backfill_id, hostname=hostname, pid=pid, pid_started=started,
+                    heartbeat_at=stamp if owner else None)
 
 
 def record_skipped(engine: Engine, kind: str, base_url: str, job: str | None, why: str) -> int:
     """A slot that did not run, written closed in one transaction: never `running`, so never taken
     for a run whose process died."""
     stamp = now()
+    return _add_run(engine, kind=kind, job=job, status="skipped", started_at=stamp, finished_at=stamp,
+                    base_url=base_url, options={}, error=why)
+
+
+def _add_run(engine: Engine, **columns) -> int:
     with session_scope(engine) as session:
-        run = CrawlRun(kind=kind, job=job, status="skipped", started_at=stamp, finished_at=stamp,
-                       base_url=base_url, options={}, stats={}, health={}, error=why)
+        run = CrawlRun(stats={}, health={}, **columns)
         session.add(run)
         session.flush()
         return run.id
