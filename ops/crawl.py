@@ -84,7 +84,10 @@ def writes_in_helper(settings: Settings) -> bool:
     return settings.write_process > 0 if settings.write_process >= 0 else default_processes(_paced(settings)) > 0
 
 
-def scrapy_settings(settings: Settings, run_id: int, plan: CrawlPlan, allowance: int | None = None) -> dict:
+def scrapy_settings(settings: Settings, run_id: int, plan: CrawlPlan, allowance: int | None = None,
+                    train_after: int = 0) -> dict:
+    """The crawl's Scrapy settings. `train_after`: for a crawl of an archive without a raw-page
+    dictionary, the article pages after which its writer trains the first (0: not during the crawl)."""
     return {
         "BOT_NAME": "portal-archive",
         "USER_AGENT": settings.effective_user_agent,
@@ -145,6 +148,7 @@ def scrapy_settings(settings: Settings, run_id: int, plan: CrawlPlan, allowance:
         "PORTAL_ARCHIVE_PROGRESS": plan.progress,
         "PORTAL_ARCHIVE_SQLITE_BUSY_TIMEOUT_MS": settings.sqlite_busy_timeout_ms,
         "PORTAL_ARCHIVE_WRITE_PROCESS": writes_in_helper(settings),
+        "PORTAL_ARCHIVE_TRAIN_AFTER_PAGES": train_after,
     }
 
 
@@ -265,7 +269,9 @@ def _crawl(settings, plan, engine, run_id, channel_names, profile, reserve: Disk
     known = _validators(engine, plan.conditional)
     dictionary = current_dictionary(engine)
     crawled = run_spider(
-        scrapy_settings(settings, run_id, plan, allowance), PortalSpider, reader_processes(settings),
+        scrapy_settings(settings, run_id, plan, allowance,
+                        train_after=settings.dictionary_after_pages if dictionary is None else 0),
+        PortalSpider, reader_processes(settings),
         base_url=settings.base_url, profile=settings.profile,
         channels=[profile.channel(c).slug for c in plan.channels] if plan.channels else None,
         walk=plan.walk, revisit=visits.visits, retry_lists=visits.failed_lists,

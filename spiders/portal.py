@@ -32,6 +32,7 @@ from pipeline.reading.records import (
 )
 from spiders.middlewares import BudgetSpent
 from spiders.reader import PageReader, ReaderGone, ReadError, read_article_page, read_list_page
+from spiders.stages import DICTIONARY_TRAINED
 from spiders.walk import ListWalk
 
 GONE_STATUSES = (404, 410)
@@ -107,6 +108,7 @@ class PortalSpider(scrapy.Spider):
     def from_crawler(cls, crawler, *args, **kwargs):
         spider = super().from_crawler(crawler, *args, **kwargs)
         crawler.signals.connect(spider._dropped, signal=signals.request_dropped)
+        crawler.signals.connect(spider.reader.use, signal=DICTIONARY_TRAINED)
         return spider
 
     async def start(self):

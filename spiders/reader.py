@@ -93,6 +93,15 @@ class PageReader:
         if dictionary is not None and not self.readers:
             use_dictionary(dictionary)
 
+    def use(self, dictionary: Dictionary) -> None:
+        """Compress the pages read from now on with `dictionary` (the archive's first, trained
+        during this crawl): each reader is sent it before its next page. Pages already sent name
+        the dictionary they were sent with, and are compressed with that one."""
+        self.dictionary = dictionary
+        self._given.clear()
+        if not self.readers:
+            use_dictionary(dictionary)
+
     @property
     def dictionary_key(self) -> str | None:
         """What read_article_page is given to compress with the crawl's dictionary."""

@@ -34,6 +34,10 @@ log = logging.getLogger(__name__)
 # no write (a page already archived in this crawl). A distributed worker owns the requests behind
 # items until then (spiders/frontier.py); a local crawl has no receiver.
 ARCHIVED = object()
+# Sent with `dictionary` when the writer has trained the archive's first raw-page dictionary mid-crawl
+# (pipeline.archive.writer.ArchiveWriter.trained): the spider's readers compress the pages that
+# follow with it.
+DICTIONARY_TRAINED = object()
 # Batches handed to the writer process and not yet written: one being written, one waiting.
 WRITES_AHEAD = 2
 
@@ -41,7 +45,7 @@ WRITES_AHEAD = 2
 class ArchiveStage:
     def __init__(self, db_url: str, run_id: int, batch_size: int, takedown_confirmations: int, crawler,
                  backfill_id: int | None = None, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
-                 write_process: bool = False):
+                 write_process: bool = False, train_after: int = 0):
         self.db_url = db_url
         self.busy_timeout_ms = busy_timeout_ms
         self.backfill_id = backfill_id
@@ -51,6 +55,7 @@ class ArchiveStage:
         self.crawler = crawler
         self.stats = crawler.stats
         self.write_process = write_process
+        self.train_after = train_after or None
         self.buffer: list = []
         self.archived: set[int] = set()
         self.failed: str | None = None
@@ -67,7 +72,8 @@ class ArchiveStage:
                     s.getint("PORTAL_ARCHIVE_TAKEDOWN_CONFIRMATIONS", 1), crawler,
                     s.getint("PORTAL_ARCHIVE_BACKFILL_ID") or None,
                     s.getint("PORTAL_ARCHIVE_SQLITE_BUSY_TIMEOUT_MS", SQLITE_BUSY_TIMEOUT_MS),
-                    s.getbool("PORTAL_ARCHIVE_WRITE_PROCESS"))
+                    s.getbool("PORTAL_ARCHIVE_WRITE_PROCESS"),
+                    s.getint("PORTAL_ARCHIVE_TRAIN_AFTER_PAGES"))
         crawler.signals.connect(stage.spider_idle, signal=signals.spider_idle)
         return stage
 
@@ -84,11 +90,13 @@ class ArchiveStage:
     def open_spider(self):
         if self.write_process:
             self.writer_process = HelperProcess("archive-writer")
-            self.target = (self.db_url, self.busy_timeout_ms, self.run_id, self.confirmations, self.backfill_id)
+            self.target = (self.db_url, self.busy_timeout_ms, self.run_id, self.confirmations, self.backfill_id,
+                           self.train_after)
             return
         self.engine = make_engine(self.db_url, self.busy_timeout_ms, writer=True)
         self.session = session_factory(self.engine)()
-        self.writer = ArchiveWriter(self.session, self.run_id, self.confirmations, self.backfill_id)
+        self.writer = ArchiveWriter(self.session, self.run_id, self.confirmations, self.backfill_id,
+                                    self.train_after)
 
     def close_spider(self):
         if self.write_process:
@@ -130,6 +138,7 @@ class ArchiveStage:
             return self._fail(exc)
         self._count(outcomes)
         self._archived(batch)
+        self._trained(self.writer.trained())
 
     # --- with a writer process ------------------------------------------------
     def _hand_over(self) -> None:
@@ -171,8 +180,10 @@ class ArchiveStage:
             return
         if status == "error":
             return self._fail(value.removeprefix(f"{ArchiveWriteError.__name__}: "))
-        self._count(value)
+        outcomes, dictionary = value
+        self._count(outcomes)
         self._archived(batch)
+        self._trained(dictionary)
 
     async def _close_writer_process(self) -> None:
         try:
@@ -200,6 +211,11 @@ class ArchiveStage:
 
     def _archived(self, items: list) -> None:
         self.crawler.signals.send_catch_log(ARCHIVED, items=items)
+
+    def _trained(self, dictionary) -> None:
+        if dictionary is not None:
+            self.stats.set_value(stats.DICTIONARY_TRAINED, dictionary.id)
+            self.crawler.signals.send_catch_log(DICTIONARY_TRAINED, dictionary=dictionary)
 
     def _fail(self, exc: Exception | str) -> None:
         self.failed = f"archive write failed: {exc}"

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from pipeline import stats
+from pipeline.archive import rawpages
 from pipeline.archive.gaps import record_probe
 from pipeline.archive.models import BackfillArticle
 from pipeline.archive.outcomes import LOOK_OF, Written
@@ -27,6 +28,7 @@ from pipeline.archive.versions import (
     record_not_modified,
     record_quarantine,
 )
+from pipeline.reading.compression import Dictionary
 from pipeline.reading.records import ArticleGone, ArticleNotModified, CleanArticle, FetchFailed, Rejected
 
 log = logging.getLogger(__name__)
@@ -39,12 +41,39 @@ class ArchiveWriteError(RuntimeError):
 
 
 class ArchiveWriter:
+    """Writes a crawl's batches. `train_after`: a crawl that started without a raw-page dictionary
+    trains the archive's first once `train_after` article pages are in (after the batch that
+    brings them), so its readers compress the rest of the crawl with it (`trained`)."""
+
     def __init__(self, session: Session, run_id: int, takedown_confirmations: int = 1,
-                 backfill_id: int | None = None):
+                 backfill_id: int | None = None, train_after: int | None = None):
         self.session = session
         self.run_id = run_id
         self.confirmations = takedown_confirmations
         self.backfill_id = backfill_id
+        self.train_after = train_after
+
+    def trained(self) -> Dictionary | None:
+        """The archive's first dictionary if it was trained just now (committed), else None; once
+        trained, or failed, never again in this crawl: the run's end tries again (ops/crawl.py)."""
+        if not self.train_after:
+            return None
+        try:
+            row = rawpages.first_dictionary(self.session, self.train_after)
+            if row is None:
+                self.session.rollback()
+                return None
+            self.train_after = None
+            dictionary = Dictionary(row.id, row.data)
+            self.session.commit()
+            log.info("raw pages: trained dictionary %d on %d pages (%.0f B a page)", row.id, row.samples,
+                     row.bytes_per_page)
+            return dictionary
+        except Exception:  # costs compression, never the crawl
+            self.session.rollback()
+            self.train_after = None
+            log.exception("training the archive's first raw-page dictionary failed")
+            return None
 
     def write(self, batch: list) -> Counter:
         """Archive the batch in one transaction; what it did, counted under stats keys.
@@ -161,17 +190,18 @@ def describe_disk_full(exc: BaseException) -> str:
 _open_writers: dict[tuple, ArchiveWriter] = {}
 
 
-def write_batch(target: tuple, batch: list) -> Counter:
-    """ArchiveWriter.write in a writer process: `target` is (database URL, busy timeout in
-    ms, run id, takedown confirmations, backfill id); its session is opened on first use."""
+def write_batch(target: tuple, batch: list) -> tuple[Counter, Dictionary | None]:
+    """ArchiveWriter.write in a writer process, then ArchiveWriter.trained: `target` is (database
+    URL, busy timeout in ms, run id, takedown confirmations, backfill id, train after); its
+    session is opened on first use."""
     writer = _open_writers.get(target)
     if writer is None:
         from pipeline.archive.db import make_engine, session_factory
 
-        db_url, busy_timeout_ms, run_id, confirmations, backfill_id = target
+        db_url, busy_timeout_ms, run_id, confirmations, backfill_id, train_after = target
         session = session_factory(make_engine(db_url, busy_timeout_ms, writer=True))()
-        writer = _open_writers[target] = ArchiveWriter(session, run_id, confirmations, backfill_id)
-    return writer.write(batch)
+        writer = _open_writers[target] = ArchiveWriter(session, run_id, confirmations, backfill_id, train_after)
+    return writer.write(batch), writer.trained()
 
 
 def close_writers() -> float:
