@@ -34,6 +34,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
 
+from ops.lease import LeaseInfo, live_holder
 from pipeline.archive.db import make_engine, redact_url
 from pipeline.archive.verify import VerifyReport, verify_archive
 
@@ -98,9 +99,14 @@ def restore(src: Path, url: str, *, force: bool = False, progress: Progress | No
     if not magic.startswith(expected):
         kind = "a SQLite archive" if sqlite else "a pg_dump custom-format file"
         raise BackupError(f"{src} is not {kind}, which is what {redact_url(url)} restores from")
-    if not force and not _empty(url):
-        raise BackupError(f"{redact_url(url)} is not empty: restoring would overwrite it "
-                          "(use --force to replace its contents)")
+    if not _empty(url):
+        if not force:
+            raise BackupError(f"{redact_url(url)} is not empty: restoring would overwrite it "
+                              "(use --force to replace its contents)")
+        crawling = _crawled_by(url)
+        if crawling is not None:
+            raise BackupError(f"{redact_url(url)} is being crawled ({crawling.describe()}): stop that "
+                              "crawl or daemon first; a crawl going on would write into the restored archive")
     started = time.monotonic()
     if sqlite:
         target = _sqlite_path(url)
@@ -152,6 +158,17 @@ def _empty(url: str) -> bool:
     try:
         with engine.connect() as conn:
             return not inspect(conn).get_table_names()
+    finally:
+        engine.dispose()
+
+
+def _crawled_by(url: str) -> LeaseInfo | None:
+    """Who holds the archive's crawl lease, if a live process does (ops/lease.py)."""
+    engine = make_engine(url)
+    try:
+        if "leases" not in inspect(engine).get_table_names():
+            return None
+        return live_holder(engine)
     finally:
         engine.dispose()
 

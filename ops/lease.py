@@ -118,6 +118,17 @@ def current_holder(engine: Engine, name: str = CRAWL_LEASE) -> LeaseInfo | None:
         return LeaseInfo(lease.name, lease.holder, lease.job, lease.acquired_at, lease.expires_at)
 
 
+def live_holder(engine: Engine, name: str = CRAWL_LEASE) -> LeaseInfo | None:
+    """Who holds the lease now, if anyone still alive does: unexpired, and not a process gone from
+    this host (which the next claimant would take over at once)."""
+    with session_scope(engine) as session:
+        lease = session.get(Lease, name)
+        if lease is None or lease.expires_at <= _now() \
+                or process_gone(*_holder_process(lease.holder), lease.holder_started):
+            return None
+        return LeaseInfo(lease.name, lease.holder, lease.job, lease.acquired_at, lease.expires_at)
+
+
 def try_acquire(engine: Engine, holder: str, job: str, ttl: timedelta = DEFAULT_TTL,
                 name: str = CRAWL_LEASE) -> bool:
     """Claim the lease if it is free, expired, already ours, or held by a process gone from this host.

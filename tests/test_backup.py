@@ -74,3 +74,22 @@ def test_backup_refuses_to_overwrite_and_names_a_missing_archive(request, tmp_pa
     assert dest.read_bytes() == b"something else"
     wrong = cli("restore", str(dest), "--db", db, "--force", check=False)
     assert wrong.returncode == 2 and "is not" in wrong.stderr
+
+
+def test_restore_force_refuses_an_archive_being_crawled(request, tmp_path):
+    from ops.lease import holder_id, release, try_acquire
+    from pipeline.archive.db import make_engine
+
+    db = new_database(request, tmp_path)
+    cli("db", "upgrade", "--db", db)
+    dest = tmp_path / "archive.backup"
+    cli("backup", str(dest), "--db", db)
+    holder = holder_id()  # this process, alive: a crawl at work as far as the lease tells
+    engine = make_engine(db)
+    assert try_acquire(engine, holder, "crawl")
+    refused = cli("restore", str(dest), "--db", db, "--force", check=False)
+    assert refused.returncode == 2 and "is being crawled" in refused.stderr and "job 'crawl'" in refused.stderr
+    assert query(db, "select holder from leases")[0][0] == holder  # left alone
+    release(engine, holder)
+    engine.dispose()
+    assert "checks hold over" in cli("restore", str(dest), "--db", db, "--force").stdout
