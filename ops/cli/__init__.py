@@ -192,7 +192,7 @@ def setup_logging(level: str, as_json: bool) -> None:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
-def _article_missing(ctx, ref: str) -> str:
+def article_missing(ctx, ref: str) -> str:
     """What history and diff say when there is no archive at all: ARTICLE itself is checked first."""
     from pipeline.archive.queries import article_aid
 
@@ -203,7 +203,7 @@ def _article_missing(ctx, ref: str) -> str:
 
 
 @contextmanager
-def _session(ctx, db, *, missing, upgrade: bool = True):
+def archive_session(ctx, db, *, missing, upgrade: bool = True):
     """A session on an existing archive; `missing` (text, or a function) says what its absence means."""
     from pipeline.archive.db import open_archive, session_scope
 

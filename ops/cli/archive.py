@@ -10,8 +10,8 @@ import click
 
 from ops.cli import (
     Problem,
-    _article_missing,
-    _session,
+    archive_session,
+    article_missing,
     check_database,
     db_option,
     main,
@@ -53,7 +53,7 @@ def history(ctx, article, db):
     """List the versions of ARTICLE (an aid or any URL of it)."""
     from pipeline.archive.queries import find_article, versions_of
 
-    with _session(ctx, db, missing=lambda: _article_missing(ctx, article)) as (session, settings, profile):
+    with archive_session(ctx, db, missing=lambda: article_missing(ctx, article)) as (session, settings, profile):
         with problems():
             found = find_article(session, profile, article, base_url=settings.base_url)
         versions = versions_of(session, found)
@@ -80,7 +80,7 @@ def diff(ctx, article, from_, to, full, db):
     from pipeline.archive.diff import render_text, version_diff
     from pipeline.archive.queries import find_article, version_of
 
-    with _session(ctx, db, missing=lambda: _article_missing(ctx, article)) as (session, settings, profile):
+    with archive_session(ctx, db, missing=lambda: article_missing(ctx, article)) as (session, settings, profile):
         with problems():
             found = find_article(session, profile, article, base_url=settings.base_url)
             to = found.current_version if to is None else to
@@ -125,7 +125,7 @@ def export(ctx, fmt, all_versions, as_of, since, channel, article, max_bytes, ou
     from pipeline.archive.export import export_rows, write_csv, write_jsonl
 
     when = parse_time(as_of)
-    with _session(ctx, db, missing=lambda: "nothing to export") as (session, _settings, profile):
+    with archive_session(ctx, db, missing=lambda: "nothing to export") as (session, _settings, profile):
         rows = export_rows(session, profile, all_versions=all_versions, as_of=when)
         writer = write_csv if fmt == "csv" else write_jsonl
         if output:
@@ -149,7 +149,7 @@ def _export_warc(ctx, as_of, since, channel, article, max_bytes, output, db) -> 
     if not output:
         raise Problem("--format warc needs -o DIR/PREFIX")
     when = parse_time(since, "--since")
-    with _session(ctx, db, missing=lambda: "nothing to export") as (session, settings, profile):
+    with archive_session(ctx, db, missing=lambda: "nothing to export") as (session, settings, profile):
         with problems():
             name = profile.channel(channel).name if channel else None
             aid = article_aid(profile, article, base_url=settings.base_url, session=session) if article else None
@@ -278,7 +278,7 @@ def verify(ctx, db):
     from pipeline.archive.db import redact_url
     from pipeline.archive.verify import verify_archive
 
-    with _session(ctx, db, missing=lambda: "nothing to verify", upgrade=False) as (session, settings, _profile):
+    with archive_session(ctx, db, missing=lambda: "nothing to verify", upgrade=False) as (session, settings, _profile):
         click.echo(f"verifying {redact_url(settings.db)}")
         with problems():
             report = verify_archive(session, progress=_show_progress if sys.stderr.isatty() else None)

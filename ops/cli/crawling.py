@@ -9,7 +9,7 @@ import click
 
 from ops.cli import (
     Problem,
-    _session,
+    archive_session,
     check_database,
     db_option,
     main,
@@ -241,7 +241,7 @@ def status(ctx, as_json, db):
 
     from ops.status import archive_status, format_status, healthy
 
-    with _session(ctx, db, missing="no archive yet") as (session, settings, _profile):
+    with archive_session(ctx, db, missing="no archive yet") as (session, settings, _profile):
         report = archive_status(session, session.get_bind(), settings)
     if as_json:
         click.echo(json.dumps(report, default=str, ensure_ascii=False, indent=2))
