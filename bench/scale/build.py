@@ -6,6 +6,9 @@ every chunk the archive's dictionary upkeep runs (pipeline.archive.rawpages.main
 ops/crawl.py runs after every crawl): the first dictionary is trained once 500 article pages
 are in, the pages before it are recompressed, and later chunks compress with it.
 
+Chunks are made (bench/scale/synthetic.py: text, markup, compression, fingerprints) in a second
+process while the one before is written, so the build takes the longer of the two, not their sum.
+
 Progress is kept beside the archive (`progress` in the sidecar JSON): the chunks done, the
 versions written and the seconds it took. A killed build goes on with the first chunk not
 done; a chunk half written is written again, and the writer finds its first part unchanged.
@@ -15,6 +18,8 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -47,13 +52,24 @@ def build(url: str, sidecar: Path, params: dict, batch: int, log=print) -> dict:
     events = plan_events(articles, versions, seed)
     engine = open_archive(url, auto_upgrade=True)
     session = session_factory(engine)()
+    makers = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
+
+    def make(number: int):
+        """The chunk, made in the maker process with the archive's current dictionary."""
+        current = rawpages.current(session)
+        session.commit()
+        return makers.submit(make_chunk, number, articles, events, seed, Compressor(current)), current
+
     try:
+        upcoming = None
         for number in range(progress["chunks_done"], chunks):
             started = time.monotonic()
-            current = rawpages.current(session)
-            session.commit()
-            chunk = make_chunk(number, articles, events, seed, Compressor(current))
-            made = time.monotonic() - started
+            made_next, compressed_with = upcoming or make(number)
+            chunk = made_next.result()
+            waited = time.monotonic() - started
+            # The next chunk is made while this one is written; not before the first dictionary
+            # exists (the upkeep below trains it), or its pages would all wait to be recompressed.
+            upcoming = make(number + 1) if compressed_with is not None and number + 1 < chunks else None
             run_id = runs.start_run(engine, "backfill", BASE_URL, {"benchmark": "scale", "chunk": number})
             writer = ArchiveWriter(session, run_id)
             outcomes: Counter = Counter()
@@ -62,6 +78,8 @@ def build(url: str, sidecar: Path, params: dict, batch: int, log=print) -> dict:
                     outcomes.update(writer.write(items[at:at + batch]))
             runs.finish_run(engine, run_id, "succeeded", dict(outcomes))
             said = rawpages.maintain(session)
+            if upcoming is None and number + 1 < chunks:
+                upcoming = make(number + 1)
             elapsed = time.monotonic() - started
             progress["chunks_done"] = number + 1
             progress["seconds"] += elapsed
@@ -72,12 +90,14 @@ def build(url: str, sidecar: Path, params: dict, batch: int, log=print) -> dict:
             rate = progress["versions_written"] / max(progress["seconds"], 1e-9)
             left = (versions - progress["versions_written"]) / max(rate, 1e-9)
             log(f"  chunk {number + 1}/{chunks}: {chunk.versions} versions in {elapsed:.1f} s "
-                f"({made:.1f} s making them), {rate:.0f} versions/s overall, about {left / 60:.0f} min left"
+                f"({waited:.1f} s waiting for them to be made), {rate:.0f} versions/s overall, "
+                f"about {left / 60:.0f} min left"
                 + (f"; {said}" if said else ""))
         stored = session.scalar(select(func.count()).select_from(ArticleVersion))
         progress["versions_stored"] = stored
         sidecar.write_text(json.dumps(progress, indent=1))
     finally:
+        makers.shutdown(cancel_futures=True)
         session.close()
         engine.dispose()
     return progress
