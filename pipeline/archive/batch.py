@@ -1,0 +1,294 @@
+"""What the writes of one batch share, and the rows they write, set-wise.
+
+A batch is written in four kinds of statements instead of a few per article: its new
+articles are created with one INSERT … ON CONFLICT DO NOTHING; every article it touches is
+read and locked with one SELECT … FOR UPDATE in aid order; the open versions of the articles
+it may give a new version are read with one query; raw pages and copy candidates are looked
+up once. The decisions stay per article (pipeline.archive.versions, in item order), but what
+they write is kept here and written together by `flush_pending`:
+
+1. the archive's open versions that the batch closes, with one UPDATE (executemany), and
+   taken out of the search index;
+2. the new versions, with one INSERT in the order they were decided (so their ids are those
+   the row-at-a-time path gave them), the open ones added to the search index;
+3. the paragraph fingerprints: one DELETE of the replaced articles' rows, one INSERT.
+
+The closes come first, so the "one open version per article" index holds after every
+statement. A version decided and closed again inside one batch (an article edited twice) is
+inserted closed and never enters the search index. Anything that reads these tables inside
+the batch (the copy lookup) calls `flush_pending` first.
+"""
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from types import SimpleNamespace
+
+from sqlalchemy import bindparam, delete, insert, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from pipeline.archive.dedupe import link_duplicates
+from pipeline.archive.models import Article, ArticleCheck, ArticleVersion, ParagraphFingerprint, RawPage
+from pipeline.archive.outcomes import CHANGES, Outcome, Status
+from pipeline.archive.search import index_versions, unindex_versions
+from pipeline.reading.fingerprint import CANDIDATE_PARAGRAPH_SHARE
+from pipeline.reading.records import ArticleGone, CleanArticle, Page
+
+# Statement size for the batch's IN (...) lookups: well inside SQLite's and PostgreSQL's parameter limits.
+LOOKUP_CHUNK = 500
+VERSIONS = ArticleVersion.__table__
+_CLOSE = (update(VERSIONS).where(VERSIONS.c.id == bindparam("closed_id"))
+          .values(valid_to=bindparam("closed_at")))
+
+
+def _chunks(values: list, size: int = LOOKUP_CHUNK):
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+class Batch:
+    """What the writes of one batch share, looked up once instead of once per article.
+
+    `articles` holds every article the batch touches, read and locked (on
+    PostgreSQL) in aid order, so concurrent writers lock rows in the same order;
+    `created` the aids this batch inserted. `bodies` and `paragraphs` map the
+    body and paragraph hashes the archive held before the batch, plus those the
+    batch has written since, to the articles that hold them: an article whose
+    hashes no other article holds cannot be a copy of anything, and skips the
+    copy queries. `open_versions` holds the open version of each article the
+    batch may version, as a row (a dict with its `id`) or as a version this batch
+    decided and has not written yet (no `id`).
+    """
+
+    def __init__(self, session: Session):
+        self.session = session
+        self.articles: dict[int, Article] = {}
+        self.created: set[int] = set()
+        self.raw_pages: dict[tuple[str, str], int | RawPage] = {}
+        self.looked_up: set[str] = set()  # digests whose raw pages are all in raw_pages
+        self.bodies: dict[str, set[int]] = {}
+        self.paragraphs: dict[int, set[int]] = {}
+        self.open_versions: dict[int, dict] = {}
+        self.checks: list[dict] = []  # article_checks rows, inserted with one statement at the end
+        # Kept for flush_pending: versions to insert (raw page, row), archived versions to close,
+        # fingerprints to insert by article id, articles whose archived fingerprints go.
+        self.versions: list[tuple[RawPage, dict]] = []
+        self.closed: list[dict] = []
+        self.fingerprints: dict[int, list[int]] = {}
+        self.replaced: set[int] = set()
+
+    @classmethod
+    def prepare(cls, session: Session, items: list) -> "Batch":
+        batch = cls(session)
+        articles = [i for i in items if isinstance(i, CleanArticle)]
+        batch._lookup_hashes(articles)
+        batch.lookup_raw_pages([page.sha256 for page in map(page_of, items) if page is not None])
+        if articles:
+            batch.created = _insert_absent(session, articles)
+        # Every article the batch says anything about, failed looks included (they are recorded too).
+        aids = sorted({i.aid for i in items if getattr(i, "aid", None) is not None})
+        for chunk in _chunks(aids):
+            rows = session.scalars(select(Article).where(Article.aid.in_(chunk)).order_by(Article.aid)
+                                   .with_for_update().execution_options(populate_existing=True))
+            batch.articles.update((a.aid, a) for a in rows)
+        batch._lookup_open_versions(items)
+        return batch
+
+    def _lookup_hashes(self, articles: list[CleanArticle]) -> None:
+        session = self.session
+        bodies = sorted({i.body_hash for i in articles})
+        for chunk in _chunks(bodies):
+            for body_hash, article_id in session.execute(
+                    select(Article.body_hash, Article.id).where(Article.body_hash.in_(chunk))):
+                self.bodies.setdefault(body_hash, set()).add(article_id)
+        paragraphs = sorted({h for i in articles for h in i.paragraph_hashes})
+        for chunk in _chunks(paragraphs):
+            for paragraph_hash, article_id in session.execute(
+                    select(ParagraphFingerprint.paragraph_hash, ParagraphFingerprint.article_id)
+                    .where(ParagraphFingerprint.paragraph_hash.in_(chunk))):
+                self.paragraphs.setdefault(paragraph_hash, set()).add(article_id)
+
+    def lookup_raw_pages(self, digests: list[str]) -> None:
+        digests = sorted(set(digests))
+        for chunk in _chunks(digests):
+            for id_, digest, url in self.session.execute(
+                    select(RawPage.id, RawPage.sha256, RawPage.url).where(RawPage.sha256.in_(chunk))):
+                self.raw_pages.setdefault((digest, url), id_)
+        self.looked_up.update(digests)
+
+    def _lookup_open_versions(self, items: list) -> None:
+        """The open versions of the archived articles an item may give a new version: a changed
+        content, a live article answering 404. Unchanged articles (most of a revisit) are not read."""
+        wanted = set()
+        for item in items:
+            article = self.articles.get(getattr(item, "aid", None))
+            if article is None or article.aid in self.created:
+                continue
+            if isinstance(item, CleanArticle) and (article.status != Status.LIVE
+                                                   or article.content_hash != item.content_hash):
+                wanted.add(article.id)
+            elif isinstance(item, ArticleGone) and article.status == Status.LIVE:
+                wanted.add(article.id)
+        for chunk in _chunks(sorted(wanted)):
+            for row in self.session.execute(select(VERSIONS).where(
+                    VERSIONS.c.article_id.in_(chunk), VERSIONS.c.valid_to.is_(None))).mappings():
+                self.open_versions[row["article_id"]] = dict(row)
+
+    def open_version(self, article: Article) -> dict:
+        """The article's open version: as the batch left it, else as the archive holds it."""
+        version = self.open_versions.get(article.id)
+        if version is None:  # not foreseen by _lookup_open_versions
+            version = self.open_versions[article.id] = dict(self.session.execute(select(VERSIONS).where(
+                VERSIONS.c.article_id == article.id, VERSIONS.c.valid_to.is_(None))).mappings().one())
+        return version
+
+    def add_version(self, article: Article, raw_page: RawPage, row: dict) -> None:
+        """A new version of the article, written with the batch's others by flush_pending; the
+        article's open version (if any) is closed where the new one starts, `row["valid_from"]`."""
+        previous = self.open_versions.get(article.id)
+        if previous is not None:
+            previous["valid_to"] = row["valid_from"]
+            if "id" in previous:  # archived: closed by an UPDATE; else inserted closed
+                self.closed.append(previous)
+        row = {**row, "article_id": article.id, "valid_to": None}
+        self.open_versions[article.id] = row
+        self.versions.append((raw_page, row))
+
+    def may_have_copies(self, item: CleanArticle, article_id: int) -> bool:
+        """False when no other article can share the item's body or enough of its paragraphs."""
+        if self.bodies.get(item.body_hash, set()) - {article_id}:
+            return True
+        if not item.paragraph_hashes:
+            return False
+        needed = max(1, math.ceil(len(item.paragraph_hashes) * CANDIDATE_PARAGRAPH_SHARE))
+        shared = sum(1 for h in item.paragraph_hashes if self.paragraphs.get(h, set()) - {article_id})
+        return shared >= needed
+
+    def index(self, article: Article, item: CleanArticle, replace: bool) -> bool:
+        """Record the article's fingerprints (replacing those it had), link it to its copies;
+        True if it is a copy."""
+        if replace:
+            self.fingerprints.pop(article.id, None)
+            self.replaced.add(article.id)
+        self.fingerprints[article.id] = list(dict.fromkeys(item.paragraph_hashes))
+        linked = False
+        if self.may_have_copies(item, article.id):
+            self.flush_pending()
+            linked = link_duplicates(self.session, article, item) is not None
+        self.bodies.setdefault(item.body_hash, set()).add(article.id)
+        for h in item.paragraph_hashes:
+            self.paragraphs.setdefault(h, set()).add(article.id)
+        return linked
+
+    def flush_pending(self) -> None:
+        """Write the versions, closes and fingerprints kept for later; call before reading any."""
+        session = self.session
+        if self.versions or self.closed:
+            session.flush()  # the raw pages get their ids
+        if self.closed:
+            session.execute(_CLOSE, [{"closed_id": v["id"], "closed_at": v["valid_to"]} for v in self.closed])
+            unindex_versions(session, [SimpleNamespace(**v) for v in self.closed])
+            self.closed = []
+        if self.versions:
+            rows = [{**row, "raw_page_id": raw_page.id} for raw_page, row in self.versions]
+            written = list(zip(_insert_versions(session, rows), self.versions, strict=True))
+            index_versions(session, [SimpleNamespace(id=id_, **row) for id_, (_, row) in written
+                                     if row["valid_to"] is None])
+            for id_, (_, row) in written:  # archived now: closing one later in the batch is an UPDATE
+                row["id"] = id_
+            self.versions = []
+        if self.replaced:
+            for chunk in _chunks(sorted(self.replaced)):
+                session.execute(delete(ParagraphFingerprint).where(ParagraphFingerprint.article_id.in_(chunk)))
+            self.replaced = set()
+        rows = [{"paragraph_hash": h, "article_id": article_id}
+                for article_id, hashes in self.fingerprints.items() for h in hashes]
+        if rows:
+            session.execute(insert(ParagraphFingerprint.__table__), rows)
+        self.fingerprints = {}
+
+    def look(self, article: Article, run_id: int, at: datetime, previous: datetime | None,
+             outcome: Outcome) -> None:
+        """Record what a look at the article found (article_checks), for the revisit policy.
+
+        `previous` is the article's last successful look before this one (None for its first);
+        a failed look carries no interval: it tells nothing about the time in between.
+        """
+        interval = None
+        if previous is not None and outcome != Outcome.FAILED:
+            interval = max(0, round((at - previous).total_seconds()))
+        if outcome in CHANGES:
+            article.changes = (article.changes or 0) + 1
+        self.checks.append({"article_id": article.id, "crawl_run_id": run_id, "at": round(at.timestamp()),
+                            "interval": interval, "outcome": int(outcome)})
+
+    def finish(self) -> None:
+        """The writes kept for the end of the batch; call before committing."""
+        self.flush_pending()
+        if self.checks:
+            self.session.execute(insert(ArticleCheck.__table__), self.checks)
+            self.checks = []
+
+
+def _insert_versions(session: Session, rows: list[dict]) -> list[int]:
+    """INSERT the version rows in their order, which is the order of their ids; the ids.
+
+    PostgreSQL returns them in that order from one statement (a sentinel column SQLAlchemy
+    adds). SQLite has no such sentinel, and a RETURNING in parameter order costs a statement a
+    row there: the rows go in as one executemany and their ids are read back by their natural
+    key, (article_id, version).
+    """
+    if session.get_bind().dialect.name != "sqlite":
+        return list(session.scalars(insert(VERSIONS).returning(VERSIONS.c.id, sort_by_parameter_order=True), rows))
+    session.execute(insert(VERSIONS), rows)
+    keys = [(row["article_id"], row["version"]) for row in rows]
+    ids = {}
+    for chunk in _chunks(keys, LOOKUP_CHUNK // 2):
+        ids.update(((article_id, version), id_) for id_, article_id, version in session.execute(
+            select(VERSIONS.c.id, VERSIONS.c.article_id, VERSIONS.c.version)
+            .where(tuple_(VERSIONS.c.article_id, VERSIONS.c.version).in_(chunk))))
+    return [ids[key] for key in keys]
+
+
+def _insert_absent(session: Session, articles: list[CleanArticle]) -> set[int]:
+    """INSERT … ON CONFLICT (aid) DO NOTHING for the batch's articles: the aids this call created.
+
+    Concurrent writers of one new article never race a SELECT-then-INSERT:
+    the database decides who creates it, and the others wait for that
+    transaction, then find the row.
+    """
+    dialect = session.get_bind().dialect.name
+    upsert = {"postgresql": pg_insert, "sqlite": sqlite_insert}[dialect]
+    statement = (upsert(Article.__table__).on_conflict_do_nothing(index_elements=["aid"])
+                 .returning(Article.__table__.c.aid))
+    rows = [dict(
+        aid=item.aid, canonical_url=item.url, channel=item.channel, status=Status.LIVE,
+        first_seen_at=item.fetched_at, last_checked_at=item.fetched_at, last_changed_at=item.fetched_at,
+        current_version=1, missing_count=0, published_at=item.published_at, duplicate_of_id=None,
+        born_at=born(item.published_at, item.fetched_at),
+        content_hash=item.content_hash, body_hash=item.body_hash, etag=item.headers.get("ETag"),
+        last_modified=item.headers.get("Last-Modified")) for item in sorted(articles, key=lambda i: i.aid)]
+    return set(session.scalars(statement, rows))
+
+
+def page_of(item) -> Page | None:
+    """The page an item brings to the archive (a Page; a takedown's few raw bytes are made one
+    here, in the writer), or None."""
+    page = getattr(item, "page", None)
+    if page is None and isinstance(item, ArticleGone):
+        page = item.page = Page.of(item.raw, url=item.url, http_status=item.http_status, headers=item.headers,
+                                   fetched_at=item.fetched_at)
+    return page
+
+
+# A page often shows only the day it was published (pipeline.archive.revisit, `born`).
+DATE_PRECISION = timedelta(days=1)
+
+
+def born(published_at: datetime, first_seen_at: datetime) -> datetime:
+    """When an article was published, as well as the archive can tell when it first sees it: the
+    first sighting, kept between the page's publication time and a day after it (a page that shows
+    only its day reads as midnight). Fixed at the first sighting: the revisit policy goes by it."""
+    return min(max(first_seen_at, published_at), published_at + DATE_PRECISION)
