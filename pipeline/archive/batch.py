@@ -30,7 +30,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from pipeline.archive.dedupe import link_duplicates
-from pipeline.archive.models import Article, ArticleCheck, ArticleVersion, ParagraphFingerprint, RawPage
+from pipeline.archive.models import Article, ArticleCheck, ArticleVersion, ParagraphFingerprint, Quarantine, RawPage
 from pipeline.archive.outcomes import CHANGES, Outcome, Status
 from pipeline.archive.search import index_versions, unindex_versions
 from pipeline.reading.fingerprint import CANDIDATE_PARAGRAPH_SHARE
@@ -39,8 +39,18 @@ from pipeline.reading.records import ArticleGone, CleanArticle, Page
 # Statement size for the batch's IN (...) lookups: well inside SQLite's and PostgreSQL's parameter limits.
 LOOKUP_CHUNK = 500
 VERSIONS = ArticleVersion.__table__
+PAGES = RawPage.__table__
 _CLOSE = (update(VERSIONS).where(VERSIONS.c.id == bindparam("closed_id"))
           .values(valid_to=bindparam("closed_at")))
+
+
+class StoredPage:
+    """A raw page as a batch knows it: its id, and until it is written (id None) its row."""
+
+    __slots__ = ("id", "row")
+
+    def __init__(self, id_: int | None, row: dict | None = None):
+        self.id, self.row = id_, row
 
 
 def _chunks(values: list, size: int = LOOKUP_CHUNK):
@@ -66,18 +76,21 @@ class Batch:
         self.session = session
         self.articles: dict[int, Article] = {}
         self.created: set[int] = set()
-        self.raw_pages: dict[tuple[str, str], int | RawPage] = {}
+        self.raw_pages: dict[tuple[str, str], StoredPage] = {}
         self.looked_up: set[str] = set()  # digests whose raw pages are all in raw_pages
         self.bodies: dict[str, set[int]] = {}
         self.paragraphs: dict[int, set[int]] = {}
         self.open_versions: dict[int, dict] = {}
         self.checks: list[dict] = []  # article_checks rows, inserted with one statement at the end
-        # Kept for flush_pending: versions to insert (raw page, row), archived versions to close,
-        # fingerprints to insert by article id, articles whose archived fingerprints go.
-        self.versions: list[tuple[RawPage, dict]] = []
+        # Kept for flush_pending: raw pages to insert, versions to insert (raw page, row), archived
+        # versions to close, fingerprints to insert by article id, articles whose archived
+        # fingerprints go, quarantine rows (raw page, row).
+        self.pages: list[StoredPage] = []
+        self.versions: list[tuple[StoredPage, dict]] = []
         self.closed: list[dict] = []
         self.fingerprints: dict[int, list[int]] = {}
         self.replaced: set[int] = set()
+        self.quarantined: list[tuple[StoredPage | None, dict]] = []
 
     @classmethod
     def prepare(cls, session: Session, items: list) -> "Batch":
@@ -115,8 +128,27 @@ class Batch:
         for chunk in _chunks(digests):
             for id_, digest, url in self.session.execute(
                     select(RawPage.id, RawPage.sha256, RawPage.url).where(RawPage.sha256.in_(chunk))):
-                self.raw_pages.setdefault((digest, url), id_)
+                self.raw_pages.setdefault((digest, url), StoredPage(id_))
         self.looked_up.update(digests)
+
+    def raw_page(self, page: Page) -> StoredPage:
+        """The page's bytes, stored once: the same bytes from the same URL reuse the earlier row;
+        a new one is written by flush_pending (its `id` is set then)."""
+        if page.sha256 not in self.looked_up:
+            self.lookup_raw_pages([page.sha256])
+        key = (page.sha256, page.url)
+        known = self.raw_pages.get(key)
+        if known is None:
+            known = self.raw_pages[key] = StoredPage(None, dict(
+                url=page.url, fetched_at=page.fetched_at, http_status=page.http_status, headers=page.headers,
+                encoding=page.encoding, sha256=page.sha256, size=page.size, body=page.body, codec=page.codec,
+                dictionary_id=page.dictionary_id))
+            self.pages.append(known)
+        return known
+
+    def quarantine(self, raw_page: StoredPage | None, row: dict) -> None:
+        """A quarantine row, written by flush_pending after its raw page."""
+        self.quarantined.append((raw_page, row))
 
     def _lookup_open_versions(self, items: list) -> None:
         """The open versions of the archived articles an item may give a new version: a changed
@@ -144,7 +176,7 @@ class Batch:
                 VERSIONS.c.article_id == article.id, VERSIONS.c.valid_to.is_(None))).mappings().one())
         return version
 
-    def add_version(self, article: Article, raw_page: RawPage, row: dict) -> None:
+    def add_version(self, article: Article, raw_page: StoredPage, row: dict) -> None:
         """A new version of the article, written with the batch's others by flush_pending; the
         article's open version (if any) is closed where the new one starts, `row["valid_from"]`."""
         previous = self.open_versions.get(article.id)
@@ -185,8 +217,15 @@ class Batch:
     def flush_pending(self) -> None:
         """Write the versions, closes and fingerprints kept for later; call before reading any."""
         session = self.session
-        if self.versions or self.closed:
-            session.flush()  # the raw pages get their ids
+        if self.pages:
+            for stored, id_ in zip(self.pages, _insert_pages(session, [p.row for p in self.pages]), strict=True):
+                stored.id, stored.row = id_, None
+            self.pages = []
+        if self.quarantined:
+            session.execute(insert(Quarantine.__table__), [
+                {**row, "raw_page_id": raw_page.id if raw_page is not None else None}
+                for raw_page, row in self.quarantined])
+            self.quarantined = []
         if self.closed:
             session.execute(_CLOSE, [{"closed_id": v["id"], "closed_at": v["valid_to"]} for v in self.closed])
             unindex_versions(session, [SimpleNamespace(**v) for v in self.closed])
@@ -230,6 +269,20 @@ class Batch:
         if self.checks:
             self.session.execute(insert(ArticleCheck.__table__), self.checks)
             self.checks = []
+
+
+def _insert_pages(session: Session, rows: list[dict]) -> list[int]:
+    """INSERT the raw pages in their order; their ids (as _insert_versions, by (sha256, url) on
+    SQLite: the batch writes a (sha256, url) once and only if the archive does not hold it)."""
+    if session.get_bind().dialect.name != "sqlite":
+        return list(session.scalars(insert(PAGES).returning(PAGES.c.id, sort_by_parameter_order=True), rows))
+    session.execute(insert(PAGES), rows)
+    ids: dict[tuple[str, str], int] = {}
+    for chunk in _chunks(sorted({row["sha256"] for row in rows})):
+        for id_, digest, url in session.execute(select(PAGES.c.id, PAGES.c.sha256, PAGES.c.url)
+                                                .where(PAGES.c.sha256.in_(chunk))):
+            ids[(digest, url)] = max(id_, ids.get((digest, url), 0))
+    return [ids[(row["sha256"], row["url"])] for row in rows]
 
 
 def _insert_versions(session: Session, rows: list[dict]) -> list[int]:

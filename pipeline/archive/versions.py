@@ -21,9 +21,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pipeline.archive.batch import Batch, born, page_of
+from pipeline.archive.batch import Batch, StoredPage, born, page_of
 from pipeline.archive.dedupe import index_paragraphs, link_duplicates
-from pipeline.archive.models import Article, ArticleVersion, FetchFailure, Quarantine, RawPage
+from pipeline.archive.models import Article, ArticleVersion, FetchFailure, RawPage
 from pipeline.archive.outcomes import Change, Status, Written
 from pipeline.archive.rawpages import page_bytes
 from pipeline.archive.search import index_versions, unindex_versions
@@ -40,24 +40,15 @@ __all__ = ["Batch", "born", "page_of", "store_raw_page", "record_article", "reco
            "record_quarantine", "record_fetch_failure", "record_reextraction", "record_capture", "change_kind"]
 
 
-def store_raw_page(session: Session, page: Page, batch: Batch | None = None) -> RawPage:
-    """The page's bytes, stored once: the same bytes from the same URL reuse the earlier row."""
-    if batch is None:
-        batch = Batch(session)
-    if page.sha256 not in batch.looked_up:
-        batch.lookup_raw_pages([page.sha256])
-    key = (page.sha256, page.url)
-    known = batch.raw_pages.get(key)
-    if isinstance(known, int):
-        known = batch.raw_pages[key] = session.get(RawPage, known)
-    if known is not None:
-        return known
-    row = RawPage(url=page.url, fetched_at=page.fetched_at, http_status=page.http_status, headers=page.headers,
-                  encoding=page.encoding, sha256=page.sha256, size=page.size, body=page.body, codec=page.codec,
-                  dictionary_id=page.dictionary_id)
-    session.add(row)
-    batch.raw_pages[key] = row
-    return row
+def store_raw_page(session: Session, page: Page, batch: Batch | None = None) -> StoredPage:
+    """The page's bytes, stored once: the same bytes from the same URL reuse the earlier row. In a
+    batch the new row is written with the batch's others (its `id` is set then); without one, now."""
+    if batch is not None:
+        return batch.raw_page(page)
+    batch = Batch(session)
+    stored = batch.raw_page(page)
+    batch.flush_pending()
+    return stored
 
 
 def raw_page_bytes(page: RawPage) -> bytes:
@@ -70,7 +61,7 @@ def _open_version(session: Session, article_id: int) -> ArticleVersion:
 
 
 def _new_version(session: Session, article: Article, number: int, change: str, run_id: int,
-                 fetched_at: datetime, raw_page: RawPage, fields: dict,
+                 fetched_at: datetime, raw_page: RawPage | StoredPage, fields: dict,
                  previous: ArticleVersion | None = None) -> ArticleVersion:
     """The article's next version; `previous` (the open one) is closed where the new one starts.
 
@@ -86,7 +77,7 @@ def _new_version(session: Session, article: Article, number: int, change: str, r
         session.flush()
         unindex_versions(session, [previous])
     version = ArticleVersion(article=article, version=number, change=change, crawl_run_id=run_id,
-                             valid_from=valid_from, fetched_at=fetched_at, raw_page=raw_page, **fields)
+                             valid_from=valid_from, fetched_at=fetched_at, raw_page_id=raw_page.id, **fields)
     session.add(version)
     session.flush()  # its id, which the search index is keyed by
     index_versions(session, [version])
@@ -196,7 +187,7 @@ def record_gone(session: Session, run_id: int, item: ArticleGone, confirmations:
 
 
 def _next_version(batch: Batch, article: Article, change: str, run_id: int, fetched_at: datetime,
-                  raw_page: RawPage, fields: dict) -> None:
+                  raw_page: StoredPage, fields: dict) -> None:
     """The article's next version, kept in the batch; its open version is closed where it starts.
 
     Both ends use the same instant, never earlier than the open version's
@@ -223,9 +214,16 @@ def record_not_modified(session: Session, item: ArticleNotModified, batch: Batch
 
 
 def record_quarantine(session: Session, run_id: int, item: Rejected, batch: Batch | None = None) -> None:
-    raw = store_raw_page(session, item.page, batch) if item.page is not None else None
-    session.add(Quarantine(crawl_run_id=run_id, url=item.url, aid=item.aid, reason=item.reason,
-                           http_status=item.http_status, raw_page=raw, created_at=item.fetched_at))
+    """A page that cannot be archived, kept with its reason and raw page (written with the batch's
+    other rows; without a batch, now)."""
+    if batch is None:
+        batch = Batch(session)
+        record_quarantine(session, run_id, item, batch)
+        batch.flush_pending()
+        return
+    raw = batch.raw_page(item.page) if item.page is not None else None
+    batch.quarantine(raw, dict(crawl_run_id=run_id, url=item.url, aid=item.aid, reason=item.reason,
+                               http_status=item.http_status, created_at=item.fetched_at))
 
 
 def record_fetch_failure(session: Session, run_id: int, item: FetchFailed) -> None:
@@ -351,7 +349,7 @@ def _after(previous: ArticleVersion, version: ArticleVersion) -> str:
 
 def _insert_version(session: Session, article: Article, versions: list[ArticleVersion], position: int,
                     valid_from: datetime, valid_to: datetime | None, change: str, run_id: int,
-                    fetched_at: datetime, raw_page: RawPage, fields: dict) -> ArticleVersion:
+                    fetched_at: datetime, raw_page: RawPage | StoredPage, fields: dict) -> ArticleVersion:
     """A version inserted at `position` (0-based) of the article's ordered versions, valid from
     `valid_from` to `valid_to` (None: it becomes the open version); the versions from
     `position` on move up one number, and the one before it is closed at `valid_from`.
@@ -376,7 +374,7 @@ def _insert_version(session: Session, article: Article, versions: list[ArticleVe
         else:
             previous.valid_to = valid_from
     version = ArticleVersion(article_id=article.id, version=position + 1, change=change, crawl_run_id=run_id,
-                             valid_from=valid_from, valid_to=valid_to, fetched_at=fetched_at, raw_page=raw_page,
+                             valid_from=valid_from, valid_to=valid_to, fetched_at=fetched_at, raw_page_id=raw_page.id,
                              **fields)
     session.add(version)
     session.flush()
