@@ -133,10 +133,9 @@ class _RecentTokens:
     """The FTS5 token text of the versions this process indexed last, kept until they leave.
 
     SQLite's contentless index takes a version out only given its token text again, and the
-    split is a large part of writing a version (bench.scale: about a third of the write path's
-    time went to splitting every edited version twice). A version closed soon after it was
-    indexed (an article edited on consecutive rounds of a backfill or a build, a takedown after
-    an edit) finds its text here; any other is split again. The key is a digest of the three
+    split is a large part of writing a version (the README, "At scale"). A version closed soon
+    after it was indexed (an article edited on consecutive rounds of a backfill or a build, a
+    takedown after an edit) finds its text here; any other is split again. The key is a digest of the three
     fields, not the version's id, so an id given again after a rolled-back batch can never find
     another version's text; the split is pure, so equal fields have equal tokens.
     """
