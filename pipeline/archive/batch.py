@@ -1,61 +1,44 @@
 """What the writes of one batch share, and the rows they write, set-wise.
 
-A batch is written in four kinds of statements instead of a few per article: its new
-articles are created with one INSERT … ON CONFLICT DO NOTHING; every article it touches is
-read and locked with one SELECT … FOR UPDATE in aid order; the open versions of the articles
-it may give a new version are read with one query; raw pages and copy candidates are looked
-up once. The decisions stay per article (pipeline.archive.versions, in item order), but what
-they write is kept here and written together by `flush_pending`:
+A batch is written with a few statements, not a few per article: its new articles are created
+with one INSERT … ON CONFLICT DO NOTHING; every article it touches is read and locked with one
+SELECT … FOR UPDATE in aid order; the open versions of the articles it may give a new version
+are read with one query; raw pages and copy candidates are looked up once. The decisions stay
+per article (pipeline.archive.versions, in item order), but what they write is kept here and
+written together by `flush_pending` (pipeline.archive.rows: in order, ids back):
 
-1. the archive's open versions that the batch closes, with one UPDATE (executemany), and
-   taken out of the search index;
-2. the new versions, with one INSERT in the order they were decided (so their ids are those
-   the row-at-a-time path gave them), the open ones added to the search index;
-3. the paragraph fingerprints: one DELETE of the replaced articles' rows, one INSERT.
+1. the new raw pages, one INSERT, then the quarantine rows that point at them, one INSERT;
+2. the archive's open versions that the batch closes, one UPDATE (executemany), and taken
+   out of the search index;
+3. the new versions, one INSERT in the order they were decided (so their ids are those the
+   row-at-a-time path gave them), the open ones added to the search index;
+4. the paragraph fingerprints: one DELETE of the replaced articles' rows, one INSERT.
 
-The closes come first, so the "one open version per article" index holds after every
-statement. A version decided and closed again inside one batch (an article edited twice) is
-inserted closed and never enters the search index. Anything that reads these tables inside
-the batch (the copy lookup) calls `flush_pending` first.
+The closes come before the new versions, so the "one open version per article" index holds
+after every statement. A version decided and closed again inside one batch (an article edited
+twice) is inserted closed and never enters the search index. Anything that reads these tables
+inside the batch (the copy lookup) calls `flush_pending` first.
 """
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import datetime
 from types import SimpleNamespace
 
-from sqlalchemy import bindparam, delete, insert, select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from pipeline.archive.dedupe import link_duplicates
 from pipeline.archive.models import Article, ArticleCheck, ArticleVersion, ParagraphFingerprint, Quarantine, RawPage
 from pipeline.archive.outcomes import CHANGES, Outcome, Status
+from pipeline.archive.rows import StoredPage, chunks, insert_absent, insert_pages, insert_versions
 from pipeline.archive.search import index_versions, unindex_versions
 from pipeline.reading.fingerprint import CANDIDATE_PARAGRAPH_SHARE
 from pipeline.reading.records import ArticleGone, CleanArticle, Page
 
-# Statement size for the batch's IN (...) lookups: well inside SQLite's and PostgreSQL's parameter limits.
-LOOKUP_CHUNK = 500
 VERSIONS = ArticleVersion.__table__
-PAGES = RawPage.__table__
 _CLOSE = (update(VERSIONS).where(VERSIONS.c.id == bindparam("closed_id"))
           .values(valid_to=bindparam("closed_at")))
-
-
-class StoredPage:
-    """A raw page as a batch knows it: its id, and until it is written (id None) its row."""
-
-    __slots__ = ("id", "row")
-
-    def __init__(self, id_: int | None, row: dict | None = None):
-        self.id, self.row = id_, row
-
-
-def _chunks(values: list, size: int = LOOKUP_CHUNK):
-    for start in range(0, len(values), size):
-        yield values[start:start + size]
 
 
 class Batch:
@@ -99,10 +82,10 @@ class Batch:
         batch._lookup_hashes(articles)
         batch.lookup_raw_pages([page.sha256 for page in map(page_of, items) if page is not None])
         if articles:
-            batch.created = _insert_absent(session, articles)
+            batch.created = insert_absent(session, articles)
         # Every article the batch says anything about, failed looks included (they are recorded too).
         aids = sorted({i.aid for i in items if getattr(i, "aid", None) is not None})
-        for chunk in _chunks(aids):
+        for chunk in chunks(aids):
             rows = session.scalars(select(Article).where(Article.aid.in_(chunk)).order_by(Article.aid)
                                    .with_for_update().execution_options(populate_existing=True))
             batch.articles.update((a.aid, a) for a in rows)
@@ -112,12 +95,12 @@ class Batch:
     def _lookup_hashes(self, articles: list[CleanArticle]) -> None:
         session = self.session
         bodies = sorted({i.body_hash for i in articles})
-        for chunk in _chunks(bodies):
+        for chunk in chunks(bodies):
             for body_hash, article_id in session.execute(
                     select(Article.body_hash, Article.id).where(Article.body_hash.in_(chunk))):
                 self.bodies.setdefault(body_hash, set()).add(article_id)
         paragraphs = sorted({h for i in articles for h in i.paragraph_hashes})
-        for chunk in _chunks(paragraphs):
+        for chunk in chunks(paragraphs):
             for paragraph_hash, article_id in session.execute(
                     select(ParagraphFingerprint.paragraph_hash, ParagraphFingerprint.article_id)
                     .where(ParagraphFingerprint.paragraph_hash.in_(chunk))):
@@ -125,7 +108,7 @@ class Batch:
 
     def lookup_raw_pages(self, digests: list[str]) -> None:
         digests = sorted(set(digests))
-        for chunk in _chunks(digests):
+        for chunk in chunks(digests):
             for id_, digest, url in self.session.execute(
                     select(RawPage.id, RawPage.sha256, RawPage.url).where(RawPage.sha256.in_(chunk))):
                 self.raw_pages.setdefault((digest, url), StoredPage(id_))
@@ -163,7 +146,7 @@ class Batch:
                 wanted.add(article.id)
             elif isinstance(item, ArticleGone) and article.status == Status.LIVE:
                 wanted.add(article.id)
-        for chunk in _chunks(sorted(wanted)):
+        for chunk in chunks(sorted(wanted)):
             for row in self.session.execute(select(VERSIONS).where(
                     VERSIONS.c.article_id.in_(chunk), VERSIONS.c.valid_to.is_(None))).mappings():
                 self.open_versions[row["article_id"]] = dict(row)
@@ -218,7 +201,7 @@ class Batch:
         """Write the versions, closes and fingerprints kept for later; call before reading any."""
         session = self.session
         if self.pages:
-            for stored, id_ in zip(self.pages, _insert_pages(session, [p.row for p in self.pages]), strict=True):
+            for stored, id_ in zip(self.pages, insert_pages(session, [p.row for p in self.pages]), strict=True):
                 stored.id, stored.row = id_, None
             self.pages = []
         if self.quarantined:
@@ -232,14 +215,14 @@ class Batch:
             self.closed = []
         if self.versions:
             rows = [{**row, "raw_page_id": raw_page.id} for raw_page, row in self.versions]
-            written = list(zip(_insert_versions(session, rows), self.versions, strict=True))
+            written = list(zip(insert_versions(session, rows), self.versions, strict=True))
             index_versions(session, [SimpleNamespace(id=id_, **row) for id_, (_, row) in written
                                      if row["valid_to"] is None])
             for id_, (_, row) in written:  # archived now: closing one later in the batch is an UPDATE
                 row["id"] = id_
             self.versions = []
         if self.replaced:
-            for chunk in _chunks(sorted(self.replaced)):
+            for chunk in chunks(sorted(self.replaced)):
                 session.execute(delete(ParagraphFingerprint).where(ParagraphFingerprint.article_id.in_(chunk)))
             self.replaced = set()
         rows = [{"paragraph_hash": h, "article_id": article_id}
@@ -271,61 +254,6 @@ class Batch:
             self.checks = []
 
 
-def _insert_pages(session: Session, rows: list[dict]) -> list[int]:
-    """INSERT the raw pages in their order; their ids (as _insert_versions, by (sha256, url) on
-    SQLite: the batch writes a (sha256, url) once and only if the archive does not hold it)."""
-    if session.get_bind().dialect.name != "sqlite":
-        return list(session.scalars(insert(PAGES).returning(PAGES.c.id, sort_by_parameter_order=True), rows))
-    session.execute(insert(PAGES), rows)
-    ids: dict[tuple[str, str], int] = {}
-    for chunk in _chunks(sorted({row["sha256"] for row in rows})):
-        for id_, digest, url in session.execute(select(PAGES.c.id, PAGES.c.sha256, PAGES.c.url)
-                                                .where(PAGES.c.sha256.in_(chunk))):
-            ids[(digest, url)] = max(id_, ids.get((digest, url), 0))
-    return [ids[(row["sha256"], row["url"])] for row in rows]
-
-
-def _insert_versions(session: Session, rows: list[dict]) -> list[int]:
-    """INSERT the version rows in their order, which is the order of their ids; the ids.
-
-    PostgreSQL returns them in that order from one statement (a sentinel column SQLAlchemy
-    adds). SQLite has no such sentinel, and a RETURNING in parameter order costs a statement a
-    row there: the rows go in as one executemany and their ids are read back by their natural
-    key, (article_id, version).
-    """
-    if session.get_bind().dialect.name != "sqlite":
-        return list(session.scalars(insert(VERSIONS).returning(VERSIONS.c.id, sort_by_parameter_order=True), rows))
-    session.execute(insert(VERSIONS), rows)
-    keys = [(row["article_id"], row["version"]) for row in rows]
-    ids = {}
-    for chunk in _chunks(keys, LOOKUP_CHUNK // 2):
-        ids.update(((article_id, version), id_) for id_, article_id, version in session.execute(
-            select(VERSIONS.c.id, VERSIONS.c.article_id, VERSIONS.c.version)
-            .where(tuple_(VERSIONS.c.article_id, VERSIONS.c.version).in_(chunk))))
-    return [ids[key] for key in keys]
-
-
-def _insert_absent(session: Session, articles: list[CleanArticle]) -> set[int]:
-    """INSERT … ON CONFLICT (aid) DO NOTHING for the batch's articles: the aids this call created.
-
-    Concurrent writers of one new article never race a SELECT-then-INSERT:
-    the database decides who creates it, and the others wait for that
-    transaction, then find the row.
-    """
-    dialect = session.get_bind().dialect.name
-    upsert = {"postgresql": pg_insert, "sqlite": sqlite_insert}[dialect]
-    statement = (upsert(Article.__table__).on_conflict_do_nothing(index_elements=["aid"])
-                 .returning(Article.__table__.c.aid))
-    rows = [dict(
-        aid=item.aid, canonical_url=item.url, channel=item.channel, status=Status.LIVE,
-        first_seen_at=item.fetched_at, last_checked_at=item.fetched_at, last_changed_at=item.fetched_at,
-        current_version=1, missing_count=0, published_at=item.published_at, duplicate_of_id=None,
-        born_at=born(item.published_at, item.fetched_at),
-        content_hash=item.content_hash, body_hash=item.body_hash, etag=item.headers.get("ETag"),
-        last_modified=item.headers.get("Last-Modified")) for item in sorted(articles, key=lambda i: i.aid)]
-    return set(session.scalars(statement, rows))
-
-
 def page_of(item) -> Page | None:
     """The page an item brings to the archive (a Page; a takedown's few raw bytes are made one
     here, in the writer), or None."""
@@ -334,14 +262,3 @@ def page_of(item) -> Page | None:
         page = item.page = Page.of(item.raw, url=item.url, http_status=item.http_status, headers=item.headers,
                                    fetched_at=item.fetched_at)
     return page
-
-
-# A page often shows only the day it was published (pipeline.archive.revisit, `born`).
-DATE_PRECISION = timedelta(days=1)
-
-
-def born(published_at: datetime, first_seen_at: datetime) -> datetime:
-    """When an article was published, as well as the archive can tell when it first sees it: the
-    first sighting, kept between the page's publication time and a day after it (a page that shows
-    only its day reads as midnight). Fixed at the first sighting: the revisit policy goes by it."""
-    return min(max(first_seen_at, published_at), published_at + DATE_PRECISION)

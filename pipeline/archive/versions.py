@@ -21,11 +21,12 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pipeline.archive.batch import Batch, StoredPage, born, page_of
+from pipeline.archive.batch import Batch, page_of
 from pipeline.archive.dedupe import index_paragraphs, link_duplicates
 from pipeline.archive.models import Article, ArticleVersion, FetchFailure, RawPage
 from pipeline.archive.outcomes import Change, Status, Written
 from pipeline.archive.rawpages import page_bytes
+from pipeline.archive.rows import StoredPage, born
 from pipeline.archive.search import index_versions, unindex_versions
 from pipeline.reading.records import (
     ArticleGone,

@@ -16,11 +16,11 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from pipeline import stats
-from pipeline.archive.batch import Batch
 from pipeline.archive.gaps import record_probe
 from pipeline.archive.models import BackfillArticle
 from pipeline.archive.outcomes import LOOK_OF, Written
 from pipeline.archive.versions import (
+    Batch,
     record_article,
     record_fetch_failure,
     record_gone,
