@@ -205,6 +205,15 @@ def test_fts5_text_renders_the_positioned_tokens(text):
     assert fts5_text(text) == _fts5_text_from_positions(text)
 
 
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(alphabet=st.one_of(st.characters(), st.sampled_from("储能电站〇𠀀𪛖 ,。PVpv5")))),
+                min_size=3, max_size=3))
+def test_tsvector_parts_of_one_part_are_the_cut_of_the_positioned_tokens(fields):
+    from pipeline.reading.bigrams import _cut
+
+    assert tsvector_parts(fields) == _cut(document_tokens(fields))
+
+
 def test_a_filtered_search_tests_the_hits_instead_of_looking_each_one_up_per_article(tmp_path):
     """With a channel, SQLite used the hit list as the second key of uq_article_versions_open, one
     lookup per article and hit: 12 s for a common word and a channel at 20,000 articles

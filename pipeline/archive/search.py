@@ -31,6 +31,8 @@ themselves are never cut): a query of one piece reads its hits from the GIN inde
 """
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, and_, bindparam, cast, column, func, literal, literal_column, or_, select, table, text
@@ -97,7 +99,7 @@ def index_versions(session: Session | Connection, versions: list) -> None:
         return
     if _dialect(session) == "sqlite":
         session.execute(text(f"INSERT INTO {INDEX}(rowid, title, lede, body) VALUES (:id, :t, :l, :b)"),
-                        [dict(id=v.id, **_fts5_row(v)) for v in versions])
+                        [dict(id=v.id, **_RECENT.keep(v)) for v in versions])
     else:
         session.execute(text(f"INSERT INTO {INDEX} (version_id, part, terms) "
                              "VALUES (:id, :part, CAST(:terms AS tsvector))"),
@@ -112,7 +114,7 @@ def unindex_versions(session: Session | Connection, versions: list) -> None:
     if _dialect(session) == "sqlite":
         session.execute(text(f"INSERT INTO {INDEX}({INDEX}, rowid, title, lede, body) "
                              "VALUES ('delete', :id, :t, :l, :b)"),
-                        [dict(id=v.id, **_fts5_row(v)) for v in versions])
+                        [dict(id=v.id, **_RECENT.take(v)) for v in versions])
     else:
         session.execute(text(f"DELETE FROM {INDEX} WHERE version_id IN :ids")
                         .bindparams(bindparam("ids", expanding=True)), {"ids": [v.id for v in versions]})
@@ -121,6 +123,63 @@ def unindex_versions(session: Session | Connection, versions: list) -> None:
 def _fts5_row(version) -> dict:
     title, lede, body = _fields(version)
     return {"t": fts5_text(title), "l": fts5_text(lede), "b": fts5_text(body)}
+
+
+# The token text of the versions indexed last, up to this many characters (about 8 MB of CJK).
+RECENT_TOKEN_CHARS = 4_000_000
+
+
+class _RecentTokens:
+    """The FTS5 token text of the versions this process indexed last, kept until they leave.
+
+    SQLite's contentless index takes a version out only given its token text again, and the
+    split is a large part of writing a version (the README, "At scale"). A version closed soon
+    after it was indexed (an article edited on consecutive rounds of a backfill or a build, a
+    takedown after an edit) finds its text here; any other is split again. The key is a digest of the three
+    fields, not the version's id, so an id given again after a rolled-back batch can never find
+    another version's text; the split is pure, so equal fields have equal tokens.
+    """
+
+    def __init__(self, max_chars: int):
+        self.max_chars = max_chars
+        self.rows: OrderedDict[bytes, dict] = OrderedDict()
+        self.chars = 0
+
+    @staticmethod
+    def _key(version) -> bytes:
+        digest = hashlib.blake2b(digest_size=20)
+        for field in _fields(version):
+            data = (field or "").encode("utf-8", "surrogatepass")
+            digest.update(len(data).to_bytes(8, "little"))
+            digest.update(data)
+        return digest.digest()
+
+    def keep(self, version) -> dict:
+        """The version's token text, remembered for taking it out later."""
+        row = _fts5_row(version)
+        size = sum(map(len, row.values()))
+        if size > self.max_chars:
+            return row
+        key = self._key(version)
+        if key in self.rows:
+            self.chars -= sum(map(len, self.rows.pop(key).values()))
+        self.rows[key] = row
+        self.chars += size
+        while self.chars > self.max_chars:
+            _, dropped = self.rows.popitem(last=False)
+            self.chars -= sum(map(len, dropped.values()))
+        return row
+
+    def take(self, version) -> dict:
+        """The version's token text, as it was indexed, for taking it out of the index."""
+        row = self.rows.pop(self._key(version), None)
+        if row is None:
+            return _fts5_row(version)
+        self.chars -= sum(map(len, row.values()))
+        return row
+
+
+_RECENT = _RecentTokens(RECENT_TOKEN_CHARS)
 
 
 # --- asking it -----------------------------------------------------------------------------

@@ -2,42 +2,32 @@
 
 Every function receives the session of the batch it belongs to and never
 commits: the archive stage commits a batch as one transaction, so a crash
-leaves either all of a batch or none of it. The open version is closed
-(valid_to set and flushed) before its successor is inserted, so the partial
-unique index "one open version per article" holds at every statement.
+leaves either all of a batch or none of it.
 
-A batch is written set-wise (see `Batch`): its new articles are created with
-one INSERT … ON CONFLICT DO NOTHING, every article it touches is read and
-locked with one SELECT … FOR UPDATE in aid order, raw pages and copy
-candidates are looked up once for the whole batch, and paragraph
-fingerprints go in with one statement. The per-article steps below then
-decide exactly as they would one article at a time.
+The crawl's writes (record_article, record_gone) decide per article, in item
+order, exactly as one article at a time, and leave what they write to their
+`Batch` (pipeline/archive/batch.py), which writes it set-wise: the closed
+versions with one UPDATE, the new ones with one INSERT, the fingerprints with
+one DELETE and one INSERT. Called without a batch, an item is a batch of its
+own. The history edits of reparse and the WARC import (record_reextraction,
+record_capture) write row by row: the open version is closed (valid_to set and
+flushed) before its successor is inserted, so the partial unique index "one
+open version per article" holds at every statement either way.
 """
 from __future__ import annotations
 
-import math
-from datetime import datetime, timedelta
-from types import SimpleNamespace
+from datetime import datetime
 
-from sqlalchemy import insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from pipeline.archive.batch import Batch, page_of
 from pipeline.archive.dedupe import index_paragraphs, link_duplicates
-from pipeline.archive.models import (
-    Article,
-    ArticleCheck,
-    ArticleVersion,
-    FetchFailure,
-    ParagraphFingerprint,
-    Quarantine,
-    RawPage,
-)
-from pipeline.archive.outcomes import CHANGES, Change, Outcome, Status, Written
+from pipeline.archive.models import Article, ArticleVersion, FetchFailure, RawPage
+from pipeline.archive.outcomes import Change, Status, Written
 from pipeline.archive.rawpages import page_bytes
+from pipeline.archive.rows import StoredPage, born
 from pipeline.archive.search import index_versions, unindex_versions
-from pipeline.reading.fingerprint import CANDIDATE_PARAGRAPH_SHARE
 from pipeline.reading.records import (
     ArticleGone,
     ArticleNotModified,
@@ -47,205 +37,19 @@ from pipeline.reading.records import (
     Rejected,
 )
 
-# Statement size for the batch's IN (...) lookups: well inside SQLite's and PostgreSQL's parameter limits.
-LOOKUP_CHUNK = 500
+__all__ = ["Batch", "born", "page_of", "store_raw_page", "record_article", "record_gone", "record_not_modified",
+           "record_quarantine", "record_fetch_failure", "record_reextraction", "record_capture", "change_kind"]
 
 
-def _chunks(values: list, size: int = LOOKUP_CHUNK):
-    for start in range(0, len(values), size):
-        yield values[start:start + size]
-
-
-class Batch:
-    """What the writes of one batch share, looked up once instead of once per article.
-
-    `articles` holds every article the batch touches, read and locked (on
-    PostgreSQL) in aid order, so concurrent writers lock rows in the same order;
-    `created` the aids this batch inserted. `bodies` and `paragraphs` are the
-    body and paragraph hashes the archive held before the batch, plus those the
-    batch has written since: an article whose hashes are not there cannot be a
-    copy of anything, and skips the copy queries.
-    """
-
-    def __init__(self, session: Session):
-        self.session = session
-        self.articles: dict[int, Article] = {}
-        self.created: set[int] = set()
-        self.raw_pages: dict[tuple[str, str], int | RawPage] = {}
-        self.looked_up: set[str] = set()  # digests whose raw pages are all in raw_pages
-        self.bodies: set[str] = set()
-        self.paragraphs: set[int] = set()
-        self.fingerprints: list[dict] = []
-        self.first_versions: list[tuple[Article, RawPage, dict]] = []
-        self.checks: list[dict] = []  # article_checks rows, inserted with one statement at the end
-
-    @classmethod
-    def prepare(cls, session: Session, items: list) -> "Batch":
-        batch = cls(session)
-        articles = [i for i in items if isinstance(i, CleanArticle)]
-        batch._lookup_hashes(articles)
-        batch._lookup_raw_pages([page.sha256 for page in map(page_of, items) if page is not None])
-        if articles:
-            batch.created = _insert_absent(session, articles)
-        # Every article the batch says anything about, failed looks included (they are recorded too).
-        aids = sorted({i.aid for i in items if getattr(i, "aid", None) is not None})
-        for chunk in _chunks(aids):
-            rows = session.scalars(select(Article).where(Article.aid.in_(chunk)).order_by(Article.aid)
-                                   .with_for_update().execution_options(populate_existing=True))
-            batch.articles.update((a.aid, a) for a in rows)
-        return batch
-
-    def _lookup_hashes(self, articles: list[CleanArticle]) -> None:
-        session = self.session
-        bodies = sorted({i.body_hash for i in articles})
-        for chunk in _chunks(bodies):
-            self.bodies.update(session.scalars(select(Article.body_hash).where(Article.body_hash.in_(chunk))))
-        paragraphs = sorted({h for i in articles for h in i.paragraph_hashes})
-        for chunk in _chunks(paragraphs):
-            self.paragraphs.update(session.scalars(
-                select(ParagraphFingerprint.paragraph_hash).distinct()
-                .where(ParagraphFingerprint.paragraph_hash.in_(chunk))))
-
-    def _lookup_raw_pages(self, digests: list[str]) -> None:
-        digests = sorted(set(digests))
-        for chunk in _chunks(digests):
-            for id_, digest, url in self.session.execute(
-                    select(RawPage.id, RawPage.sha256, RawPage.url).where(RawPage.sha256.in_(chunk))):
-                self.raw_pages.setdefault((digest, url), id_)
-        self.looked_up.update(digests)
-
-    def may_have_copies(self, item: CleanArticle) -> bool:
-        """False when no other article can share the item's body or enough of its paragraphs."""
-        if item.body_hash in self.bodies:
-            return True
-        if not item.paragraph_hashes:
-            return False
-        needed = max(1, math.ceil(len(item.paragraph_hashes) * CANDIDATE_PARAGRAPH_SHARE))
-        return len(self.paragraphs.intersection(item.paragraph_hashes)) >= needed
-
-    def add_first_version(self, article: Article, raw_page: RawPage, row: dict) -> None:
-        """A new article's version 1, inserted with the batch's others by flush_pending.
-
-        The batch's new articles are most of a crawl's writes; one executemany of
-        plain rows costs a fraction of an ORM object and a RETURNING insert each
-        (bench --profile). Nothing reads them before flush_pending, which runs
-        before every query of article_versions in the batch and at its end.
-        """
-        self.first_versions.append((article, raw_page, row))
-
-    def flush_pending(self) -> None:
-        """Write the first versions and fingerprints kept for later; call before reading either."""
-        if self.first_versions:
-            self.session.flush()  # the raw pages get their ids
-            rows = [{**row, "article_id": article.id, "raw_page_id": raw_page.id}
-                    for article, raw_page, row in self.first_versions]
-            ids = self.session.scalars(
-                insert(ArticleVersion.__table__).returning(ArticleVersion.id, sort_by_parameter_order=True), rows)
-            index_versions(self.session, [SimpleNamespace(id=id_, **row) for id_, row in zip(ids, rows, strict=True)])
-            self.first_versions = []
-        if self.fingerprints:
-            self.session.execute(insert(ParagraphFingerprint.__table__), self.fingerprints)
-            self.fingerprints = []
-
-    def index(self, article: Article, item: CleanArticle, replace: bool) -> bool:
-        """Record the article's fingerprints, link it to its copies; True if it is a copy."""
-        if replace:
-            self.flush_pending()
-            index_paragraphs(self.session, article, item.paragraph_hashes)
-        else:
-            self.fingerprints += [{"paragraph_hash": h, "article_id": article.id}
-                                  for h in dict.fromkeys(item.paragraph_hashes)]
-        linked = False
-        if self.may_have_copies(item):
-            self.flush_pending()
-            linked = link_duplicates(self.session, article, item) is not None
-        self.bodies.add(item.body_hash)
-        self.paragraphs.update(item.paragraph_hashes)
-        return linked
-
-    def look(self, article: Article, run_id: int, at: datetime, previous: datetime | None,
-             outcome: Outcome) -> None:
-        """Record what a look at the article found (article_checks), for the revisit policy.
-
-        `previous` is the article's last successful look before this one (None for its first);
-        a failed look carries no interval: it tells nothing about the time in between.
-        """
-        interval = None
-        if previous is not None and outcome != Outcome.FAILED:
-            interval = max(0, round((at - previous).total_seconds()))
-        if outcome in CHANGES:
-            article.changes = (article.changes or 0) + 1
-        self.checks.append({"article_id": article.id, "crawl_run_id": run_id, "at": round(at.timestamp()),
-                            "interval": interval, "outcome": int(outcome)})
-
-    def finish(self) -> None:
-        """The writes kept for the end of the batch; call before committing."""
-        self.flush_pending()
-        if self.checks:
-            self.session.execute(insert(ArticleCheck.__table__), self.checks)
-            self.checks = []
-
-
-def _insert_absent(session: Session, articles: list[CleanArticle]) -> set[int]:
-    """INSERT … ON CONFLICT (aid) DO NOTHING for the batch's articles: the aids this call created.
-
-    Concurrent writers of one new article never race a SELECT-then-INSERT:
-    the database decides who creates it, and the others wait for that
-    transaction, then find the row.
-    """
-    dialect = session.get_bind().dialect.name
-    upsert = {"postgresql": pg_insert, "sqlite": sqlite_insert}[dialect]
-    statement = (upsert(Article.__table__).on_conflict_do_nothing(index_elements=["aid"])
-                 .returning(Article.__table__.c.aid))
-    rows = [dict(
-        aid=item.aid, canonical_url=item.url, channel=item.channel, status=Status.LIVE,
-        first_seen_at=item.fetched_at, last_checked_at=item.fetched_at, last_changed_at=item.fetched_at,
-        current_version=1, missing_count=0, published_at=item.published_at, duplicate_of_id=None,
-        born_at=born(item.published_at, item.fetched_at),
-        content_hash=item.content_hash, body_hash=item.body_hash, etag=item.headers.get("ETag"),
-        last_modified=item.headers.get("Last-Modified")) for item in sorted(articles, key=lambda i: i.aid)]
-    return set(session.scalars(statement, rows))
-
-
-# A page often shows only the day it was published (pipeline.archive.revisit, `born`).
-DATE_PRECISION = timedelta(days=1)
-
-
-def born(published_at: datetime, first_seen_at: datetime) -> datetime:
-    """When an article was published, as well as the archive can tell when it first sees it: the
-    first sighting, kept between the page's publication time and a day after it (a page that shows
-    only its day reads as midnight). Fixed at the first sighting: the revisit policy goes by it."""
-    return min(max(first_seen_at, published_at), published_at + DATE_PRECISION)
-
-
-def page_of(item) -> Page | None:
-    """The page an item brings to the archive (a Page; a takedown's few raw bytes are made one
-    here, in the writer), or None."""
-    page = getattr(item, "page", None)
-    if page is None and isinstance(item, ArticleGone):
-        page = item.page = Page.of(item.raw, url=item.url, http_status=item.http_status, headers=item.headers,
-                                   fetched_at=item.fetched_at)
-    return page
-
-
-def store_raw_page(session: Session, page: Page, batch: Batch | None = None) -> RawPage:
-    """The page's bytes, stored once: the same bytes from the same URL reuse the earlier row."""
-    if batch is None:
-        batch = Batch(session)
-    if page.sha256 not in batch.looked_up:
-        batch._lookup_raw_pages([page.sha256])
-    key = (page.sha256, page.url)
-    known = batch.raw_pages.get(key)
-    if isinstance(known, int):
-        known = batch.raw_pages[key] = session.get(RawPage, known)
-    if known is not None:
-        return known
-    row = RawPage(url=page.url, fetched_at=page.fetched_at, http_status=page.http_status, headers=page.headers,
-                  encoding=page.encoding, sha256=page.sha256, size=page.size, body=page.body, codec=page.codec,
-                  dictionary_id=page.dictionary_id)
-    session.add(row)
-    batch.raw_pages[key] = row
-    return row
+def store_raw_page(session: Session, page: Page, batch: Batch | None = None) -> StoredPage:
+    """The page's bytes, stored once: the same bytes from the same URL reuse the earlier row. In a
+    batch the new row is written with the batch's others (its `id` is set then); without one, now."""
+    if batch is not None:
+        return batch.raw_page(page)
+    batch = Batch(session)
+    stored = batch.raw_page(page)
+    batch.flush_pending()
+    return stored
 
 
 def raw_page_bytes(page: RawPage) -> bytes:
@@ -258,7 +62,7 @@ def _open_version(session: Session, article_id: int) -> ArticleVersion:
 
 
 def _new_version(session: Session, article: Article, number: int, change: str, run_id: int,
-                 fetched_at: datetime, raw_page: RawPage, fields: dict,
+                 fetched_at: datetime, raw_page: RawPage | StoredPage, fields: dict,
                  previous: ArticleVersion | None = None) -> ArticleVersion:
     """The article's next version; `previous` (the open one) is closed where the new one starts.
 
@@ -274,7 +78,7 @@ def _new_version(session: Session, article: Article, number: int, change: str, r
         session.flush()
         unindex_versions(session, [previous])
     version = ArticleVersion(article=article, version=number, change=change, crawl_run_id=run_id,
-                             valid_from=valid_from, fetched_at=fetched_at, raw_page=raw_page, **fields)
+                             valid_from=valid_from, fetched_at=fetched_at, raw_page_id=raw_page.id, **fields)
     session.add(version)
     session.flush()  # its id, which the search index is keyed by
     index_versions(session, [version])
@@ -333,9 +137,9 @@ def record_article(session: Session, run_id: int, item: CleanArticle,
     raw_page = lambda: store_raw_page(session, item.page, batch)  # noqa: E731
     if item.aid in batch.created:  # _insert_absent set its current_version and last_changed_at
         batch.created.discard(item.aid)
-        batch.add_first_version(article, raw_page(), {
+        batch.add_version(article, raw_page(), {
             "version": 1, "change": Change.CREATED, "crawl_run_id": run_id, "valid_from": item.fetched_at,
-            "valid_to": None, "fetched_at": item.fetched_at, **_fields(item)})
+            "fetched_at": item.fetched_at, **_fields(item)})
         return Written.NEW, batch.index(article, item, replace=False)
 
     article.last_checked_at = max(item.fetched_at, article.last_checked_at)
@@ -343,12 +147,10 @@ def record_article(session: Session, run_id: int, item: CleanArticle,
     article.etag, article.last_modified = item.headers.get("ETag"), item.headers.get("Last-Modified")
     if article.status == Status.LIVE and article.content_hash == item.content_hash:
         return Written.UNCHANGED, False
-    batch.flush_pending()
-    current = _open_version(session, article.id)
-    change = Change.RESTORED if article.status == Status.TAKEN_DOWN else change_kind(current.extraction,
+    current = batch.open_version(article)
+    change = Change.RESTORED if article.status == Status.TAKEN_DOWN else change_kind(current["extraction"],
                                                                                      item.extraction)
-    _new_version(session, article, article.current_version + 1, change, run_id, item.fetched_at,
-                 raw_page(), _fields(item), previous=current)
+    _next_version(batch, article, change, run_id, item.fetched_at, raw_page(), _fields(item))
     body_changed = article.body_hash != item.body_hash
     article.status = Status.LIVE
     article.canonical_url, article.channel = item.url, item.channel
@@ -360,8 +162,14 @@ def record_article(session: Session, run_id: int, item: CleanArticle,
 
 def record_gone(session: Session, run_id: int, item: ArticleGone, confirmations: int,
                 batch: Batch | None = None) -> str:
-    """A 404/410 or redirect-to-channel answer: a tombstone once confirmed on enough runs."""
-    batch = batch or Batch.prepare(session, [item])
+    """A 404/410 or redirect-to-channel answer: a tombstone once confirmed on enough runs.
+    Without a `batch` the answer is a batch of its own."""
+    if batch is None:
+        batch = Batch.prepare(session, [item])
+        try:
+            return record_gone(session, run_id, item, confirmations, batch)
+        finally:
+            batch.finish()
     article = batch.articles.get(item.aid)
     if article is None:
         return Written.GONE_UNKNOWN
@@ -371,13 +179,27 @@ def record_gone(session: Session, run_id: int, item: ArticleGone, confirmations:
     article.missing_count += 1
     if article.missing_count < confirmations:
         return Written.GONE_UNCONFIRMED
-    batch.flush_pending()
-    current = _open_version(session, article.id)
+    current = batch.open_version(article)
     raw = store_raw_page(session, page_of(item), batch)
-    _new_version(session, article, article.current_version + 1, Change.TAKEN_DOWN, run_id,
-                 item.fetched_at, raw, _kept_fields(current), previous=current)
+    _next_version(batch, article, Change.TAKEN_DOWN, run_id, item.fetched_at, raw,
+                  {c: current[c] for c in _KEPT})
     article.status = Status.TAKEN_DOWN
     return Written.TAKEN_DOWN
+
+
+def _next_version(batch: Batch, article: Article, change: str, run_id: int, fetched_at: datetime,
+                  raw_page: StoredPage, fields: dict) -> None:
+    """The article's next version, kept in the batch; its open version is closed where it starts.
+
+    Both ends use the same instant, never earlier than the open version's
+    start (a clock that stepped back must not make validity periods overlap).
+    """
+    number = article.current_version + 1
+    valid_from = max(fetched_at, batch.open_version(article)["valid_from"])
+    batch.add_version(article, raw_page, {"version": number, "change": change, "crawl_run_id": run_id,
+                                          "valid_from": valid_from, "fetched_at": fetched_at, **fields})
+    article.current_version = number
+    article.last_changed_at = fetched_at
 
 
 def record_not_modified(session: Session, item: ArticleNotModified, batch: Batch | None = None) -> str:
@@ -393,9 +215,16 @@ def record_not_modified(session: Session, item: ArticleNotModified, batch: Batch
 
 
 def record_quarantine(session: Session, run_id: int, item: Rejected, batch: Batch | None = None) -> None:
-    raw = store_raw_page(session, item.page, batch) if item.page is not None else None
-    session.add(Quarantine(crawl_run_id=run_id, url=item.url, aid=item.aid, reason=item.reason,
-                           http_status=item.http_status, raw_page=raw, created_at=item.fetched_at))
+    """A page that cannot be archived, kept with its reason and raw page (written with the batch's
+    other rows; without a batch, now)."""
+    if batch is None:
+        batch = Batch(session)
+        record_quarantine(session, run_id, item, batch)
+        batch.flush_pending()
+        return
+    raw = batch.raw_page(item.page) if item.page is not None else None
+    batch.quarantine(raw, dict(crawl_run_id=run_id, url=item.url, aid=item.aid, reason=item.reason,
+                               http_status=item.http_status, created_at=item.fetched_at))
 
 
 def record_fetch_failure(session: Session, run_id: int, item: FetchFailed) -> None:
@@ -521,7 +350,7 @@ def _after(previous: ArticleVersion, version: ArticleVersion) -> str:
 
 def _insert_version(session: Session, article: Article, versions: list[ArticleVersion], position: int,
                     valid_from: datetime, valid_to: datetime | None, change: str, run_id: int,
-                    fetched_at: datetime, raw_page: RawPage, fields: dict) -> ArticleVersion:
+                    fetched_at: datetime, raw_page: RawPage | StoredPage, fields: dict) -> ArticleVersion:
     """A version inserted at `position` (0-based) of the article's ordered versions, valid from
     `valid_from` to `valid_to` (None: it becomes the open version); the versions from
     `position` on move up one number, and the one before it is closed at `valid_from`.
@@ -546,7 +375,7 @@ def _insert_version(session: Session, article: Article, versions: list[ArticleVe
         else:
             previous.valid_to = valid_from
     version = ArticleVersion(article_id=article.id, version=position + 1, change=change, crawl_run_id=run_id,
-                             valid_from=valid_from, valid_to=valid_to, fetched_at=fetched_at, raw_page=raw_page,
+                             valid_from=valid_from, valid_to=valid_to, fetched_at=fetched_at, raw_page_id=raw_page.id,
                              **fields)
     session.add(version)
     session.flush()

@@ -26,6 +26,7 @@ changes what is indexed: it needs a migration that rebuilds the index.
 from __future__ import annotations
 
 import re
+from operator import add
 from typing import Iterator
 
 # Han ideographs, the basic block and every extension (A to I, the compatibility blocks), and 〇.
@@ -114,17 +115,18 @@ FILLER = "\ue000"
 def fts5_text(text: str | None) -> str:
     """One field as FTS5 text: its tokens separated by spaces, a filler token where two bigrams
     follow each other without being adjacent (two CJK runs split by punctuation). The same tokens
-    as tokens(), rendered straight from the runs (this runs on every version the archive writes)."""
+    as tokens(), rendered straight from the runs: this runs on every version the archive writes,
+    so the runs are found in one call and a run's bigrams joined without a Python step each."""
     out: list[str] = []
     last_cjk = False
-    for cjk, run in runs(text or ""):
+    for cjk, word in _RUNS.findall(text or ""):
         if not cjk:
-            out.append(run[:MAX_PIECE_LENGTH])
+            out.append(word.lower()[:MAX_PIECE_LENGTH])
             last_cjk = False
-        elif len(run) > 1:
+        elif len(cjk) > 1:
             if last_cjk:
                 out.append(FILLER)
-            out += bigrams(run)
+            out.append(" ".join(map(add, cjk, cjk[1:])))
             last_cjk = True
     return " ".join(out)
 
@@ -145,8 +147,48 @@ PART_OVERLAP = MAX_PIECE_LENGTH
 
 
 def tsvector_parts(fields: list[str | None]) -> list[str]:
-    """The document as tsvector literals, one per part (usually one)."""
-    items = document_tokens(fields)
+    """The document as tsvector literals, one per part (usually one).
+
+    A document of one part (nearly all: no position past TSVECTOR_MAX_POSITION, no lexeme more
+    than TSVECTOR_MAX_OCCURRENCES times) is rendered from its lexemes' positions gathered in one
+    pass over the runs: this runs on every version the archive writes on PostgreSQL. Any other is
+    cut from the positioned tokens (`_cut`); both give what `_cut(document_tokens(fields))` gives.
+    """
+    positions, first, last = _lexeme_positions(fields)
+    if last - first >= TSVECTOR_MAX_POSITION or any(len(p) > TSVECTOR_MAX_OCCURRENCES for p in positions.values()):
+        return _cut(document_tokens(fields))
+    if first != 1:
+        positions = {t: [p - first + 1 for p in ps] for t, ps in positions.items()}
+    return [" ".join(f"'{_tsquote(t)}':{p[0]}" if len(p) == 1 else f"'{_tsquote(t)}':{','.join(map(str, p))}"
+                     for t, p in positions.items())]
+
+
+def _lexeme_positions(fields: list[str | None]) -> tuple[dict[str, list[int]], int, int]:
+    """Each token's positions in document_tokens(fields), in order of first occurrence, and the
+    first and last positions (1, 1 for no token)."""
+    positions: dict[str, list[int]] = {}
+    first = last = None
+    for field in fields:
+        position = (last + 2 if last is not None else 1) - 2
+        for cjk, word in _RUNS.findall(field or ""):
+            position += 2  # a gap before every run or word
+            at = position
+            if not cjk:
+                positions.setdefault(word.lower()[:MAX_PIECE_LENGTH], []).append(position)
+                last = position
+            elif len(cjk) > 1:
+                for offset, pair in enumerate(map(add, cjk, cjk[1:])):
+                    positions.setdefault(pair, []).append(position + offset)
+                last = position = position + len(cjk) - 2
+            else:
+                continue  # one character: no bigram, only its gap
+            if first is None:
+                first = at
+    return positions, (1 if first is None else first), (1 if last is None else last)
+
+
+def _cut(items: list[tuple[int, str]]) -> list[str]:
+    """Positioned tokens as tsvector literals, cut into parts within PostgreSQL's limits."""
     parts: list[str] = []
     start = 0
     while start < len(items) or not parts:
@@ -170,6 +212,8 @@ def tsvector_parts(fields: list[str | None]) -> list[str]:
 
 
 def _tsquote(token: str) -> str:
+    if "'" not in token and "\\" not in token:  # a word or a bigram: nearly always
+        return token
     return token.replace("\\", "\\\\").replace("'", "''")
 
 
