@@ -19,6 +19,7 @@ ARCHIVE = "archive/"
 ARCHIVE_ERROR = "archive/error"  # why the archive stopped the crawl
 WRITER_CPU = "archive/writer_cpu_s"
 DICTIONARY_TRAINED = "archive/dictionary_trained"  # the id of the raw-page dictionary trained mid-crawl
+PAGES_RECOMPRESSED = "archive/pages_recompressed"  # stored before it, recompressed with it by the writer
 DUPLICATES = "archive/duplicates"  # articles found to be copies of earlier ones
 REPEATED = "dedupe/repeat_in_crawl"  # an aid read twice in one crawl, archived once
 

@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 # items until then (spiders/frontier.py); a local crawl has no receiver.
 ARCHIVED = object()
 # Sent with `dictionary` when the writer has trained the archive's first raw-page dictionary mid-crawl
-# (pipeline.archive.writer.ArchiveWriter.trained): the spider's readers compress the pages that
+# (pipeline.archive.writer.ArchiveWriter.upkeep): the spider's readers compress the pages that
 # follow with it.
 DICTIONARY_TRAINED = object()
 # Batches handed to the writer process and not yet written: one being written, one waiting.
@@ -136,9 +136,10 @@ class ArchiveStage:
             outcomes = self.writer.write(batch)
         except ArchiveWriteError as exc:
             return self._fail(exc)
+        dictionary = self.writer.upkeep(outcomes)
         self._count(outcomes)
         self._archived(batch)
-        self._trained(self.writer.trained())
+        self._trained(dictionary)
 
     # --- with a writer process ------------------------------------------------
     def _hand_over(self) -> None:

@@ -43,7 +43,7 @@ class ArchiveWriteError(RuntimeError):
 class ArchiveWriter:
     """Writes a crawl's batches. `train_after`: a crawl that started without a raw-page dictionary
     trains the archive's first once `train_after` article pages are in (after the batch that
-    brings them), so its readers compress the rest of the crawl with it (`trained`)."""
+    brings them), so its readers compress the rest of the crawl with it (`upkeep`)."""
 
     def __init__(self, session: Session, run_id: int, takedown_confirmations: int = 1,
                  backfill_id: int | None = None, train_after: int | None = None):
@@ -52,10 +52,18 @@ class ArchiveWriter:
         self.confirmations = takedown_confirmations
         self.backfill_id = backfill_id
         self.train_after = train_after
+        self.dictionary: Dictionary | None = None  # trained by this writer, in this crawl
+        self.recompressed_through = 0  # the last raw page id looked at for recompression
 
-    def trained(self) -> Dictionary | None:
-        """The archive's first dictionary if it was trained just now (committed), else None; once
-        trained, or failed, never again in this crawl: the run's end tries again (ops/crawl.py)."""
+    def upkeep(self, counts: Counter) -> Dictionary | None:
+        """After a batch: the archive's first dictionary if it was trained just now (committed),
+        else None; the pages recompressed are counted in `counts`. Once trained, the pages this crawl stored without it (those before it, and those
+        already read when it came) are recompressed with it here, batch by batch, beside the crawl
+        rather than after it. Trained once, or failed once, never again in this crawl: the run's
+        end (ops/crawl.py) trains or recompresses whatever is left."""
+        if self.dictionary is not None:
+            counts[stats.PAGES_RECOMPRESSED] += self._recompress_behind()
+            return None
         if not self.train_after:
             return None
         try:
@@ -64,16 +72,36 @@ class ArchiveWriter:
                 self.session.rollback()
                 return None
             self.train_after = None
-            dictionary = Dictionary(row.id, row.data)
+            self.dictionary = Dictionary(row.id, row.data)
             self.session.commit()
             log.info("raw pages: trained dictionary %d on %d pages (%.0f B a page)", row.id, row.samples,
                      row.bytes_per_page)
-            return dictionary
         except Exception:  # costs compression, never the crawl
             self.session.rollback()
             self.train_after = None
             log.exception("training the archive's first raw-page dictionary failed")
             return None
+        counts[stats.PAGES_RECOMPRESSED] += self._recompress_behind()
+        return self.dictionary
+
+    def _recompress_behind(self) -> int:
+        """Recompress with the dictionary trained in this crawl the pages stored without one since
+        the last look (ids above it: a primary-key range, however large the archive); how many."""
+        total = 0
+        try:
+            while True:
+                done, last = rawpages.recompress(self.session, self.dictionary, after_id=self.recompressed_through)
+                if last is None:
+                    self.session.rollback()
+                    return total
+                self.session.commit()
+                self.recompressed_through = last
+                total += done
+        except Exception:  # the run's end recompresses what is left
+            self.session.rollback()
+            self.dictionary = None
+            log.exception("recompressing raw pages with the new dictionary failed")
+            return total
 
     def write(self, batch: list) -> Counter:
         """Archive the batch in one transaction; what it did, counted under stats keys.
@@ -191,7 +219,7 @@ _open_writers: dict[tuple, ArchiveWriter] = {}
 
 
 def write_batch(target: tuple, batch: list) -> tuple[Counter, Dictionary | None]:
-    """ArchiveWriter.write in a writer process, then ArchiveWriter.trained: `target` is (database
+    """ArchiveWriter.write in a writer process, then ArchiveWriter.upkeep: `target` is (database
     URL, busy timeout in ms, run id, takedown confirmations, backfill id, train after); its
     session is opened on first use."""
     writer = _open_writers.get(target)
@@ -201,7 +229,8 @@ def write_batch(target: tuple, batch: list) -> tuple[Counter, Dictionary | None]
         db_url, busy_timeout_ms, run_id, confirmations, backfill_id, train_after = target
         session = session_factory(make_engine(db_url, busy_timeout_ms, writer=True))()
         writer = _open_writers[target] = ArchiveWriter(session, run_id, confirmations, backfill_id, train_after)
-    return writer.write(batch), writer.trained()
+    counts = writer.write(batch)
+    return counts, writer.upkeep(counts)
 
 
 def close_writers() -> float:
