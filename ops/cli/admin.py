@@ -142,11 +142,3 @@ def web(ctx, host, port, db):
         except WebError as exc:
             raise Problem(str(exc)) from None
 
-
-def _attach_replica():
-    from replica.cli import cli as replica
-
-    main.add_command(replica, name="replica")
-
-
-_attach_replica()
