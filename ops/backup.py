@@ -34,7 +34,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
 
-from ops.lease import LeaseInfo, live_holder
+from ops.lease import LeaseInfo, current_holder
 from pipeline.archive.db import make_engine, redact_url
 from pipeline.archive.verify import VerifyReport, verify_archive
 
@@ -168,7 +168,7 @@ def _crawled_by(url: str) -> LeaseInfo | None:
     try:
         if "leases" not in inspect(engine).get_table_names():
             return None
-        return live_holder(engine)
+        return current_holder(engine, alive=True)
     finally:
         engine.dispose()
 

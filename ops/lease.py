@@ -110,21 +110,14 @@ def _holder_process(holder: str) -> tuple[str, int | None]:
     return host, int(pid) if pid.isdigit() else None
 
 
-def current_holder(engine: Engine, name: str = CRAWL_LEASE) -> LeaseInfo | None:
+def current_holder(engine: Engine, name: str = CRAWL_LEASE, *, alive: bool = False) -> LeaseInfo | None:
+    """Who holds the lease, unexpired; with `alive`, only if that process is not gone from this host
+    (the next claimant would take such a lease over at once)."""
     with session_scope(engine) as session:
         lease = session.get(Lease, name)
         if lease is None or lease.expires_at <= _now():
             return None
-        return LeaseInfo(lease.name, lease.holder, lease.job, lease.acquired_at, lease.expires_at)
-
-
-def live_holder(engine: Engine, name: str = CRAWL_LEASE) -> LeaseInfo | None:
-    """Who holds the lease now, if anyone still alive does: unexpired, and not a process gone from
-    this host (which the next claimant would take over at once)."""
-    with session_scope(engine) as session:
-        lease = session.get(Lease, name)
-        if lease is None or lease.expires_at <= _now() \
-                or process_gone(*_holder_process(lease.holder), lease.holder_started):
+        if alive and process_gone(*_holder_process(lease.holder), lease.holder_started):
             return None
         return LeaseInfo(lease.name, lease.holder, lease.job, lease.acquired_at, lease.expires_at)
 

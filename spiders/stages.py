@@ -55,7 +55,7 @@ class ArchiveStage:
         self.crawler = crawler
         self.stats = crawler.stats
         self.write_process = write_process
-        self.train_after = train_after or None
+        self.train_after = train_after
         self.buffer: list = []
         self.archived: set[int] = set()
         self.failed: str | None = None

@@ -188,18 +188,13 @@ def recompress_all(session: Session, dictionary: Dictionary, *, limit: int = REC
             progress(total)
 
 
-def newest_dictionary(session: Session) -> CompressionDictionary | None:
-    return session.scalars(select(CompressionDictionary).order_by(CompressionDictionary.id.desc())
-                           .limit(1)).first()
-
-
 def first_dictionary(session: Session, after_pages: int = DICTIONARY_AFTER_PAGES, *,
                      now: datetime | None = None) -> CompressionDictionary | None:
     """The archive's first dictionary, trained now if it has none and holds `after_pages` article
-    pages (None if not yet); flushed, not committed. A first crawl calls this as it writes
-    (pipeline/archive/writer.py), so the pages after the first few hundred are stored compressed
-    with it and only those before are left for `maintain` to recompress."""
-    if newest_dictionary(session) is not None or not has_pages(session, after_pages):
+    pages (None if not yet); flushed, not committed. A first crawl's writer calls this after every
+    batch (pipeline/archive/writer.py), so the pages after the first few hundred are stored
+    compressed with it."""
+    if current(session) is not None or not has_pages(session, after_pages):
         return None
     return train(session, f"the archive's first, at {after_pages} or more article pages", now=now)
 
@@ -208,7 +203,8 @@ def maintain(session: Session, *, after_pages: int = DICTIONARY_AFTER_PAGES, win
              factor: float = DICTIONARY_DRIFT, now: datetime | None = None) -> str | None:
     """Train the archive's first dictionary, or a new one when the portal's template changed, and
     recompress the pages stored without one; what it did, in words, or None. Commits."""
-    newest = newest_dictionary(session)
+    newest = session.scalars(select(CompressionDictionary).order_by(CompressionDictionary.id.desc())
+                             .limit(1)).first()
     said = None
     if newest is None:
         newest = first_dictionary(session, after_pages, now=now)

@@ -57,10 +57,11 @@ class ArchiveWriter:
 
     def upkeep(self, counts: Counter) -> Dictionary | None:
         """After a batch: the archive's first dictionary if it was trained just now (committed),
-        else None; the pages recompressed are counted in `counts`. Once trained, the pages this crawl stored without it (those before it, and those
-        already read when it came) are recompressed with it here, batch by batch, beside the crawl
-        rather than after it. Trained once, or failed once, never again in this crawl: the run's
-        end (ops/crawl.py) trains or recompresses whatever is left."""
+        else None; the pages recompressed are counted in `counts`. Once trained, the pages this
+        crawl stored without it (those before it, and those already read when it came) are
+        recompressed with it here, batch by batch, beside the crawl rather than after it. Trained
+        once, or failed once, never again in this crawl: the run's end (ops/crawl.py) trains or
+        recompresses whatever is left."""
         if self.dictionary is not None:
             counts[stats.PAGES_RECOMPRESSED] += self._recompress_behind()
             return None
