@@ -23,7 +23,7 @@ from pipeline.reading.compression import Dictionary
 from pipeline.reading.profile import load_profile
 from spiders.helpers import default_processes
 from spiders.portal import PortalSpider
-from spiders.run import run_spider
+from spiders.run import default_components_used, run_spider
 from spiders.walk import ListWalk
 
 FINISH_STATUS = {"finished": "succeeded", "shutdown": "interrupted"}
@@ -56,22 +56,6 @@ class CrawlPlan:
                 "aids": [min(self.probe_aids), max(self.probe_aids)] if self.probe_aids else []}
 
 
-# Scrapy's default middlewares that do nothing for this crawl but cost a call (or a wrapped
-# async generator) per request or per callback output.
-UNUSED_DOWNLOADER_MIDDLEWARES = {
-    "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,  # requests are built from the profile
-    "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware": None,  # the portal has no login
-    "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,  # takedowns are HTTP redirects
-}
-UNUSED_SPIDER_MIDDLEWARES = {
-    "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": None,  # the portal's URLs are short
-    "scrapy.spidermiddlewares.depth.DepthMiddleware": None,  # walks are bounded by ListWalk, not depth
-    # The spider re-requests broken pages through get_retry_request, which carries the
-    # retry count in meta on purpose; the meta-copy detector would warn on every one.
-    "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": None,
-}
-
-
 def _paced(settings: Settings) -> bool:
     return settings.download_delay > 0 or settings.autothrottle or settings.concurrent_requests <= 1
 
@@ -102,13 +86,12 @@ def scrapy_settings(settings: Settings, run_id: int, plan: CrawlPlan, allowance:
         "RETRY_ENABLED": True,
         "RETRY_TIMES": settings.retry_times,
         "RETRY_HTTP_CODES": [500, 502, 503, 504, 522, 524, 408, 429],
-        "DOWNLOADER_MIDDLEWARES": {"scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
-                                   "spiders.middlewares.RobotsTxt": 100,
+        # Scrapy's default components less those this crawl does not use (spiders/run.py).
+        **default_components_used(),
+        "DOWNLOADER_MIDDLEWARES": {"spiders.middlewares.RobotsTxt": 100,
                                    "spiders.middlewares.RetryBackoff": 560,
                                    # Before DownloaderStats (850): a refused request is no request.
-                                   "spiders.middlewares.RequestBudget": 845,
-                                   **UNUSED_DOWNLOADER_MIDDLEWARES},
-        "SPIDER_MIDDLEWARES": UNUSED_SPIDER_MIDDLEWARES,
+                                   "spiders.middlewares.RequestBudget": 845},
         # Scrapy starts up to CONCURRENT_ITEMS tasks for every callback's output; the stages
         # are synchronous, so the tasks only cost (≈1 ms of CPU per page, bench --profile).
         "CONCURRENT_ITEMS": 1,
@@ -125,17 +108,11 @@ def scrapy_settings(settings: Settings, run_id: int, plan: CrawlPlan, allowance:
         # than parsed; the portal's largest real pages are a few MB.
         "DOWNLOAD_MAXSIZE": settings.max_page_bytes,
         "DOWNLOAD_WARNSIZE": settings.max_page_bytes // 2,
-        # No control surface on the network: the telnet console and the remote
-        # control HTTP server that Scrapy 2.19 starts by default are off, explicitly.
+        # No control surface on the network: off twice, left out of the extensions above and
+        # disabled should a later Scrapy rename them.
         "TELNETCONSOLE_ENABLED": False,
         "REMOTE_CONTROL_ENABLED": False,
-        "EXTENSIONS": {
-            "scrapy.extensions.telnet.TelnetConsole": None,
-            "scrapy.extensions.remote_control.RemoteControl": None,
-            "scrapy.extensions.memdebug.MemoryDebugger": None,
-            "scrapy.extensions.feedexport.FeedExporter": None,  # items go to the archive, not to feeds
-            **({"spiders.progress.Progress": 500} if plan.progress else {}),
-        },
+        "EXTENSIONS": {"spiders.progress.Progress": 500} if plan.progress else {},
         "LOG_LEVEL": settings.log_level,
         # Pages arrive read, cleaned and fingerprinted (spiders/reader.py): one stage archives them.
         "ITEM_PIPELINES": {"spiders.stages.ArchiveStage": 300},

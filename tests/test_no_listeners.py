@@ -2,7 +2,7 @@
 
 Scrapy starts a telnet console (127.0.0.1:6023-6073) and, since 2.19, a
 remote-control HTTP server that runs posted Python code, unless told not to.
-pipeline/crawl.py switches both off; these tests hold it to that by watching a
+ops/crawl.py switches both off (spiders/run.py leaves them out); these tests hold it to that by watching a
 real crawl process from the outside: its sockets (the inodes behind
 /proc/<pid>/fd) looked up in /proc/<pid>/net/{tcp,tcp6,udp,udp6}. The crawl
 writes to the archive on the backend under test (on PostgreSQL its client
@@ -103,8 +103,37 @@ def test_scrapy_settings_switch_the_control_surfaces_off():
     s = scrapy_settings(Settings(), 1, *([CrawlPlan()] if wants_plan else []))
     assert s["TELNETCONSOLE_ENABLED"] is False
     assert s["REMOTE_CONTROL_ENABLED"] is False
-    assert s["EXTENSIONS"]["scrapy.extensions.telnet.TelnetConsole"] is None
-    assert s["EXTENSIONS"]["scrapy.extensions.remote_control.RemoteControl"] is None
+
+
+def test_the_crawl_leaves_scrapys_unused_components_unloaded():
+    """Ordering the crawl's component lists as Scrapy does at start imports none of the unused
+    ones (a fresh interpreter: aiohttp comes only with the remote control, tldextract only with
+    the cookie middleware) and keeps every other default and the crawl's own."""
+    code = """
+import sys
+from scrapy.settings import Settings as ScrapySettings
+from scrapy.utils.conf import build_component_list
+from ops.config import Settings
+from ops.crawl import CrawlPlan, scrapy_settings
+s = ScrapySettings(scrapy_settings(Settings(), 1, CrawlPlan()))
+names = set()
+for group in ("EXTENSIONS", "DOWNLOADER_MIDDLEWARES", "SPIDER_MIDDLEWARES"):
+    names |= set(build_component_list(s.get_component_priority_dict_with_base(group)))
+print(" ".join(sorted(names)))
+print(" ".join(m for m in ("aiohttp", "tldextract", "twisted.conch.telnet") if m in sys.modules))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr
+    loaded, imported = (done.stdout.splitlines() + [""])[:2]
+    loaded = set(loaded.split())
+    assert imported == ""
+    assert {"scrapy.extensions.telnet.TelnetConsole", "scrapy.extensions.remote_control.RemoteControl",
+            "scrapy.downloadermiddlewares.cookies.CookiesMiddleware",
+            "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware"}.isdisjoint(loaded)
+    assert {"scrapy.downloadermiddlewares.retry.RetryMiddleware", "scrapy.extensions.corestats.CoreStats",
+            "scrapy.downloadermiddlewares.redirect.RedirectMiddleware", "spiders.middlewares.RobotsTxt",
+            "spiders.middlewares.RequestBudget", "scrapy.spidermiddlewares.httperror.HttpErrorMiddleware"} <= loaded
 
 
 def test_the_watcher_sees_a_listening_socket():
