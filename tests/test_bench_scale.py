@@ -3,9 +3,12 @@ against a substring scan, verify on the result)."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from bench.scale.synthetic import MAX_EVENTS, plan_events
 
@@ -35,3 +38,12 @@ def test_a_small_scale_run_builds_through_the_write_path_and_search_equals_a_sca
                             "--phases", "size", "--dir", str(tmp_path)], cwd=ROOT, check=True,
                            capture_output=True, text=True, timeout=600)
     assert "chunk" not in again.stdout
+
+
+def test_a_copy_the_disk_cannot_hold_is_refused_with_the_way_out(tmp_path):
+    from bench.scale import probes
+
+    free = shutil.disk_usage(tmp_path).free
+    with pytest.raises(probes.NoRoomForCopy, match="--in-place"):
+        probes.room_for_copy(free, tmp_path)
+    probes.room_for_copy(1024, tmp_path)  # a small one is made

@@ -180,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=200, help="search queries checked against a substring scan")
     parser.add_argument("--phases", default=",".join(PHASES), help=f"comma-separated, of {', '.join(PHASES)}")
     parser.add_argument("--dir", type=Path, default=ROOT / "var" / "scale", help="where built archives are kept")
+    parser.add_argument("--in-place", action="store_true",
+                        help="writer and migrations: on the built archive itself rather than a copy (for a disk "
+                             "without room for one; the archive then holds the writer crawl's articles too)")
     parser.add_argument("-o", "--output", type=Path, help="write the results as JSON")
     args = parser.parse_args(argv)
     versions = args.versions or 4 * args.articles
@@ -197,6 +200,12 @@ def main(argv: list[str] | None = None) -> int:
         server = PostgresServer(args.dir / "pgdata", options="-c shared_buffers=512MB").start()
         url = server.database(name.replace("-", "_"))
     result: dict = {"backend": args.backend, **params, "batch": args.batch}
+
+    def save(result: dict) -> None:
+        """After every phase: a phase that fails late leaves the figures before it on disk."""
+        if args.output:
+            args.output.write_text(json.dumps(result, indent=1, ensure_ascii=False, default=str))
+
     rng = random.Random(args.seed)
     try:
         print(f"archive {name}")
@@ -213,27 +222,32 @@ def main(argv: list[str] | None = None) -> int:
                                "seconds": s["check_seconds"]}
             print(f"search against a substring scan: {len(s['hits'])} queries, "
                   f"{len(s['differences'])} differ ({s['check_seconds']} s)")
+            save(result)
         if "web" in phases:
             result["web"] = web(url, s, args.requests, rng)
+            save(result)
         stored = progress.get("versions_stored") or progress["versions_written"]
         if "export" in phases:
             result["export"] = probes.export_rate(url, stored)
             print(f"export: {result['export']}")
+            save(result)
         if "verify" in phases:
             result["verify"] = probes.verify_time(url)
             print(f"verify: {result['verify']}")
-        if "writer" in phases:
-            result["writer"] = probes.writer_memory(url)
-            print(f"writer: {result['writer']}")
-        if "migrations" in phases:
-            result["migrations"] = probes.migrations(url)
-            print(f"migrations: {result['migrations']}")
+            save(result)
+        for phase, probe in (("writer", probes.writer_memory), ("migrations", probes.migrations)):
+            if phase in phases:
+                try:
+                    result[phase] = probe(url, args.dir, args.in_place)
+                except probes.NoRoomForCopy as exc:
+                    result[phase] = {"error": str(exc)}
+                print(f"{phase}: {result[phase]}")
+                save(result)
         result["targets"] = targets(result)
     finally:
         if server is not None:
             server.stop()
-    if args.output:
-        args.output.write_text(json.dumps(result, indent=1, ensure_ascii=False, default=str))
+    save(result)
     missed = [k for k, v in result.get("targets", {}).items() if not v["met"]]
     print("targets missed: " + ", ".join(missed) if missed else "every target met")
     return 0

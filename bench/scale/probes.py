@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from bench import FAST_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
+COPY_MARGIN_BYTES = 5 * 2**30  # left free beside a copy: the WAL, the server's own files, everything else
 
 
 def cli(*args: str, env: dict | None = None, timeout: float = 7200) -> tuple[float, subprocess.CompletedProcess]:
@@ -107,14 +108,18 @@ class TreeWatcher(threading.Thread):
         self.join()
 
 
-def writer_memory(url: str, replica_articles: int = 300, seed: int = 7) -> dict:
+def writer_memory(url: str, directory: Path, in_place: bool = False, replica_articles: int = 300,
+                  seed: int = 7) -> dict:
     """A small crawl of a fresh replica into a copy of the big archive, with the writer process on;
     the peak RSS of the crawl's process and of each child (the writer, the reader). A copy, so
-    that the next run of the benchmark finds the archive it built.
+    that the next run of the benchmark finds the archive it built; `in_place`: into the archive
+    itself, which then holds the replica's articles and run as well.
 
     Revisits and gap probes are off: the archive's own articles are on a host that does not exist
     here; what is measured is the write path at this archive size."""
-    url = copy_archive(url, "writer")
+    if in_place:
+        return {**_crawl_memory(url, replica_articles, seed), "in_place": True}
+    url = copy_archive(url, "writer", directory)
     try:
         return _crawl_memory(url, replica_articles, seed)
     finally:
@@ -151,9 +156,22 @@ def _crawl_memory(url: str, replica_articles: int, seed: int) -> dict:
 
 # --- migrations --------------------------------------------------------------------------------
 
-def copy_archive(url: str, label: str) -> str:
-    """A private copy of the archive to migrate (a file copy; CREATE DATABASE … TEMPLATE)."""
+class NoRoomForCopy(RuntimeError):
+    """The disk cannot hold a copy of the archive beside it."""
+
+
+def room_for_copy(needed_bytes: float, where: Path) -> None:
+    free = shutil.disk_usage(where).free
+    if free < needed_bytes * 1.1 + COPY_MARGIN_BYTES:
+        raise NoRoomForCopy(f"a copy of the archive needs {needed_bytes / 2**30:.1f} GB and {where} has "
+                            f"{free / 2**30:.1f} GB free: run the phase again with --in-place")
+
+
+def copy_archive(url: str, label: str, directory: Path) -> str:
+    """A private copy of the archive (a file copy; CREATE DATABASE … TEMPLATE), if the disk that
+    holds the archives (`directory`) has room for it (else NoRoomForCopy)."""
     parsed = make_url(url)
+    room_for_copy(size_on_disk(url) * 2**20, directory)
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(url)
         with engine.connect() as conn:
@@ -183,15 +201,16 @@ def drop_archive(url: str) -> None:
     admin.dispose()
 
 
-def migrations(url: str) -> dict:
+def migrations(url: str, directory: Path, in_place: bool = False) -> dict:
     """On a copy: down to 0005 (the trigram index back, raw pages back to zlib), then the time of
     `portal-archive db upgrade` (0006 builds the bigram index, 0007 trains a dictionary and
-    recompresses every page), then `verify`."""
+    recompresses every page), then `verify`. `in_place`: on the archive itself, which ends at
+    head again (its raw pages compressed with a newly trained dictionary)."""
     from alembic import command
 
     from pipeline.archive.db import alembic_config
 
-    copy = copy_archive(url, "migrations")
+    copy = url if in_place else copy_archive(url, "migrations", directory)
     try:
         started = time.perf_counter()
         command.downgrade(alembic_config(copy), "0005")
@@ -200,6 +219,7 @@ def migrations(url: str) -> dict:
         checked = verify_time(copy) if done.returncode == 0 else None
         return {"downgrade_to_0005_s": round(down, 1), "upgrade_0005_to_head_s": round(up, 1),
                 "upgrade_ok": done.returncode == 0, "verify_after": checked,
-                "said": done.stderr.strip()[-300:] if done.returncode else ""}
+                "said": done.stderr.strip()[-300:] if done.returncode else "", "in_place": in_place}
     finally:
-        drop_archive(copy)
+        if not in_place:
+            drop_archive(copy)
