@@ -132,6 +132,26 @@ def test_the_index_follows_edits_and_takedowns(small):
 
 
 @pytest.mark.archive
+def test_the_edited_list_counts_articles_edited_at_least_once(small):
+    """Its total, counted from the change index when `edited` is the only filter and row by row
+    with another: an article edited twice counts once, one only taken down and back not at all."""
+    later = T0 + timedelta(days=1)
+    small.write(article(101, "光伏逆变器出口增长", ["今年光伏组件出口同比增长三成。", "企业加快海外布局。"], at=later))
+    small.write(article(101, "光伏逆变器出口大增", ["今年光伏组件出口同比增长三成。", "企业加快海外布局。"],
+                        at=later + timedelta(hours=1)))
+    small.write(ArticleGone(f"{BASE}/news/hyzx/2026/0212/102.html", 102, 404, later, "HTTP 404"))
+    small.write(article(102, "储能电站并网运行", ["国内最大的钠离子电池储能电站并网运行。"], at=later + timedelta(hours=2)))
+    small.write(article(103, "充电桩建设提速", ["城市充电基础设施建设持续提速,光伏车棚成为新亮点。", "新增一段。"],
+                        at=later + timedelta(hours=3)))
+    with session_scope(small.engine) as session:
+        for flt in (queries.ArticleFilter(status="edited"), queries.ArticleFilter(status="edited", channel="行业资讯")):
+            found = queries.list_articles(session, flt, ZoneInfo("Asia/Shanghai"))
+            assert sorted(row.aid for row in found.items) == [101, 103] and found.total == 2, flt
+        assert queries.list_articles(session, queries.ArticleFilter(status="edited", channel="政策法规"),
+                                     ZoneInfo("Asia/Shanghai")).total == 0
+
+
+@pytest.mark.archive
 def test_query_syntax_is_searched_for_literally(small):
     # FTS5's and tsquery's syntax is punctuation and words to the split: quotes and operators separate, OR and
     # NEAR are words that must occur, and a query of punctuation alone asks for nothing (every article).

