@@ -602,3 +602,22 @@ def test_the_bounded_scan_looks_only_at_the_newest_window(small, monkeypatch):
         monkeypatch.setattr(search, "SCAN_WINDOW", 3)
         found = queries.list_articles(session, queries.ArticleFilter(q="伏"), ZoneInfo("Asia/Shanghai"))
         assert [row.aid for row in found.items] == [101, 103] and found.total == 2
+
+
+@pytest.mark.archive
+def test_channel_counts_follow_every_new_article_and_version(small):
+    """The list pages' channel counts are kept between requests but counted again after any write:
+    a new article, and an edit that moves an article to another channel."""
+    with TestClient(create_app(open_readonly(small.url)), base_url="http://127.0.0.1") as client:
+        def counts():
+            return {c["name"]: c["articles"] for c in client.get("/api/channels").json()}
+
+        assert counts() == {"行业资讯": 3}
+        assert counts() == {"行业资讯": 3}
+        small.write(article(104, "氢能重卡示范运营", ["首批氢能重卡投入示范运营。"], at=T0 + timedelta(days=1)))
+        assert counts() == {"行业资讯": 4}
+        moved = article(104, "氢能重卡示范运营", ["首批氢能重卡投入示范运营。"], at=T0 + timedelta(days=2))
+        moved.channel = "企业动态"
+        small.write(fingerprint(moved))
+        assert counts() == {"行业资讯": 3, "企业动态": 1}
+        assert "企业动态 (1)" in client.get("/").text

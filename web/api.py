@@ -385,4 +385,4 @@ def list_quarantine(request: Request, page: int = Page, per_page: int = PerPage)
 @router.get("/channels", response_model=list[ChannelOut], summary="Channels and how many articles each holds")
 def list_channels(request: Request):
     with reading(request.app.state.engine) as session:
-        return [ChannelOut(name=name, articles=n) for name, n in queries.channels(session)]
+        return [ChannelOut(name=name, articles=n) for name, n in request.app.state.channel_counts(session)]

@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from pipeline.archive import queries
 from pipeline.archive.db import redact_url
 from pipeline.reading.profile import load_profile
 from web import api, pages
@@ -39,6 +40,7 @@ def create_app(engine: Engine, profile: str = "cpsia", token: str | None = None,
     app.state.engine = engine
     app.state.profile = portal
     app.state.tz = ZoneInfo(portal.timezone)
+    app.state.channel_counts = queries.ChannelCounts()
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -161,7 +161,7 @@ def articles(request: Request):
     tz = request.app.state.tz
     with reading(request.app.state.engine) as session:
         found = queries.list_articles(session, flt, tz, page)
-        channel_list = queries.channels(session)
+        channel_list = request.app.state.channel_counts(session)
     snippets = {r.aid: snippet(r.excerpt, flt.q) for r in found.items if r.excerpt is not None}
     return render(request, "articles.html", title="Articles", found=found, flt=flt, snippets=snippets,
                   channels=channel_list, statuses=STATUS_LABELS, scan_window=SCAN_WINDOW)

@@ -206,6 +206,23 @@ def channels(session: Session) -> list[tuple[str, int]]:
         select(Article.channel, func.count()).group_by(Article.channel).order_by(Article.channel))]
 
 
+class ChannelCounts:
+    """`channels`, counted again only when the archive has a new article or version since the last
+    count (an article's channel changes only with a new version): every list page shows them, and
+    counting reads every article (30 ms at 500,000), where the check is two index lookups."""
+
+    def __init__(self):
+        self._seen: tuple | None = None
+        self._counts: list[tuple[str, int]] = []
+
+    def __call__(self, session: Session) -> list[tuple[str, int]]:
+        seen = (session.scalar(select(func.max(Article.id))), session.scalar(select(func.max(ArticleVersion.id))))
+        if seen != self._seen:
+            # Replaced whole, never changed in place: a request on another thread reads one or the other.
+            self._counts, self._seen = channels(session), seen
+        return self._counts
+
+
 # --- one article ---------------------------------------------------------------
 
 @dataclass
