@@ -121,10 +121,15 @@ def list_articles(session: Session, flt: ArticleFilter, tz: ZoneInfo, page: int 
     open_version = and_(current.article_id == Article.id, current.valid_to.is_(None))
 
     total = index_count(session, flt.q) if searched is not None and not conditions else None
-    if total is not None and probe_pays(session, flt.q, total, _offset(page, per_page) + per_page):
-        searched = search_condition(current, flt.q, session.get_bind().dialect.name, probe=True)
     more = False
-    hits = search.index_hits(session, flt.q, search.COUNT_LIMIT) if searched is not None else None
+    walked = None
+    if searched is not None and conditions and session.get_bind().dialect.name == "sqlite":
+        walked = _walk_filtered(session, flt, current, open_version, conditions, page, per_page)
+    if walked is not None:
+        searched, total, more = walked
+    if walked is None and total is not None and probe_pays(session, flt.q, total, _offset(page, per_page) + per_page):
+        searched = search_condition(current, flt.q, session.get_bind().dialect.name, probe=True)
+    hits = search.index_hits(session, flt.q, search.COUNT_LIMIT) if searched is not None and walked is None else None
     if hits is not None and hits.more:  # a common word: walk the newest articles, probing each
         searched = search_condition(current, flt.q, session.get_bind().dialect.name, probe=True)
         if not conditions:
@@ -188,6 +193,36 @@ def _aids(session: Session, ids: set[int]) -> dict[int, int]:
     if not ids:
         return {}
     return dict(session.execute(select(Article.id, Article.aid).where(Article.id.in_(ids))).all())
+
+
+def _walk_filtered(session: Session, flt: ArticleFilter, current, open_version, conditions: list, page: int,
+                   per_page: int) -> tuple | None:
+    """SQLite, a search of a word in most articles with other conditions (a channel, dates, a
+    status): (the condition the page is read with, its total, whether more match), from a walk of
+    the filtered articles newest first that probes each one's open version in the index; None when
+    reading the hits pays better, or when the walk did not settle it.
+
+    Counting such a search exactly reads every hit of the word (70 ms for 光伏 and a channel at
+    275,000 articles, linear in the archive); the walk stops at COUNT_LIMIT hits and says "more
+    than", as PostgreSQL does. It probes at most search.walk_pays() articles: a word that is rare
+    among the filtered articles ends it early, and the hits are counted after all."""
+    unfiltered = index_count(session, flt.q)
+    walk = search.walk_pays(session, flt.q, unfiltered) if unfiltered is not None else None
+    if walk is None or _offset(page, per_page) + per_page > search.COUNT_LIMIT:
+        return None
+    # `id` is the open version's: what the probe looks up in the index.
+    newest = (select(Article.id.label("article_id"), current.id.label("id")).join(current, open_version)
+              .where(*conditions).order_by(Article.published_at.desc(), Article.id.desc()).limit(walk).subquery())
+    probed = search_condition(newest.c, flt.q, "sqlite", probe=True)
+    found = session.scalar(select(func.count()).select_from(
+        select(newest.c.article_id).where(probed).limit(search.COUNT_LIMIT + 1).subquery())) or 0
+    if found > search.COUNT_LIMIT:
+        total, more = search.COUNT_LIMIT, True
+    elif session.scalar(select(func.count()).select_from(newest)) < walk:
+        total, more = found, False  # the walk saw every filtered article: the count is exact
+    else:
+        return None
+    return search_condition(current, flt.q, "sqlite", probe=True), total, more
 
 
 def _change_counts(session: Session, article_ids: list[int]) -> Counter:
