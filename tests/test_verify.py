@@ -23,7 +23,7 @@ from tests.conftest import archive_contents, cli, copy_archive, new_database, qu
 ARTICLES = 200
 CHANGES = {"edits": 20, "takedowns": 8, "republish": 5, "new": 10}
 CHECKS = ("one-open-version", "version-numbers", "validity-chain", "content-hash", "article-hash",
-          "raw-pages", "quarantined-pages", "article-has-versions", "version-has-article", "status", "duplicate-of",
+          "raw-pages", "quarantined-pages", "article-has-versions", "version-has-article", "status", "edits", "duplicate-of",
           "search-index")
 # The archive trains its raw-page dictionary after the first crawl (pipeline/archive/rawpages.py), so
 # its pages are read back through one: recompressed after the first crawl, compressed by the reader in
@@ -197,6 +197,9 @@ CORRUPTIONS = {
     "taken-down article whose open version is live": (
         ["update articles set status = 'taken_down' where id = {}"],
         LIVE_ONE_VERSION, {"status"}),
+    "edit count differs from the versions": (
+        ["update articles set edits = edits + 1 where id = {}"],
+        EDITED, {"edits"}),
     "duplicate of itself": (
         ["update articles set duplicate_of_id = id where id = {}"],
         LIVE_ONE_VERSION, {"duplicate-of"}),
@@ -308,8 +311,9 @@ def expand(db: str, articles: int) -> None:
             max_version_id = conn.exec_driver_sql("select max(id) from article_versions").scalar()
             copies = -(-articles // count) - 1
             for k in range(1, copies + 1):
+                # edits from 0: the database counts them again as the versions are copied in.
                 shifted = {"articles": {"id": f"id + {k * max_id}", "aid": f"aid + {k * max_aid}",
-                                        "duplicate_of_id": f"duplicate_of_id + {k * max_id}"},
+                                        "duplicate_of_id": f"duplicate_of_id + {k * max_id}", "edits": "0"},
                            "article_versions": {"id": f"id + {k * max_version_id}",
                                                 "article_id": f"article_id + {k * max_id}"}}
                 for table, limit in (("articles", max_id), ("article_versions", max_version_id)):

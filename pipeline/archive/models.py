@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
     TypeDecorator,
     Unicode,
     UniqueConstraint,
@@ -109,7 +110,12 @@ class CrawlRun(Base):
 class Article(Base):
     __tablename__ = "articles"
     # A channel's list, newest first, read in order and stopped at the page (revision 0009).
-    __table_args__ = (Index("ix_articles_channel_published_at", "channel", "published_at"),)
+    __table_args__ = (
+        Index("ix_articles_channel_published_at", "channel", "published_at"),
+        # The articles edited at least once, newest first (revision 0010).
+        Index("ix_articles_edited", "published_at", "id", sqlite_where=text("edits > 0"),
+              postgresql_where=text("edits > 0")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     aid: Mapped[int] = mapped_column(BigInteger, unique=True)
@@ -135,6 +141,9 @@ class Article(Base):
     # Checks that found the portal had changed the article (an edit, a takedown, a return):
     # with first_seen_at and last_checked_at, all the revisit policy needs of its history.
     changes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # How many of its versions are edits (change `edited`): kept by triggers on article_versions
+    # (revision 0010), never written here; the "edited at least once" list reads it.
+    edits: Mapped[int] = mapped_column(Integer, server_default="0")
     # When it was published, as well as the archive could tell when it first saw it (the revisit
     # policy goes by an article's age): pages often show only the day, so an article first seen
     # on the day its page names was born when first seen, one found later at the day it names.

@@ -66,6 +66,7 @@ def _checks() -> dict[str, Check]:
         ("article-has-versions", "every article has at least one version", "articles"),
         ("version-has-article", "every version belongs to an article", "versions"),
         ("status", "an article is taken_down iff its open version's change is taken_down", "articles"),
+        ("edits", "articles.edits = the number of its versions whose change is edited", "articles"),
         ("duplicate-of", "duplicate_of never points to the article itself, to a missing article, "
                          "or round a cycle", "linked articles"),
         ("search-index", "the search index holds exactly the open versions", "open versions"),
@@ -124,7 +125,8 @@ def verify_archive(session: Session, *, chunk: int = CHUNK_ARTICLES,
     last_id = 0
     while True:
         articles = session.execute(
-            select(Article.id, Article.aid, Article.status, Article.current_version, Article.content_hash)
+            select(Article.id, Article.aid, Article.status, Article.current_version, Article.content_hash,
+                   Article.edits)
             .where(Article.id > last_id).order_by(Article.id).limit(chunk)).all()
         if not articles:
             break
@@ -157,8 +159,11 @@ def _check_versions(session: Session, checks: dict[str, Check], articles, first_
         if not versions:
             checks["article-has-versions"].violation(f"{label} has no version")
             continue
-        for name in ("one-open-version", "version-numbers", "article-hash", "status"):
+        for name in ("one-open-version", "version-numbers", "article-hash", "status", "edits"):
             checks[name].examined += 1
+        edits = sum(1 for v in versions if v.change == "edited")
+        if article.edits != edits:
+            checks["edits"].violation(f"{label} counts {article.edits} edits, its versions {edits}")
         _one_open_version(checks["one-open-version"], label, versions)
         _version_numbers(checks["version-numbers"], label, article, versions)
         _validity_chain(checks["validity-chain"], label, versions)
