@@ -605,19 +605,25 @@ def test_the_bounded_scan_looks_only_at_the_newest_window(small, monkeypatch):
 
 
 @pytest.mark.archive
-def test_channel_counts_follow_every_new_article_and_version(small):
-    """The list pages' channel counts are kept between requests but counted again after any write:
-    a new article, and an edit that moves an article to another channel."""
+def test_whole_archive_counts_follow_every_new_article_and_version(small):
+    """The channel counts and the change totals are kept between requests but counted again after
+    any write: a new article, an edit that moves an article to another channel, a takedown."""
     with TestClient(create_app(open_readonly(small.url)), base_url="http://127.0.0.1") as client:
         def counts():
-            return {c["name"]: c["articles"] for c in client.get("/api/channels").json()}
+            changes = {kind: client.get("/api/changes", params={"kind": kind}).json()["total"]
+                       for kind in ("edited", "taken_down")}
+            return {c["name"]: c["articles"] for c in client.get("/api/channels").json()}, changes
 
-        assert counts() == {"行业资讯": 3}
-        assert counts() == {"行业资讯": 3}
+        assert counts() == ({"行业资讯": 3}, {"edited": 0, "taken_down": 0})
+        assert counts() == ({"行业资讯": 3}, {"edited": 0, "taken_down": 0})
         small.write(article(104, "氢能重卡示范运营", ["首批氢能重卡投入示范运营。"], at=T0 + timedelta(days=1)))
-        assert counts() == {"行业资讯": 4}
-        moved = article(104, "氢能重卡示范运营", ["首批氢能重卡投入示范运营。"], at=T0 + timedelta(days=2))
+        assert counts() == ({"行业资讯": 4}, {"edited": 0, "taken_down": 0})
+        moved = article(104, "氢能重卡示范运营", ["首批氢能重卡投入示范运营。", "新增一段。"], at=T0 + timedelta(days=2))
         moved.channel = "企业动态"
         small.write(fingerprint(moved))
-        assert counts() == {"行业资讯": 3, "企业动态": 1}
+        assert counts() == ({"行业资讯": 3, "企业动态": 1}, {"edited": 1, "taken_down": 0})
         assert "企业动态 (1)" in client.get("/").text
+        small.write(ArticleGone(f"{BASE}/news/hyzx/2026/0212/102.html", 102, 404, T0 + timedelta(days=3), "HTTP 404"))
+        assert counts()[1] == {"edited": 1, "taken_down": 1}
+        assert client.get("/api/changes").json()["total"] == 2
+        assert "<li><strong>1</strong> taken down</li>" in client.get("/runs").text

@@ -351,7 +351,9 @@ def get_diff(request: Request, aid: int = Aid,
 def list_changes(request: Request, kind: list[FeedChange] | None = Query(None, description="Only these kinds."),
                  page: int = Page, per_page: int = PerPage):
     with reading(request.app.state.engine) as session:
-        found = queries.changes(session, tuple(kind or ()) or queries.CHANGE_KINDS, page, per_page)
+        kinds = tuple(kind or ()) or queries.CHANGE_KINDS
+        found = queries.changes(session, kinds, page, per_page,
+                                total=request.app.state.counts.changes(session, kinds))
     return ChangePage(total=found.total, page=page, per_page=per_page, items=[ChangeOut(
         aid=r.aid, version=r.version, change=r.change, at=r.at, title=r.title, channel=r.channel,
         crawl_run_id=r.run_id) for r in found.items])
@@ -385,4 +387,4 @@ def list_quarantine(request: Request, page: int = Page, per_page: int = PerPage)
 @router.get("/channels", response_model=list[ChannelOut], summary="Channels and how many articles each holds")
 def list_channels(request: Request):
     with reading(request.app.state.engine) as session:
-        return [ChannelOut(name=name, articles=n) for name, n in request.app.state.channel_counts(session)]
+        return [ChannelOut(name=name, articles=n) for name, n in request.app.state.counts.channels(session)]

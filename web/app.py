@@ -40,7 +40,7 @@ def create_app(engine: Engine, profile: str = "cpsia", token: str | None = None,
     app.state.engine = engine
     app.state.profile = portal
     app.state.tz = ZoneInfo(portal.timezone)
-    app.state.channel_counts = queries.ChannelCounts()
+    app.state.counts = queries.ArchiveCounts()
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -161,7 +161,7 @@ def articles(request: Request):
     tz = request.app.state.tz
     with reading(request.app.state.engine) as session:
         found = queries.list_articles(session, flt, tz, page)
-        channel_list = request.app.state.channel_counts(session)
+        channel_list = request.app.state.counts.channels(session)
     snippets = {r.aid: snippet(r.excerpt, flt.q) for r in found.items if r.excerpt is not None}
     return render(request, "articles.html", title="Articles", found=found, flt=flt, snippets=snippets,
                   channels=channel_list, statuses=STATUS_LABELS, scan_window=SCAN_WINDOW)
@@ -221,7 +221,9 @@ def changes(request: Request):
     kinds = tuple(k for k in request.query_params.getlist("kind") if k in queries.CHANGE_KINDS)
     page = _int(request.query_params.get("page"), 1)
     with reading(request.app.state.engine) as session:
-        found = queries.changes(session, kinds or queries.CHANGE_KINDS, page)
+        kinds_shown = kinds or queries.CHANGE_KINDS
+        found = queries.changes(session, kinds_shown, page,
+                                total=request.app.state.counts.changes(session, kinds_shown))
     return render(request, "changes.html", title="Changes", found=found, kinds=kinds,
                   links={(r.aid, r.version): change_link("", r) for r in found.items})
 
@@ -229,7 +231,8 @@ def changes(request: Request):
 @router.get("/feeds/changes.atom")
 def changes_feed(request: Request):
     with reading(request.app.state.engine) as session:
-        found = queries.changes(session, queries.CHANGE_KINDS, 1, 100)
+        found = queries.changes(session, queries.CHANGE_KINDS, 1, 100,
+                                total=request.app.state.counts.changes(session, queries.CHANGE_KINDS))
     base = str(request.base_url).rstrip("/")
     return Response(changes_atom(found.items, base, request.app.state.profile.site_name),
                     media_type="application/atom+xml; charset=utf-8")
@@ -245,7 +248,7 @@ def runs(request: Request):
         recent = found.items if page == 1 else queries.runs(session, 1).items
         published = queries.published_per_day(session, tz, days)
         edits = queries.changes_per_day(session, "edited", days)
-        totals = queries.archive_totals(session)
+        totals = request.app.state.counts.totals(session)
     columns = [(f"#{r.id} {r.started_at:%m-%d %H:%M}", r.status, [
         ("new", r.articles_new or 0), ("edited", edits_of(r)), ("taken down", r.taken_down or 0),
         ("restored", r.restored or 0), ("quarantined", r.quarantined or 0),
