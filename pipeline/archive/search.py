@@ -285,26 +285,42 @@ def probe_pays(session, query: str | None, hits: int, rows: int) -> bool:
     return rows * articles * tokens * PROBE_COST <= hits * hits
 
 
-# Counting, a probe (≈23 µs a token, FTS5 seeking the version in the doclist) against a hit read
-# into the temporary index and tested (≈0.28 µs): 光伏 and a channel at 275,000 articles / 1.1 M
-# versions (bench/scale), 1,001 hits found in 28 ms by probing, all 49,019 counted in 70.
-COUNT_PROBE_COST = 80
-# A filtered walk probes at most this many times the articles the unfiltered density predicts
-# it needs: a word spread unevenly (rare in the channel asked for) ends the walk early.
-WALK_MARGIN = 2
+# SQLite, a search with other conditions (a channel, dates, a status): how many of the newest
+# filtered articles are looked at before the hits are counted whole (queries._walk_filtered),
+# first the one, then the other: four times the count limit settles a word in a quarter of the
+# filtered articles or more, sixteen times one in a sixteenth (at 275,000 articles, 13 and 20 ms;
+# the second walk alone costs a dense word 33).
+FILTERED_WALKS = (4 * (COUNT_LIMIT + 1), 16 * (COUNT_LIMIT + 1))
+# A search with other conditions whose pieces match no more versions than this in the whole
+# archive starts from its hits (few_hits_condition): about 2 µs a hit, 10 ms for 5,000, where the
+# filtered articles tested against the hits cost 25 ms at 60,000 of them, whatever the hits.
+FEW_HITS = 5_000
 
 
-def walk_pays(session, query: str | None, hits: int) -> int | None:
-    """SQLite, a search with other conditions: how many of the filtered articles, newest first, to
-    probe for a count that stops at COUNT_LIMIT, when that beats reading all `hits` (the unfiltered
-    matches, from the index) to count them exactly; None when it does not."""
-    if not hits or session.get_bind().dialect.name != "sqlite":
-        return None
-    tokens = sum(len(piece_tokens(p)) for p in plan(query).indexed)
-    articles = session.scalar(select(func.max(Article.id))) or 0
-    if (COUNT_LIMIT + 1) * articles * tokens * COUNT_PROBE_COST > hits * hits:
-        return None
-    return WALK_MARGIN * -(-(COUNT_LIMIT + 1) * articles // hits)
+def has_few_hits(session, query: str | None) -> bool:
+    """SQLite: whether the query's indexed pieces match FEW_HITS versions or fewer, read from the
+    index up to that many and no further."""
+    return session.scalar(text(f"SELECT count(*) FROM (SELECT rowid FROM {INDEX} WHERE {INDEX} MATCH :match "
+                               "LIMIT :n)").bindparams(match=fts5_query(plan(query).indexed),
+                                                       n=FEW_HITS + 1)) <= FEW_HITS
+
+
+def few_hits_condition(query: str | None) -> ColumnElement:
+    """SQLite, a query of few hits with other conditions: the articles whose open version is a hit,
+    found from the hits (each version by its id, then its article by its id), never by testing
+    every filtered article against them (linear in the channel: 25 ms for a word of no hits at
+    60,000 articles of a channel)."""
+    hit = aliased(ArticleVersion)
+    matching = text(f"SELECT rowid FROM {INDEX} WHERE {INDEX} MATCH :match").bindparams(
+        match=fts5_query(plan(query).indexed))
+    return Article.id.in_(select(hit.article_id).where(hit.id.in_(matching), hit.valid_to.is_(None)))
+
+
+def hits_since(query: str | None, since: int):
+    """SQLite: the versions from id `since` up that match the query's indexed pieces, as an IN list.
+    FTS5 seeks to `since` in each doclist, so only that tail of a common word's hits is read."""
+    return text(f"SELECT rowid FROM {INDEX} WHERE {INDEX} MATCH :match AND rowid >= :since").bindparams(
+        match=fts5_query(plan(query).indexed), since=since)
 
 
 def index_count(session, query: str | None) -> int | None:
