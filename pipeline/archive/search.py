@@ -297,23 +297,19 @@ FILTERED_WALKS = (4 * (COUNT_LIMIT + 1), 16 * (COUNT_LIMIT + 1))
 FEW_HITS = 5_000
 
 
-def has_few_hits(session, query: str | None) -> bool:
-    """SQLite: whether the query's indexed pieces match FEW_HITS versions or fewer, read from the
-    index up to that many and no further."""
-    return session.scalar(text(f"SELECT count(*) FROM (SELECT rowid FROM {INDEX} WHERE {INDEX} MATCH :match "
-                               "LIMIT :n)").bindparams(match=fts5_query(plan(query).indexed),
-                                                       n=FEW_HITS + 1)) <= FEW_HITS
+def few_hits(session, query: str | None) -> list[int] | None:
+    """SQLite: the versions the query's indexed pieces match, if FEW_HITS or fewer (read from the
+    index up to that many and no further); None for more."""
+    ids = list(session.scalars(text(f"SELECT rowid FROM {INDEX} WHERE {INDEX} MATCH :match LIMIT :n")
+                               .bindparams(match=fts5_query(plan(query).indexed), n=FEW_HITS + 1)))
+    return ids if len(ids) <= FEW_HITS else None
 
 
-def few_hits_condition(query: str | None) -> ColumnElement:
-    """SQLite, a query of few hits with other conditions: the articles whose open version is a hit,
-    found from the hits (each version by its id, then its article by its id), never by testing
-    every filtered article against them (linear in the channel: 25 ms for a word of no hits at
-    60,000 articles of a channel)."""
-    hit = aliased(ArticleVersion)
-    matching = text(f"SELECT rowid FROM {INDEX} WHERE {INDEX} MATCH :match").bindparams(
-        match=fts5_query(plan(query).indexed))
-    return Article.id.in_(select(hit.article_id).where(hit.id.in_(matching), hit.valid_to.is_(None)))
+def needs_positions(query: str | None) -> bool:
+    """Whether the query is more than one token: a phrase (three characters and more) or several
+    pieces, which FTS5 answers by merging doclists and comparing positions, not from one doclist."""
+    indexed = plan(query).indexed
+    return len(indexed) > 1 or any(len(piece_tokens(p)) > 1 for p in indexed)
 
 
 def hits_since(query: str | None, since: int):
