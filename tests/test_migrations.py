@@ -318,8 +318,9 @@ def test_article_edits_are_counted_by_the_migration_after_a_kill_and_kept_by_eve
             upgrading.kill()
         upgrading.wait(30)
     assert query(url, "SELECT version_num FROM alembic_version") == [("0009",)]
-    half = query(url, counted)
-    assert half[0][1] == 2 and half[-1][1:] == (0, 2)  # the first batches counted, the last not yet
+    # Killed inside the revision (its batches are quick: how far it got before the lock held it varies):
+    # the first batches are counted and committed, the revision is not.
+    assert query(url, counted)[0][1:] == (2, 2)
 
     again = cli("db", "upgrade", "--db", url, env={"PORTAL_ARCHIVE_MIGRATION_BATCH_SIZE": "7"})
     assert again.returncode == 0, again.stderr
