@@ -104,16 +104,52 @@ def test_upgrading_an_archive_with_data_keeps_it(tmp_path):
     engine.dispose()
 
 
-@pytest.mark.archive
-def test_the_bigram_index_is_built_in_batches_and_resumes_after_a_kill(request, tmp_path):
-    """An archive at 0005 (trigram index), upgraded with one version per batch, SIGKILLed once some
-    batches are committed; the same upgrade again finishes the index, search works and verify passes."""
+def kill_upgrade_in_a_batch(url: str, *, after: str, locking: str) -> None:
+    """`portal-archive db upgrade` one row a batch, SIGKILLed inside a batch: once it has printed a
+    line starting with `after`, the test holds `locking`'s write lock (so the next batch waits for
+    it) and kills it there."""
     import os
     import signal
     import sqlite3
     import subprocess
     import sys
 
+    from tests.conftest import BACKEND
+
+    upgrading = subprocess.Popen([sys.executable, "-m", "ops.cli", "db", "upgrade", "--db", url],
+                                 stderr=subprocess.PIPE, text=True,
+                                 env={**os.environ, "PORTAL_ARCHIVE_MIGRATION_BATCH_SIZE": "1"})
+    try:
+        for line in upgrading.stderr:
+            if line.startswith(after):
+                break
+        else:
+            pytest.fail("the migration reported no batch")
+        if BACKEND == "postgres":
+            import psycopg
+            from sqlalchemy.engine import make_url
+
+            u = make_url(url)
+            lock = psycopg.connect(host=u.host, port=u.port, user=u.username, dbname=u.database)
+            lock.execute(f"LOCK TABLE {locking} IN EXCLUSIVE MODE")
+        else:
+            lock = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None, timeout=30)
+            lock.execute("BEGIN IMMEDIATE")
+        upgrading.send_signal(signal.SIGKILL)
+        upgrading.wait(30)
+        lock.rollback() if BACKEND == "postgres" else lock.execute("ROLLBACK")
+        lock.close()
+    finally:
+        if upgrading.poll() is None:
+            upgrading.kill()
+        upgrading.wait(30)
+        upgrading.stderr.close()
+
+
+@pytest.mark.archive
+def test_the_bigram_index_is_built_in_batches_and_resumes_after_a_kill(request, tmp_path):
+    """An archive at 0005 (trigram index), upgraded with one version per batch, SIGKILLed once some
+    batches are committed; the same upgrade again finishes the index, search works and verify passes."""
     from tests.conftest import BACKEND, cli, new_unmigrated_database, query
     from tests.test_web_unit import Archive, T0, article
 
@@ -126,35 +162,7 @@ def test_the_bigram_index_is_built_in_batches_and_resumes_after_a_kill(request, 
     command.downgrade(alembic_config(url), "0005")  # the archive as the old schema (trigram index) kept it
     key = "version_id" if BACKEND == "postgres" else "rowid"
 
-    upgrading = subprocess.Popen([sys.executable, "-m", "ops.cli", "db", "upgrade", "--db", url],
-                                 stderr=subprocess.PIPE, text=True,
-                                 env={**os.environ, "PORTAL_ARCHIVE_MIGRATION_BATCH_SIZE": "1"})
-    try:
-        for line in upgrading.stderr:
-            if line.startswith("search index: "):
-                break
-        else:
-            pytest.fail("the migration reported no batch")
-        # Hold the index's write lock, so the migration waits inside its next batch, and kill it there.
-        if BACKEND == "postgres":
-            import psycopg
-
-            from sqlalchemy.engine import make_url
-
-            u = make_url(url)
-            lock = psycopg.connect(host=u.host, port=u.port, user=u.username, dbname=u.database)
-            lock.execute("LOCK TABLE article_bigrams IN EXCLUSIVE MODE")
-        else:
-            lock = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None, timeout=30)
-            lock.execute("BEGIN IMMEDIATE")
-        upgrading.send_signal(signal.SIGKILL)
-        upgrading.wait(30)
-        lock.rollback() if BACKEND == "postgres" else lock.execute("ROLLBACK")
-        lock.close()
-    finally:
-        if upgrading.poll() is None:
-            upgrading.kill()
-        upgrading.wait(30)
+    kill_upgrade_in_a_batch(url, after="search index: ", locking="article_bigrams")
 
     open_ids = query(url, "SELECT id FROM article_versions WHERE valid_to IS NULL ORDER BY id")
     indexed = query(url, f"SELECT DISTINCT {key} FROM article_bigrams ORDER BY {key}")
@@ -259,18 +267,13 @@ def test_article_edits_are_counted_by_the_migration_after_a_kill_and_kept_by_eve
     """0009 → 0010 counts each article's edits in batches (SIGKILLed in one, then run again); from
     then on the triggers keep the count whoever writes: the crawl's writes, a takedown and return,
     and a WARC capture put into an article's past (which renames the version after it)."""
-    import os
-    import signal
-    import sqlite3
-    import subprocess
-    import sys
     from datetime import timedelta
 
     from pipeline.archive import runs
     from pipeline.archive.db import session_scope
     from pipeline.archive.versions import record_capture
     from pipeline.reading.records import ArticleGone
-    from tests.conftest import BACKEND, cli, new_unmigrated_database, query
+    from tests.conftest import cli, new_unmigrated_database, query
     from tests.test_web_unit import BASE, Archive, T0, article
 
     url = new_unmigrated_database(request, tmp_path, "old")
@@ -289,34 +292,7 @@ def test_article_edits_are_counted_by_the_migration_after_a_kill_and_kept_by_eve
         (1000 + n, 2 if n % 3 == 0 else 0) for n in range(40)]
     command.downgrade(alembic_config(url), "0009")
 
-    upgrading = subprocess.Popen([sys.executable, "-m", "ops.cli", "db", "upgrade", "--db", url],
-                                 stderr=subprocess.PIPE, text=True,
-                                 env={**os.environ, "PORTAL_ARCHIVE_MIGRATION_BATCH_SIZE": "1"})
-    try:
-        for line in upgrading.stderr:
-            if line.startswith("article edits: up to article 4 "):
-                break
-        else:
-            pytest.fail("the migration reported no batch")
-        # Hold the articles' write lock, so the migration waits inside its next batch, and kill it there.
-        if BACKEND == "postgres":
-            import psycopg
-            from sqlalchemy.engine import make_url
-
-            u = make_url(url)
-            lock = psycopg.connect(host=u.host, port=u.port, user=u.username, dbname=u.database)
-            lock.execute("LOCK TABLE articles IN EXCLUSIVE MODE")
-        else:
-            lock = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None, timeout=30)
-            lock.execute("BEGIN IMMEDIATE")
-        upgrading.send_signal(signal.SIGKILL)
-        upgrading.wait(30)
-        lock.rollback() if BACKEND == "postgres" else lock.execute("ROLLBACK")
-        lock.close()
-    finally:
-        if upgrading.poll() is None:
-            upgrading.kill()
-        upgrading.wait(30)
+    kill_upgrade_in_a_batch(url, after="article edits: up to article 4 ", locking="articles")
     assert query(url, "SELECT version_num FROM alembic_version") == [("0009",)]
     # Killed inside the revision (its batches are quick: how far it got before the lock held it varies):
     # the first batches are counted and committed, the revision is not.

@@ -300,27 +300,37 @@ def test_postgresql_walks_the_newest_articles_for_a_word_beyond_the_limit(postgr
     assert plans and all("SubPlan" in p and "Hash" not in p for p in plans), plans
 
 
+def forty(tmp_path, other: str = "电网", channels: bool = False):
+    """A SQLite archive of aids 1-40, the newest written last (the highest ids, as a crawl finds
+    them; published_at goes back a minute an aid): 光伏电站 in those not divisible by 3, `other` in
+    the rest; with `channels`, every fourth in 企业动态, the others in 行业资讯. The engine, and the
+    (statement, parameters) it runs from then on."""
+    from sqlalchemy import event
+
+    engine = open_archive(f"sqlite:///{tmp_path / 'a.sqlite'}", auto_upgrade=True)
+    run_id = runs.start_run(engine, "crawl", BASE, {})
+    with session_scope(engine) as session:
+        for aid in range(40, 0, -1):
+            item = article(aid, f"储能 {aid}", "", "光伏电站" if aid % 3 else other, T0)
+            if channels:
+                item.channel = "企业动态" if aid % 4 == 0 else "行业资讯"
+            record_article(session, run_id, fingerprint(item))
+    runs.finish_run(engine, run_id, "succeeded", {})
+    statements = []
+    event.listen(engine, "before_cursor_execute",
+                 lambda conn, cursor, statement, parameters, context, many: statements.append((statement, parameters)))
+    return engine, statements
+
+
 def test_sqlite_walks_the_filtered_articles_for_a_word_in_most_of_them(tmp_path, monkeypatch):
     """With a channel, counting a common word exactly reads all its hits (70 ms for 光伏 at 275,000
     articles, bench/scale). The newest filtered articles are tested against the tail of its hits
     from their lowest version id up: more than the limit says "more than", as PostgreSQL does; a
     walk that saw the whole channel counts exactly; one that settles neither counts the hits."""
-    from sqlalchemy import event
-
     monkeypatch.setattr(search, "COUNT_LIMIT", 5)
     monkeypatch.setattr(search, "FILTERED_WALKS", (12, 24))
     monkeypatch.setattr(search, "FEW_HITS", 3)
-    engine = open_archive(f"sqlite:///{tmp_path / 'a.sqlite'}", auto_upgrade=True)
-    run_id = runs.start_run(engine, "crawl", BASE, {})
-    with session_scope(engine) as session:
-        for aid in range(40, 0, -1):  # the newest written last, as a crawl finds them: the highest ids
-            item = article(aid, f"储能 {aid}", "", "光伏电站" if aid % 3 else "电网", T0)
-            item.channel = "企业动态" if aid % 4 == 0 else "行业资讯"
-            record_article(session, run_id, fingerprint(item))
-    runs.finish_run(engine, run_id, "succeeded", {})
-    statements = []
-    event.listen(engine, "before_cursor_execute",
-                 lambda conn, cursor, statement, parameters, context, many: statements.append(statement))
+    engine, statements = forty(tmp_path, channels=True)
 
     def hits(word, channel):  # newest first: published_at goes back one minute an aid
         return [aid for aid in range(1, 41) if ("光伏" if aid % 3 else "电网") == word
@@ -330,7 +340,7 @@ def test_sqlite_walks_the_filtered_articles_for_a_word_in_most_of_them(tmp_path,
         found = list_articles(session, ArticleFilter(q="光伏", channel="行业资讯"), TZ, per_page=3)
         assert (found.total, found.more) == (5, True)
         assert [row.aid for row in found.items] == hits("光伏", "行业资讯")[:3]
-        read = [s for s in statements if "FROM article_bigrams WHERE article_bigrams MATCH" in s]
+        read = [s for s, _ in statements if "FROM article_bigrams WHERE article_bigrams MATCH" in s]
         # Only the tail of the word's hits, and their number up to FEW_HITS.
         assert read and all("rowid >=" in s or "LIMIT" in s.split("MATCH")[1] for s in read), read
         found = list_articles(session, ArticleFilter(q="电网", channel="企业动态"), TZ, per_page=3)
@@ -352,19 +362,7 @@ def test_sqlite_starts_a_filtered_search_of_few_hits_from_them(tmp_path, monkeyp
     """A word with few hits and a channel: the articles are found from the hits (version by id,
     article by id), not by testing each of the channel's articles against them (25 ms for a word
     of no hits at 60,000 articles of a channel, whatever the hits)."""
-    from sqlalchemy import event
-
-    engine = open_archive(f"sqlite:///{tmp_path / 'a.sqlite'}", auto_upgrade=True)
-    run_id = runs.start_run(engine, "crawl", BASE, {})
-    with session_scope(engine) as session:
-        for aid in range(1, 41):
-            item = article(aid, f"储能 {aid}", "", "光伏电站" if aid % 3 else "电网", T0)
-            item.channel = "企业动态" if aid % 4 == 0 else "行业资讯"
-            record_article(session, run_id, fingerprint(item))
-    runs.finish_run(engine, run_id, "succeeded", {})
-    statements = []
-    event.listen(engine, "before_cursor_execute",
-                 lambda conn, cursor, statement, parameters, context, many: statements.append((statement, parameters)))
+    engine, statements = forty(tmp_path, channels=True)
     with session_scope(engine) as session:
         found = list_articles(session, ArticleFilter(q="电网", channel="企业动态"), TZ, per_page=10)
         assert (found.total, found.more) == (3, False)
@@ -382,19 +380,9 @@ def test_sqlite_counts_a_common_phrase_up_to_the_limit_from_the_newest_articles(
     ms for a phrase in half the articles at 500,000, bench/scale). A phrase of few hits is read once
     (its exact total and its page from that list); one of more is tested on the newest articles
     against the tail of its hits and says "more than", as on PostgreSQL."""
-    from sqlalchemy import event
-
     monkeypatch.setattr(search, "COUNT_LIMIT", 5)
     monkeypatch.setattr(search, "FILTERED_WALKS", (12, 24))
-    engine = open_archive(f"sqlite:///{tmp_path / 'a.sqlite'}", auto_upgrade=True)
-    run_id = runs.start_run(engine, "crawl", BASE, {})
-    with session_scope(engine) as session:
-        for aid in range(40, 0, -1):
-            record_article(session, run_id, article(aid, f"储能 {aid}", "", "光伏电站" if aid % 3 else "电网调度", T0))
-    runs.finish_run(engine, run_id, "succeeded", {})
-    statements = []
-    event.listen(engine, "before_cursor_execute",
-                 lambda conn, cursor, statement, parameters, context, many: statements.append(statement))
+    engine, statements = forty(tmp_path, other="电网调度")
     with session_scope(engine) as session:
         few = list_articles(session, ArticleFilter(q="电网调度"), TZ, per_page=5)
         assert (few.total, few.more) == (13, False)
@@ -404,7 +392,7 @@ def test_sqlite_counts_a_common_phrase_up_to_the_limit_from_the_newest_articles(
         common = list_articles(session, ArticleFilter(q="光伏电站"), TZ, per_page=3)
         assert (common.total, common.more) == (5, True)
         assert [row.aid for row in common.items] == [1, 2, 4]
-        counted = [s for s in statements if "count(*) FROM article_bigrams" in s]
+        counted = [s for s, _ in statements if "count(*) FROM article_bigrams" in s]
         assert not counted, counted  # the phrase's hits were never counted whole
         assert list_articles(session, ArticleFilter(q="光伏"), TZ, per_page=3).total == 27  # one bigram: exact
     engine.dispose()

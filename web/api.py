@@ -351,9 +351,7 @@ def get_diff(request: Request, aid: int = Aid,
 def list_changes(request: Request, kind: list[FeedChange] | None = Query(None, description="Only these kinds."),
                  page: int = Page, per_page: int = PerPage):
     with reading(request.app.state.engine) as session:
-        kinds = tuple(kind or ()) or queries.CHANGE_KINDS
-        found = queries.changes(session, kinds, page, per_page,
-                                total=request.app.state.counts.changes(session, kinds))
+        found = queries.changes(session, tuple(kind or ()), page, per_page, counts=request.app.state.counts)
     return ChangePage(total=found.total, page=page, per_page=per_page, items=[ChangeOut(
         aid=r.aid, version=r.version, change=r.change, at=r.at, title=r.title, channel=r.channel,
         crawl_run_id=r.run_id) for r in found.items])

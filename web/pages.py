@@ -221,9 +221,7 @@ def changes(request: Request):
     kinds = tuple(k for k in request.query_params.getlist("kind") if k in queries.CHANGE_KINDS)
     page = _int(request.query_params.get("page"), 1)
     with reading(request.app.state.engine) as session:
-        kinds_shown = kinds or queries.CHANGE_KINDS
-        found = queries.changes(session, kinds_shown, page,
-                                total=request.app.state.counts.changes(session, kinds_shown))
+        found = queries.changes(session, kinds, page, counts=request.app.state.counts)
     return render(request, "changes.html", title="Changes", found=found, kinds=kinds,
                   links={(r.aid, r.version): change_link("", r) for r in found.items})
 
@@ -231,8 +229,7 @@ def changes(request: Request):
 @router.get("/feeds/changes.atom")
 def changes_feed(request: Request):
     with reading(request.app.state.engine) as session:
-        found = queries.changes(session, queries.CHANGE_KINDS, 1, 100,
-                                total=request.app.state.counts.changes(session, queries.CHANGE_KINDS))
+        found = queries.changes(session, queries.CHANGE_KINDS, 1, 100, counts=request.app.state.counts)
     base = str(request.base_url).rstrip("/")
     return Response(changes_atom(found.items, base, request.app.state.profile.site_name),
                     media_type="application/atom+xml; charset=utf-8")

@@ -9,7 +9,6 @@ import importlib.util
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from sqlalchemy import create_engine, event, inspect

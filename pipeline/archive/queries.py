@@ -119,27 +119,24 @@ def list_articles(session: Session, flt: ArticleFilter, tz: ZoneInfo, page: int 
     searched = search_condition(current, flt.q, session.get_bind().dialect.name, filtered=bool(conditions))
     open_version = and_(current.article_id == Article.id, current.valid_to.is_(None))
 
-    total, more, walked, from_hits = None, False, None, False
+    total, more, decided = None, False, False
     wanted = plan(flt.q)
     if (searched is not None and session.get_bind().dialect.name == "sqlite" and wanted.indexed
             and not wanted.scanned and (conditions or search.needs_positions(flt.q))):
         # With a filter, or a phrase or several pieces (FTS5 counts those by comparing positions in
         # every version holding all their bigrams: 45-110 ms for a common phrase at 500,000 articles):
         # a query of few hits is read once and the page found from them; more, and the newest
-        # articles are tested against the tail of the hits (_walk_filtered).
+        # articles are tested against the tail of the hits (_walk_newest).
         few = search.few_hits(session, flt.q)
         if few is not None:
             # Found from the hits (each version by id, then its article by id), never by testing every
             # (filtered) article against them: 25 ms for a word of no hits at 60,000 in a channel.
-            searched, from_hits = Article.id.in_(_article_ids(session, few) or [0]), True
+            searched, decided = Article.id.in_(_article_ids(session, few) or [0]), True
             total = None if conditions else len(few)  # the index holds one open version an article
-        else:
-            walked = _walk_filtered(session, flt, current, open_version, conditions, page, per_page)
-    if walked is not None:
-        searched, total, more = walked
-    elif searched is not None and not conditions and total is None:
+        elif (walked := _walk_newest(session, flt, current, open_version, conditions, page, per_page)) is not None:
+            (searched, total, more), decided = walked, True
+    if not decided and searched is not None and not conditions:
         total = index_count(session, flt.q)
-    decided = walked is not None or from_hits
     if not decided and total is not None and probe_pays(session, flt.q, total, _offset(page, per_page) + per_page):
         searched = search_condition(current, flt.q, session.get_bind().dialect.name, probe=True)
     hits = search.index_hits(session, flt.q, search.COUNT_LIMIT) if searched is not None and not decided else None
@@ -206,20 +203,19 @@ def _article_ids(session: Session, version_ids: list[int]) -> list[int]:
     return list(session.scalars(select(ArticleVersion.article_id).where(ArticleVersion.id.in_(version_ids))))
 
 
-def _walk_filtered(session: Session, flt: ArticleFilter, current, open_version, conditions: list, page: int,
+def _walk_newest(session: Session, flt: ArticleFilter, current, open_version, conditions: list, page: int,
                    per_page: int) -> tuple | None:
-    """SQLite, a search with other conditions (a channel, dates, a status): (the condition the page
-    is read with, its total, whether more match), from the newest filtered articles (a walk of
-    search.FILTERED_WALKS, then a longer one); None when they do not settle it, and the hits are
-    counted whole.
+    """SQLite, a search with a filter (a channel, dates, a status) or a phrase, of more hits than
+    search.FEW_HITS: (the condition the page is read with, its total, whether more match), from the
+    newest (filtered) articles, a walk of search.FILTERED_WALKS and then a longer one; None when
+    they do not settle it, and the hits are counted whole.
 
-    Counting the filtered hits of a word in most articles reads every hit of the word (70 ms for
-    光伏 and a channel at 275,000 articles, growing with the archive). The walk's open versions
-    are tested against the word's hits from the walk's lowest version id up, which FTS5 reads
-    from the tail of each doclist: more than COUNT_LIMIT among them says "more than", as on
-    PostgreSQL; a walk that saw every filtered article counts exactly. The page's rows come from
-    the walk too: they are its first hits, and no filtered article outside it has a version id
-    that low and comes before them."""
+    Counting them exactly reads every hit (70 ms for 光伏 and a channel at 275,000 articles; 45-110
+    ms for a common phrase at 500,000, growing with the archive). The walk's open versions are
+    tested against the hits from the walk's lowest version id up, which FTS5 reads from the tail of
+    each doclist: more than COUNT_LIMIT among them says "more than", as on PostgreSQL; a walk that
+    saw every (filtered) article counts exactly. The page's rows come from the walk too: they are
+    its first hits, and no article outside it has a version id that low and comes before them."""
     if _offset(page, per_page) + per_page > search.COUNT_LIMIT:
         return None
     for walk in search.FILTERED_WALKS:
@@ -539,12 +535,11 @@ def change_count(session: Session, kinds: tuple[str, ...] = CHANGE_KINDS) -> int
 
 
 def changes(session: Session, kinds: tuple[str, ...] = CHANGE_KINDS, page: int = 1,
-            per_page: int = DEFAULT_PER_PAGE, total: int | None = None) -> Paged:
-    """Edits, takedowns and restorations, latest first; `total`: their count, if known
-    (ArchiveCounts), else counted here."""
+            per_page: int = DEFAULT_PER_PAGE, counts: ArchiveCounts | None = None) -> Paged:
+    """Edits, takedowns and restorations (of `kinds`; none: all), latest first; their total from
+    `counts` if given, else counted here."""
     kinds = _change_kinds(kinds)
-    if total is None:
-        total = change_count(session, kinds)
+    total = counts.changes(session, kinds) if counts is not None else change_count(session, kinds)
     rows = session.execute(
         select(Article.aid, ArticleVersion.version, ArticleVersion.change, ArticleVersion.valid_from,
                ArticleVersion.title, ArticleVersion.channel, ArticleVersion.crawl_run_id)

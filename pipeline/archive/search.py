@@ -285,15 +285,16 @@ def probe_pays(session, query: str | None, hits: int, rows: int) -> bool:
     return rows * articles * tokens * PROBE_COST <= hits * hits
 
 
-# SQLite, a search with other conditions (a channel, dates, a status): how many of the newest
-# filtered articles are looked at before the hits are counted whole (queries._walk_filtered),
+# SQLite, a search with a filter (a channel, dates, a status) or a phrase: how many of the newest
+# (filtered) articles are looked at before the hits are counted whole (queries._walk_newest),
 # first the one, then the other: four times the count limit settles a word in a quarter of the
 # filtered articles or more, sixteen times one in a sixteenth (at 275,000 articles, 13 and 20 ms;
 # the second walk alone costs a dense word 33).
 FILTERED_WALKS = (4 * (COUNT_LIMIT + 1), 16 * (COUNT_LIMIT + 1))
-# A search with other conditions whose pieces match no more versions than this in the whole
-# archive starts from its hits (few_hits_condition): about 2 µs a hit, 10 ms for 5,000, where the
-# filtered articles tested against the hits cost 25 ms at 60,000 of them, whatever the hits.
+# A search with a filter or a phrase that matches no more versions than this in the whole archive
+# is read once and starts from its hits (queries.list_articles): about 2 µs a hit, 10 ms for
+# 5,000, where the filtered articles tested against the hits cost 25 ms at 60,000 of them,
+# whatever the hits.
 FEW_HITS = 5_000
 
 
