@@ -104,27 +104,51 @@ def test_upgrading_an_archive_with_data_keeps_it(tmp_path):
     engine.dispose()
 
 
+# Runs `portal-archive db upgrade` with a gate on stderr: once the migration has printed a line starting
+# with the test's prefix (after that batch's commit), the gate says so on stdout and waits on stdin
+# for the test to take the table's lock, so the next batch cannot slip through before it.
+GATED_UPGRADE = """
+import sys
+after = sys.argv.pop(1)
+
+class Gate:
+    def __init__(self, stream):
+        self.stream, self.shut = stream, False
+    def write(self, text):
+        self.stream.write(text)
+        if not self.shut and text.startswith(after):
+            self.shut = True
+            print("gate", flush=True)
+            sys.stdin.readline()
+        return len(text)
+    def flush(self):
+        self.stream.flush()
+
+sys.stderr = Gate(sys.stderr)
+from ops.cli import main
+main()
+"""
+
+
 def kill_upgrade_in_a_batch(url: str, *, after: str, locking: str) -> None:
     """`portal-archive db upgrade` one row a batch, SIGKILLed inside a batch: once it has printed a
-    line starting with `after`, the test holds `locking`'s write lock (so the next batch waits for
-    it) and kills it there."""
+    line starting with `after` it waits for the test to hold `locking`'s write lock, then goes on into
+    the next batch, which waits for the lock, and is killed there."""
     import os
     import signal
     import sqlite3
     import subprocess
     import sys
+    import time
 
     from tests.conftest import BACKEND
 
-    upgrading = subprocess.Popen([sys.executable, "-m", "ops.cli", "db", "upgrade", "--db", url],
-                                 stderr=subprocess.PIPE, text=True,
+    upgrading = subprocess.Popen([sys.executable, "-c", GATED_UPGRADE, after, "db", "upgrade", "--db", url],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                  env={**os.environ, "PORTAL_ARCHIVE_MIGRATION_BATCH_SIZE": "1"})
     try:
-        for line in upgrading.stderr:
-            if line.startswith(after):
-                break
-        else:
-            pytest.fail("the migration reported no batch")
+        if upgrading.stdout.readline() != "gate\n":
+            pytest.fail(f"the migration printed no line starting with {after!r}")
         if BACKEND == "postgres":
             import psycopg
             from sqlalchemy.engine import make_url
@@ -135,6 +159,9 @@ def kill_upgrade_in_a_batch(url: str, *, after: str, locking: str) -> None:
         else:
             lock = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None, timeout=30)
             lock.execute("BEGIN IMMEDIATE")
+        upgrading.stdin.write("go\n")
+        upgrading.stdin.flush()
+        time.sleep(0.3)  # the next batch starts and waits for the lock (killing earlier proves the same)
         upgrading.send_signal(signal.SIGKILL)
         upgrading.wait(30)
         lock.rollback() if BACKEND == "postgres" else lock.execute("ROLLBACK")
@@ -143,7 +170,8 @@ def kill_upgrade_in_a_batch(url: str, *, after: str, locking: str) -> None:
         if upgrading.poll() is None:
             upgrading.kill()
         upgrading.wait(30)
-        upgrading.stderr.close()
+        upgrading.stdin.close()
+        upgrading.stdout.close()
 
 
 @pytest.mark.archive
@@ -294,9 +322,9 @@ def test_article_edits_are_counted_by_the_migration_after_a_kill_and_kept_by_eve
 
     kill_upgrade_in_a_batch(url, after="article edits: up to article 4 ", locking="articles")
     assert query(url, "SELECT version_num FROM alembic_version") == [("0009",)]
-    # Killed inside the revision (its batches are quick: how far it got before the lock held it varies):
-    # the first batches are counted and committed, the revision is not.
-    assert query(url, counted)[0][1:] == (2, 2)
+    # Killed inside the revision: the batches up to article 4 are counted and committed, the next one and
+    # the revision are not.
+    assert [edits for _, edits, _ in query(url, counted)] == [2, 0, 0, 2] + [0] * 36
 
     again = cli("db", "upgrade", "--db", url, env={"PORTAL_ARCHIVE_MIGRATION_BATCH_SIZE": "7"})
     assert again.returncode == 0, again.stderr
