@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         if "web" in phases or "check" in phases:
             s = samples(url, rng, args.queries)
             result["check"] = {"queries": len(s["hits"]), "differences": s["differences"],
-                               "seconds": s["check_seconds"]}
+                               "seconds": s["check_seconds"], "hits": s["hits"]}
             print(f"search against a substring scan: {len(s['hits'])} queries, "
                   f"{len(s['differences'])} differ ({s['check_seconds']} s)")
             save(result)
