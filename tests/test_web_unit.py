@@ -606,13 +606,19 @@ def test_the_bounded_scan_looks_only_at_the_newest_window(small, monkeypatch):
 
 @pytest.mark.archive
 def test_whole_archive_counts_follow_every_new_article_and_version(small):
-    """The channel counts and the change totals are kept between requests but counted again after
-    any write: a new article, an edit that moves an article to another channel, a takedown."""
+    """The channel counts (and the unsearched list's totals from them) and the change totals are
+    kept between requests but counted again after any write: a new article, an edit that moves an
+    article to another channel, a takedown."""
     with TestClient(create_app(open_readonly(small.url)), base_url="http://127.0.0.1") as client:
         def counts():
             changes = {kind: client.get("/api/changes", params={"kind": kind}).json()["total"]
                        for kind in ("edited", "taken_down")}
-            return {c["name"]: c["articles"] for c in client.get("/api/channels").json()}, changes
+            channels = {c["name"]: c["articles"] for c in client.get("/api/channels").json()}
+            # The list's total without a search, of all or of one channel, is read from the same counts.
+            assert client.get("/api/articles").json()["total"] == sum(channels.values())
+            assert {name: client.get("/api/articles", params={"channel": name}).json()["total"]
+                    for name in channels} == channels
+            return channels, changes
 
         assert counts() == ({"行业资讯": 3}, {"edited": 0, "taken_down": 0})
         assert counts() == ({"行业资讯": 3}, {"edited": 0, "taken_down": 0})

@@ -238,7 +238,7 @@ def list_articles(request: Request,
                                 published_to=published_to, status=status)
     tz = _tz(request)
     with reading(request.app.state.engine) as session:
-        found = queries.list_articles(session, flt, tz, page, per_page)
+        found = queries.list_articles(session, flt, tz, page, per_page, counts=request.app.state.counts)
     items = [ArticleSummary(
         aid=r.aid, url=r.url, title=r.title, channel=r.channel, published_at=r.published_at.astimezone(tz),
         status=r.status, versions=r.current_version, edits=r.edits, restorations=r.restorations,

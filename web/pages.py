@@ -160,7 +160,7 @@ def articles(request: Request):
     page = _int(params.get("page"), 1)
     tz = request.app.state.tz
     with reading(request.app.state.engine) as session:
-        found = queries.list_articles(session, flt, tz, page)
+        found = queries.list_articles(session, flt, tz, page, counts=request.app.state.counts)
         channel_list = request.app.state.counts.channels(session)
     snippets = {r.aid: snippet(r.excerpt, flt.q) for r in found.items if r.excerpt is not None}
     return render(request, "articles.html", title="Articles", found=found, flt=flt, snippets=snippets,

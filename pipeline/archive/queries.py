@@ -99,8 +99,9 @@ def portal_day_start(day: date, tz: ZoneInfo) -> datetime:
 
 
 def list_articles(session: Session, flt: ArticleFilter, tz: ZoneInfo, page: int = 1,
-                  per_page: int = DEFAULT_PER_PAGE) -> Paged:
-    """Articles newest first by publication, filtered; with a search, only current versions match."""
+                  per_page: int = DEFAULT_PER_PAGE, counts: ArchiveCounts | None = None) -> Paged:
+    """Articles newest first by publication, filtered; with a search, only current versions match.
+    `counts`: the archive's cached counts, for the total of the whole list or of one channel."""
     current = aliased(ArticleVersion)
     conditions = []
     if flt.channel:
@@ -162,6 +163,10 @@ def list_articles(session: Session, flt: ArticleFilter, tz: ZoneInfo, page: int 
                 .limit(search.COUNT_LIMIT + 1).subquery())
         total = session.scalar(select(func.count()).select_from(hits)) or 0
         more, total = total > search.COUNT_LIMIT, min(total, search.COUNT_LIMIT)
+    if total is None and searched is None and counts is not None and len(conditions) == bool(flt.channel):
+        # Counting every article (or a channel's) took 32 ms at 130,000 on PostgreSQL, on every page.
+        per_channel = dict(counts.channels(session))
+        total = per_channel.get(flt.channel, 0) if flt.channel else sum(per_channel.values())
     if total is None:
         total = _count(session, current, open_version, searched, conditions)
 
@@ -169,11 +174,17 @@ def list_articles(session: Session, flt: ArticleFilter, tz: ZoneInfo, page: int 
     query = (select(Article.id, Article.aid, Article.canonical_url, current.id.label("version_id"), current.title,
                     Article.channel, Article.published_at, Article.status, Article.current_version,
                     Article.last_changed_at, Article.duplicate_of_id)
-             .join(current, open_version).where(*conditions))
+             .join(current, open_version))
+    newest_first = (Article.published_at.desc(), Article.id.desc())
     if searched is not None:
-        query = query.where(searched)
-    query = query.order_by(Article.published_at.desc(), Article.id.desc())
-    rows = session.execute(query.limit(per_page).offset(_offset(page, per_page))).all()
+        query = query.where(searched, *conditions).limit(per_page).offset(_offset(page, per_page))
+    else:
+        # Without a search the page is cut from the articles alone (each has one open version), and
+        # only its rows are joined to their versions: PostgreSQL joined all 20,000 rows before page
+        # 1,000 (80 ms at 130,000 articles; SQLite 18 ms at 500,000).
+        query = query.where(Article.id.in_(select(Article.id).where(*conditions).order_by(*newest_first)
+                                           .limit(per_page).offset(_offset(page, per_page)).scalar_subquery()))
+    rows = session.execute(query.order_by(*newest_first)).all()
 
     ids = [r.id for r in rows]
     originals = _aids(session, {r.duplicate_of_id for r in rows if r.duplicate_of_id})
@@ -538,12 +549,16 @@ class ChangeRow:
     run_id: int
 
 
-def _not_by_change_index(kinds: tuple[str, ...]):
-    """`change IN kinds` that SQLite cannot answer from ix_article_versions_change (`change || ''`).
+def _not_by_change_index(session: Session, kinds: tuple[str, ...]):
+    """`change IN kinds`, which SQLite must not answer from ix_article_versions_change (`change || ''`).
 
     Latest first, the valid_from index gives the versions in order and the newest page is read at
     once; SQLite, without statistics, would rather read every version of those kinds from the
-    change index and sort them all: 0.3 ms against 183 ms at 100,000 versions (bench/scale)."""
+    change index and sort them all: 0.3 ms against 183 ms at 100,000 versions (bench/scale).
+    PostgreSQL has statistics, and the expression hid them: taking `change || ''` to match 0.6% of
+    the versions (not 75%), it read and sorted every change for page 100 (280 ms at 520,000)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return ArticleVersion.change.in_(kinds)
     return ArticleVersion.change.concat("").in_(kinds)
 
 
@@ -566,7 +581,7 @@ def changes(session: Session, kinds: tuple[str, ...] = CHANGE_KINDS, page: int =
     rows = session.execute(
         select(Article.aid, ArticleVersion.version, ArticleVersion.change, ArticleVersion.valid_from,
                ArticleVersion.title, ArticleVersion.channel, ArticleVersion.crawl_run_id)
-        .join(Article, Article.id == ArticleVersion.article_id).where(_not_by_change_index(kinds))
+        .join(Article, Article.id == ArticleVersion.article_id).where(_not_by_change_index(session, kinds))
         .order_by(ArticleVersion.valid_from.desc(), ArticleVersion.id.desc())
         .limit(per_page).offset(_offset(page, per_page)))
     return Paged(total, page, per_page, [ChangeRow(*r) for r in rows])
@@ -602,14 +617,14 @@ def published_per_day(session: Session, tz: ZoneInfo, days: int) -> list[tuple[d
 
 def changes_per_day(session: Session, kind: str, days: int) -> list[tuple[date, int]]:
     """Versions of one kind by the day (UTC) the archive first saw them, up to the latest such day."""
-    latest = session.scalar(select(func.max(ArticleVersion.valid_from)).where(_not_by_change_index((kind,))))
+    latest = session.scalar(select(func.max(ArticleVersion.valid_from)).where(_not_by_change_index(session, (kind,))))
     if latest is None:
         return []
     last_day = latest.date()
     first_day = last_day - timedelta(days=days - 1)
     start = datetime.combine(first_day, time(), timezone.utc)
     counts = Counter(moment.date() for moment in session.scalars(
-        select(ArticleVersion.valid_from).where(_not_by_change_index((kind,)),
+        select(ArticleVersion.valid_from).where(_not_by_change_index(session, (kind,)),
                                                 ArticleVersion.valid_from >= start)))
     return [(first_day + timedelta(days=i), counts[first_day + timedelta(days=i)]) for i in range(days)]
 
