@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from ops.child import crawl_in_child
@@ -14,23 +14,10 @@ from ops.config import Settings
 from ops.crawl import CrawlPlan
 from pipeline.archive.db import open_archive, session_scope
 from pipeline.archive.diff import render_text, version_diff
-from pipeline.archive.models import Article, ArticleVersion, Quarantine
-from pipeline.archive.queries import version_of
+from pipeline.archive.models import Article, ArticleVersion
+from pipeline.archive.queries import archive_totals, version_of
 from pipeline.reading.profile import load_profile
 from replica import ReplicaServer, generate, load_state, mutate, save_state
-
-
-def archive_totals(session) -> dict:
-    count = lambda q: session.scalar(q) or 0  # noqa: E731
-    return {
-        "articles": count(select(func.count()).select_from(Article)),
-        "versions": count(select(func.count()).select_from(ArticleVersion)),
-        "edited articles": count(select(func.count(func.distinct(ArticleVersion.article_id)))
-                                 .where(ArticleVersion.change == "edited")),
-        "taken down": count(select(func.count()).select_from(Article).where(Article.status == "taken_down")),
-        "duplicates": count(select(func.count()).select_from(Article).where(Article.duplicate_of_id.is_not(None))),
-        "pages in quarantine": count(select(func.count(func.distinct(Quarantine.url)))),
-    }
 
 
 def _fresh_sqlite(db: str) -> None:

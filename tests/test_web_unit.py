@@ -632,4 +632,6 @@ def test_whole_archive_counts_follow_every_new_article_and_version(small):
         small.write(ArticleGone(f"{BASE}/news/hyzx/2026/0212/102.html", 102, 404, T0 + timedelta(days=3), "HTTP 404"))
         assert counts()[1] == {"edited": 1, "taken_down": 1}
         assert client.get("/api/changes").json()["total"] == 2
-        assert "<li><strong>1</strong> taken down</li>" in client.get("/runs").text
+        runs_page = client.get("/runs").text
+        assert "<li><strong>1</strong> taken down</li>" in runs_page
+        assert "<li><strong>1</strong> edited articles</li>" in runs_page
