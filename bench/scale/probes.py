@@ -40,6 +40,18 @@ def verify_time(url: str) -> dict:
             "said": (done.stdout.strip().splitlines() or [""])[-1][:300]}
 
 
+def vacuum_analyze(url: str) -> float:
+    """PostgreSQL: VACUUM (ANALYZE) the whole archive; its seconds."""
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    started = time.perf_counter()
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("VACUUM (ANALYZE)"))
+    finally:
+        engine.dispose()
+    return round(time.perf_counter() - started, 1)
+
+
 def size_on_disk(url: str) -> float:
     """MB: the SQLite file with its WAL, or pg_database_size."""
     parsed = make_url(url)
