@@ -220,12 +220,7 @@ def test_a_filtered_search_tests_the_hits_instead_of_looking_each_one_up_per_art
     (bench/scale). The hits must be read once and tested, and the answer stay the same."""
     from sqlalchemy import event
 
-    engine = open_archive(f"sqlite:///{tmp_path / 'a.sqlite'}", auto_upgrade=True)
-    run_id = runs.start_run(engine, "crawl", BASE, {})
-    with session_scope(engine) as session:
-        for aid in range(1, 41):
-            record_article(session, run_id, article(aid, f"储能 {aid}", "", "光伏电站" if aid % 3 else "电网", T0))
-    runs.finish_run(engine, run_id, "succeeded", {})
+    engine = forty_in_order(f"sqlite:///{tmp_path / 'a.sqlite'}")
     statements = []
     event.listen(engine, "before_cursor_execute",
                  lambda conn, cursor, statement, parameters, context, many: statements.append((statement, parameters)))
@@ -245,12 +240,7 @@ def test_postgresql_reads_a_words_hits_from_the_gin_index_up_to_a_limit(postgres
     through the GIN index, and only up to the limit; the page and the total stay the scan's."""
     from sqlalchemy import event
 
-    engine = open_archive(postgres_server.create_database(), auto_upgrade=True)
-    run_id = runs.start_run(engine, "crawl", BASE, {})
-    with session_scope(engine) as session:
-        for aid in range(1, 41):
-            record_article(session, run_id, article(aid, f"储能 {aid}", "", "光伏电站" if aid % 3 else "电网", T0))
-    runs.finish_run(engine, run_id, "succeeded", {})
+    engine = forty_in_order(postgres_server.create_database())
     plans = []
 
     def explain(conn, cursor, statement, parameters, context, many):
@@ -280,12 +270,7 @@ def test_postgresql_reads_a_common_querys_hits_from_the_head_of_the_table(postgr
     common one without enough hits there, is read from the GIN index as before."""
     from sqlalchemy import event
 
-    engine = open_archive(postgres_server.create_database(), auto_upgrade=True)
-    run_id = runs.start_run(engine, "crawl", BASE, {})
-    with session_scope(engine) as session:
-        for aid in range(1, 41):
-            record_article(session, run_id, article(aid, f"储能 {aid}", "", "光伏电站" if aid % 3 else "电网", T0))
-    runs.finish_run(engine, run_id, "succeeded", {})
+    engine = forty_in_order(postgres_server.create_database())
     with engine.connect() as conn:
         conn.execute(text("ANALYZE article_bigrams"))
         conn.commit()
@@ -317,12 +302,7 @@ def test_postgresql_walks_the_newest_articles_for_a_word_beyond_the_limit(postgr
     from sqlalchemy import event
 
     monkeypatch.setattr(search, "COUNT_LIMIT", 5)
-    engine = open_archive(postgres_server.create_database(), auto_upgrade=True)
-    run_id = runs.start_run(engine, "crawl", BASE, {})
-    with session_scope(engine) as session:
-        for aid in range(1, 41):
-            record_article(session, run_id, article(aid, f"储能 {aid}", "", "光伏电站" if aid % 3 else "电网", T0))
-    runs.finish_run(engine, run_id, "succeeded", {})
+    engine = forty_in_order(postgres_server.create_database())
     statements = []
     event.listen(engine, "before_cursor_execute",
                  lambda conn, cursor, statement, parameters, context, many: statements.append((statement, parameters)))
@@ -335,6 +315,18 @@ def test_postgresql_walks_the_newest_articles_for_a_word_beyond_the_limit(postgr
         plans = ["\n".join(row[0] for row in session.connection().exec_driver_sql("EXPLAIN " + s, p)) for s, p in paged]
     engine.dispose()
     assert plans and all("SubPlan" in p and "Hash" not in p for p in plans), plans
+
+
+def forty_in_order(url: str):
+    """An archive at `url` of aids 1-40 written in that order (the table's first rows are aid 1's):
+    光伏电站 in those not divisible by 3, 电网 in the rest. The engine."""
+    engine = open_archive(url, auto_upgrade=True)
+    run_id = runs.start_run(engine, "crawl", BASE, {})
+    with session_scope(engine) as session:
+        for aid in range(1, 41):
+            record_article(session, run_id, article(aid, f"储能 {aid}", "", "光伏电站" if aid % 3 else "电网", T0))
+    runs.finish_run(engine, run_id, "succeeded", {})
+    return engine
 
 
 def forty(tmp_path, other: str = "电网", channels: bool = False):
