@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, and_, bindparam, cast, column, func, literal, literal_column, or_, select, table, text
@@ -222,13 +223,8 @@ def search_condition(version, query: str | None, dialect: str, probe: bool = Fal
             conditions.append(key.in_(
                 text(f"SELECT rowid FROM {INDEX} WHERE {INDEX} MATCH :match").bindparams(match=match)))
     elif dialect == "postgresql" and probe:
-        # A correlated test per version: OFFSET 0 keeps the planner from turning it into a join that
-        # reads every hit first, so the newest articles are walked and each one probed (a common word).
-        bigrams = table(INDEX, column("version_id"), column("terms"))
-        for number, piece in enumerate(wanted.indexed):
-            conditions.append(select(literal(1)).select_from(bigrams).where(
-                bigrams.c.version_id == version.id,
-                bigrams.c.terms.op("@@")(cast(bindparam(f"p{number}", tsquery(piece)), TSQUERY))).offset(0).exists())
+        # The newest articles are walked and each one probed (a common word).
+        conditions.append(probe_condition(version.id, query))
     elif dialect == "postgresql":
         # One subquery per piece: a long version's pieces may sit in different parts of it.
         for number, piece in enumerate(wanted.indexed):
@@ -355,15 +351,31 @@ HEAD_ROWS_PER_HIT = 2
 HEAD_MIN_SHARE = 0.05
 
 
+# queries._from_candidates: a phrase's page is read from its candidates only when the walk of the
+# newest articles would probe at least this many (about 22 ms at 5.5 µs a probe, bench/scale).
+CANDIDATES_FROM_WALK = 4_000
+
+
 @dataclass
 class IndexHits:
     ids: list[int]  # every matching version's id; only some of them when `more`
     more: bool  # the limit was reached: more than `total` match
+    # With `more`, from the GIN index: the share of the index table's pages read to find them. A
+    # bitmap is read in the table's order, which knows nothing of a query's words, so the hits
+    # over it estimate how many match in all (`expected`).
+    read_share: float | None = None
 
     @property
     def total(self) -> int:
         """How many match, or with `more`, a number fewer than match (at least len(ids) do)."""
         return len(self.ids) - 1 if self.more else len(self.ids)
+
+    def expected(self) -> float | None:
+        """About how many versions match in all (None when unknown); only a choice of plan rests
+        on it, never a number shown."""
+        if not self.more:
+            return float(len(self.ids))
+        return len(self.ids) / self.read_share if self.read_share else None
 
 
 def _expected_share(session, q: str) -> float:
@@ -395,16 +407,51 @@ def index_hits(session, query: str | None, limit: int) -> IndexHits | None:
                                .bindparams(q=q, rows=HEAD_ROWS_PER_HIT * (limit + 1), n=limit + 1)).all()
         if len(head) > limit:
             return IndexHits(sorted(set(head)), more=True)
+    with _bitmap_only(session):
+        rows = session.execute(text(f"SELECT version_id, (ctid::text::point)[0] FROM {INDEX} "
+                                    f"WHERE terms @@ CAST(:q AS tsquery) LIMIT :n").bindparams(q=q, n=limit + 1)).all()
+    ids = sorted({version_id for version_id, _ in rows})  # a long version is indexed in parts
+    if len(rows) <= limit:
+        return IndexHits(ids, more=False)
+    pages = session.scalar(text("SELECT pg_relation_size(CAST(:t AS regclass)) / current_setting('block_size')::int")
+                           .bindparams(t=INDEX))
+    return IndexHits(ids, more=True, read_share=min(1.0, (rows[-1][1] + 1) / pages) if pages else None)
+
+
+@contextmanager
+def _bitmap_only(session):
     for name in _BITMAP_ONLY:
         session.execute(text(f"SET LOCAL {name} = off"))
     try:
-        rows = session.scalars(text(f"SELECT version_id FROM {INDEX} WHERE terms @@ CAST(:q AS tsquery) LIMIT :n")
-                               .bindparams(q=tsquery(wanted.indexed[0]), n=limit + 1)).all()
+        yield
     finally:
         for name in _BITMAP_ONLY:
             session.execute(text(f"RESET {name}"))
-    ids = sorted(set(rows))  # a long version is indexed in parts: one id may come more than once
-    return IndexHits(ids, more=len(rows) > limit)
+
+
+def candidates(session, query: str | None, limit: int) -> list[int] | None:
+    """PostgreSQL, a query of one phrase: the versions that hold all its bigrams anywhere, if no
+    more than `limit` do (else None). The GIN index answers that without reading a tsvector (a
+    phrase's match is known only once its positions are compared in each), and every match of
+    the phrase is among them."""
+    wanted = plan(query)
+    if len(wanted.pieces) != 1 or not wanted.indexed or not needs_positions(query):
+        return None
+    with _bitmap_only(session):
+        rows = session.scalars(text(f"SELECT version_id FROM {INDEX} WHERE terms @@ CAST(:q AS tsquery) LIMIT :n")
+                               .bindparams(q=tsquery(wanted.indexed[0], adjacent=False), n=limit + 1)).all()
+    return sorted(set(rows)) if len(rows) <= limit else None
+
+
+def probe_condition(version_id, query: str | None) -> ColumnElement:
+    """PostgreSQL: whether the version `version_id` (a column) matches every indexed piece of the
+    query, asked of its own tsvector (a correlated test per version: OFFSET 0 keeps the planner
+    from turning it into a join that reads every hit first)."""
+    bigrams = table(INDEX, column("version_id"), column("terms"))
+    return and_(*(select(literal(1)).select_from(bigrams).where(
+        bigrams.c.version_id == version_id,
+        bigrams.c.terms.op("@@")(cast(bindparam(f"p{number}", tsquery(piece)), TSQUERY))).offset(0).exists()
+        for number, piece in enumerate(plan(query).indexed)))
 
 
 # --- the highlighted excerpt ---------------------------------------------------------------

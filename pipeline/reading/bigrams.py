@@ -217,6 +217,8 @@ def _tsquote(token: str) -> str:
     return token.replace("\\", "\\\\").replace("'", "''")
 
 
-def tsquery(piece: str) -> str:
-    """A piece as a tsquery literal: one lexeme, or the phrase of its bigrams (<->)."""
-    return " <-> ".join(f"'{_tsquote(t)}'" for t in piece_tokens(piece))
+def tsquery(piece: str, adjacent: bool = True) -> str:
+    """A piece as a tsquery literal: one lexeme, or the phrase of its bigrams (<->); with
+    `adjacent` false, its bigrams anywhere (&), which a GIN index answers without reading a
+    tsvector, and whose matches hold every match of the phrase."""
+    return (" <-> " if adjacent else " & ").join(f"'{_tsquote(t)}'" for t in piece_tokens(piece))
