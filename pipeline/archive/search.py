@@ -342,13 +342,14 @@ def count_is_bounded(session) -> bool:
 # TOAST table), so it reads the whole table to test each tsvector rather than start from the GIN
 # index: 120-220 ms at 20,000 articles for a rare word (bench/scale), linear in the archive.
 _BITMAP_ONLY = ("enable_seqscan", "enable_indexscan")
-# index_hits first reads this many rows of the index table per hit it needs (see there), when the
-# planner expects the query to match at least this share of them. The planner takes a phrase's
-# bigrams as independent and so underestimates it: at 2,000,000 versions (bench/scale) the phrases
-# in 66-92% of the articles were expected in 13-80% of the rows, the queries in 0.3% or fewer
-# in 0.5% or fewer.
-HEAD_ROWS_PER_HIT = 2
-HEAD_MIN_SHARE = 0.05
+# index_hits looks at the index table's first pages (in physical order, which knows nothing of a
+# query's words) before its GIN index: HEAD_SAMPLE_PAGES to see how densely the query matches, and
+# if at that density the hits it needs lie within the first HEAD_PAGES, it reads on up to them.
+# A phrase in a third of 500,000 articles has its 1,001 hits within about 20 pages (136 rows each,
+# 0.4-0.8 ms a page), where the bitmap ANDs five posting lists of hundreds of thousands of entries
+# (29-35 ms; bench/scale); a rare query costs the sample (about 1 ms).
+HEAD_SAMPLE_PAGES = 2
+HEAD_PAGES = 40
 
 
 # queries._from_candidates: a phrase's page is read from its candidates only when the walk of the
@@ -378,44 +379,47 @@ class IndexHits:
         return len(self.ids) / self.read_share if self.read_share else None
 
 
-def _expected_share(session, q: str) -> float:
-    """PostgreSQL: the share of the index's rows the planner expects the tsquery to match (from the
-    column's most common lexemes; a phrase as if its bigrams were independent)."""
-    plan_ = session.execute(text(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {INDEX} WHERE terms @@ CAST(:q AS tsquery)")
-                            .bindparams(q=q)).scalar()[0]["Plan"]
-    rows = session.scalar(text("SELECT reltuples FROM pg_class WHERE oid = CAST(:t AS regclass)").bindparams(t=INDEX))
-    return plan_["Plan Rows"] / rows if rows and rows > 0 else 0.0
+def _head(session, q: str, first: int, last: int | None, n: int) -> list[tuple[int, int]]:
+    """PostgreSQL: (version_id, page) of the index rows matching tsquery `q` in the table's pages
+    [first, last) (to its end when `last` is None), in physical order, at most `n` (a TID range
+    scan: the same pages whatever else reads the table)."""
+    if last is not None and last <= first:
+        return []
+    upper = "" if last is None else " AND ctid < CAST(:hi AS tid)"
+    return [tuple(row) for row in session.execute(
+        text(f"SELECT version_id, (ctid::text::point)[0] FROM {INDEX} "
+             f"WHERE ctid >= CAST(:lo AS tid){upper} AND terms @@ CAST(:q AS tsquery) LIMIT :n")
+        .bindparams(q=q, lo=f"({first},0)", n=n, **({} if last is None else {"hi": f"({last},0)"})))]
 
 
 def index_hits(session, query: str | None, limit: int) -> IndexHits | None:
-    """PostgreSQL, a query of one indexed piece: the matching versions read from the GIN index (a
-    bitmap: a word's posting list, a phrase's candidates rechecked), stopping after `limit`: a common
-    word costs at most `limit` hits, and the caller walks the newest articles for its page. None for
-    another database or query."""
+    """PostgreSQL, a query of one indexed piece: the matching versions, stopping after `limit`: a
+    common word costs at most `limit` hits, and the caller walks the newest articles for its page.
+    They are read from the table's first pages when the query is dense enough there (see
+    HEAD_PAGES), else from the GIN index (a bitmap: a word's posting list, a phrase's candidates
+    rechecked). None for another database or query."""
     wanted = plan(query)
     if session.get_bind().dialect.name != "postgresql" or len(wanted.pieces) != 1 or not wanted.indexed:
         return None
-    # A query in most versions has more than `limit` hits among the table's first rows: read in
-    # physical order, 4-5 ms, where the bitmap of a phrase ANDs its bigrams' posting lists (five of
-    # 460,000 entries each for 有关负责同志: 43-67 ms at 2,000,000 versions, bench/scale). Tried
-    # only when the planner's statistics expect a common query (HEAD_MIN_SHARE): a rarer one
-    # would read HEAD_ROWS_PER_HIT × (limit + 1) rows in vain (about 9 ms) before the bitmap.
     q = tsquery(wanted.indexed[0])
-    if _expected_share(session, q) >= HEAD_MIN_SHARE:
-        head = session.scalars(text(f"SELECT version_id FROM (SELECT version_id, terms FROM {INDEX} LIMIT :rows) "
-                                    f"AS head WHERE terms @@ CAST(:q AS tsquery) LIMIT :n")
-                               .bindparams(q=q, rows=HEAD_ROWS_PER_HIT * (limit + 1), n=limit + 1)).all()
-        if len(head) > limit:
-            return IndexHits(sorted(set(head)), more=True)
-    with _bitmap_only(session):
-        rows = session.execute(text(f"SELECT version_id, (ctid::text::point)[0] FROM {INDEX} "
-                                    f"WHERE terms @@ CAST(:q AS tsquery) LIMIT :n").bindparams(q=q, n=limit + 1)).all()
+    pages = session.scalar(text("SELECT pg_relation_size(CAST(:t AS regclass)) / current_setting('block_size')::int")
+                           .bindparams(t=INDEX))
+    whole = pages <= HEAD_SAMPLE_PAGES
+    rows = _head(session, q, 0, None if whole else HEAD_SAMPLE_PAGES, limit + 1)
+    wanting = limit + 1 - len(rows)
+    if wanting > 0 and not whole and rows and wanting * HEAD_SAMPLE_PAGES / len(rows) <= HEAD_PAGES - HEAD_SAMPLE_PAGES:
+        whole = pages <= HEAD_PAGES
+        rows += _head(session, q, HEAD_SAMPLE_PAGES, None if whole else HEAD_PAGES, wanting)
+    if len(rows) <= limit and not whole:
+        with _bitmap_only(session):
+            rows = session.execute(text(f"SELECT version_id, (ctid::text::point)[0] FROM {INDEX} "
+                                        f"WHERE terms @@ CAST(:q AS tsquery) LIMIT :n")
+                                   .bindparams(q=q, n=limit + 1)).all()
     ids = sorted({version_id for version_id, _ in rows})  # a long version is indexed in parts
     if len(rows) <= limit:
         return IndexHits(ids, more=False)
-    pages = session.scalar(text("SELECT pg_relation_size(CAST(:t AS regclass)) / current_setting('block_size')::int")
-                           .bindparams(t=INDEX))
-    return IndexHits(ids, more=True, read_share=min(1.0, (rows[-1][1] + 1) / pages) if pages else None)
+    # A bitmap reads the table in page order too, so either way the hits' last page says how much was read.
+    return IndexHits(ids, more=True, read_share=min(1.0, (max(page for _, page in rows) + 1) / pages) if pages else None)
 
 
 @contextmanager
