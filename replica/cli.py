@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 from dataclasses import fields
 from datetime import datetime
 from pathlib import Path
@@ -142,16 +144,21 @@ def serve_cmd(state_dir: Path, host: str, port: int, articles: int, seed: int, f
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"serving {server.url}")
+    # Ctrl-C and SIGTERM only ask to stop: a KeyboardInterrupt could land anywhere in the serving
+    # loop or a live save (a run under load once outlived its SIGINT by 10 s).
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
     portal = None
+    server.start()
     try:
         if plan is not None:
             portal = LivePortal(state_dir, plan).start()
             click.echo(f"live mode: {len(portal.events)} events over {plan.duration:g} s "
                        f"(seed {plan.seed}), history in {portal.history_path}")
         sys.stdout.flush()
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        while not stopping.wait(0.5):
+            pass
     finally:
         try:
             if portal is not None:

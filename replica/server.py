@@ -170,9 +170,6 @@ class ReplicaServer:
         self._thread.start()
         return self
 
-    def serve_forever(self) -> None:
-        self._httpd.serve_forever()
-
     def stop(self) -> None:
         self.stopping.set()  # wakes handlers sleeping on a `slow` fault
         if self._thread is not None:
