@@ -282,9 +282,16 @@ def test_postgresql_reads_a_dense_querys_hits_from_the_head_of_the_table(postgre
     for page, version_id in layout:
         pages.setdefault(page, []).append(version_id)
     assert sorted(pages) == list(range(6)) and pages[0] == list(range(1, 8)) and pages[1] == list(range(8, 16))
-    statements = []
-    event.listen(engine, "before_cursor_execute",
-                 lambda conn, cursor, statement, parameters, context, many: statements.append(statement))
+    statements, plans = [], []
+
+    def explain(conn, cursor, statement, parameters, context, many):
+        statements.append(statement)
+        if "ctid >=" in statement:
+            with conn.connection.cursor() as other:
+                other.execute("EXPLAIN " + statement, parameters)
+                plans.append("\n".join(row[0] for row in other.fetchall()))
+
+    event.listen(engine, "before_cursor_execute", explain)
 
     def read(query, limit, sample=1, head=3):
         monkeypatch.setattr(search, "HEAD_SAMPLE_PAGES", sample)
@@ -311,6 +318,9 @@ def test_postgresql_reads_a_dense_querys_hits_from_the_head_of_the_table(postgre
     hits, heads, bitmap = read("电网", 30, sample=6)  # the whole table in the sample
     assert (hits.ids, hits.more, heads, bitmap) == (list(range(3, 41, 3)), False, 1, False)
     engine.dispose()
+    # The pages only, never the index; a bounded read is a TID range scan (the table's end a scan of it).
+    assert plans and not [p for p in plans if "ix_article_bigrams_terms" in p or
+                          ("ctid < " in p and "Tid Range Scan" not in p)], plans
 
 
 def test_postgresql_walks_the_newest_articles_for_a_word_beyond_the_limit(postgres_server, monkeypatch):
