@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.archive.defaults import BATCH_SIZE, DICTIONARY_AFTER_PAGES, DICTIONARY_WINDOW, SQLITE_BUSY_TIMEOUT_MS
+from spiders.helpers import default_processes
 
 DEFAULT_DB_PATH = Path("var") / "archive.sqlite"
 ENV_PREFIX = "PORTAL_ARCHIVE_"
@@ -108,6 +109,16 @@ class Settings:
     def replace(self, **changes) -> "Settings":
         changes = {k: v for k, v in changes.items() if v is not None}
         return dataclasses.replace(self, **changes)
+
+    @property
+    def paced(self) -> bool:
+        return self.download_delay > 0 or self.autothrottle or self.concurrent_requests <= 1
+
+    def reader_processes(self) -> int:
+        return self.parse_processes if self.parse_processes >= 0 else default_processes(self.paced)
+
+    def writes_in_helper(self) -> bool:
+        return self.write_process > 0 if self.write_process >= 0 else default_processes(self.paced) > 0
 
     @property
     def is_default_db(self) -> bool:

@@ -17,11 +17,11 @@ from ops.reserve import DiskReserve
 from pipeline import stats as keys
 from pipeline.archive import budget, health, rawpages, revisit, runs
 from pipeline.archive.db import open_archive, session_scope
-from pipeline.archive.models import Article, BackfillArticle, CrawlRun
+from pipeline.archive.models import BackfillArticle, CrawlRun
+from pipeline.archive.queries import ArchivedAids
 from pipeline.archive.runs import RunSummary
 from pipeline.reading.compression import Dictionary
 from pipeline.reading.profile import load_profile
-from spiders.helpers import default_processes
 from spiders.portal import PortalSpider
 from spiders.run import default_components_used, run_spider
 from spiders.walk import ListWalk
@@ -54,18 +54,6 @@ class CrawlPlan:
                 "until": str(walk.until or ""), "pages": list(walk.pages or ()), "revisit": self.revisit,
                 "conditional": self.conditional, "probe_gaps": self.probe_gaps,
                 "aids": [min(self.probe_aids), max(self.probe_aids)] if self.probe_aids else []}
-
-
-def _paced(settings: Settings) -> bool:
-    return settings.download_delay > 0 or settings.autothrottle or settings.concurrent_requests <= 1
-
-
-def reader_processes(settings: Settings) -> int:
-    return settings.parse_processes if settings.parse_processes >= 0 else default_processes(_paced(settings))
-
-
-def writes_in_helper(settings: Settings) -> bool:
-    return settings.write_process > 0 if settings.write_process >= 0 else default_processes(_paced(settings)) > 0
 
 
 def scrapy_settings(settings: Settings, run_id: int, plan: CrawlPlan, allowance: int | None = None,
@@ -124,27 +112,22 @@ def scrapy_settings(settings: Settings, run_id: int, plan: CrawlPlan, allowance:
         "PORTAL_ARCHIVE_BACKFILL_ID": plan.backfill_id or 0,
         "PORTAL_ARCHIVE_PROGRESS": plan.progress,
         "PORTAL_ARCHIVE_SQLITE_BUSY_TIMEOUT_MS": settings.sqlite_busy_timeout_ms,
-        "PORTAL_ARCHIVE_WRITE_PROCESS": writes_in_helper(settings),
+        "PORTAL_ARCHIVE_WRITE_PROCESS": settings.writes_in_helper(),
         "PORTAL_ARCHIVE_TRAIN_AFTER_PAGES": train_after,
     }
 
 
-def _validators(engine: Engine, conditional: bool):
-    """aid -> (ETag, Last-Modified) for the archived aids among those asked about."""
-    def check(aids: list[int]) -> dict[int, tuple[str | None, str | None]]:
-        with session_scope(engine) as session:
-            rows = session.execute(select(Article.aid, Article.etag, Article.last_modified)
-                                   .where(Article.aid.in_(aids)))
-            return {aid: (etag, lm) if conditional else (None, None) for aid, etag, lm in rows}
-    return check
-
-
-def _aids_in(engine: Engine, query_for):
+def aids_in(engine: Engine, query_for):
     """A predicate over a list page's aids, answered by one short query per page."""
     def check(aids: list[int]) -> set[int]:
         with session_scope(engine) as session:
             return set(session.scalars(query_for(aids)))
     return check
+
+
+def archived_aids(engine: Engine) -> ArchivedAids:
+    with session_scope(engine) as session:
+        return ArchivedAids(session)
 
 
 def run_crawl(settings: Settings, plan: CrawlPlan | None = None, *, run_id: int | None = None,
@@ -240,15 +223,15 @@ def _crawl(settings, plan, engine, run_id, channel_names, profile, reserve: Disk
     probes = list(plan.probe_aids)
     skip = None
     if plan.backfill_id:
-        skip = _aids_in(engine, lambda aids: select(BackfillArticle.aid).where(
+        skip = aids_in(engine, lambda aids: select(BackfillArticle.aid).where(
             BackfillArticle.backfill_id == plan.backfill_id, BackfillArticle.aid.in_(aids)))
         probes = [a for a in probes if not skip([a])] if len(probes) < 5000 else probes
-    known = _validators(engine, plan.conditional)
+    known = archived_aids(engine)
     dictionary = current_dictionary(engine)
     crawled = run_spider(
         scrapy_settings(settings, run_id, plan, allowance,
                         train_after=settings.dictionary_after_pages if dictionary is None else 0),
-        PortalSpider, reader_processes(settings),
+        PortalSpider, settings.reader_processes(),
         base_url=settings.base_url, profile=settings.profile,
         channels=[profile.channel(c).slug for c in plan.channels] if plan.channels else None,
         walk=plan.walk, revisit=visits.visits, retry_lists=visits.failed_lists,

@@ -33,15 +33,15 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import redis
+from sqlalchemy import select
 
 from ops.config import ConfigError, Settings
 from ops.crawl import (
     CrawlPlan,
-    _validators,
+    aids_in,
     current_dictionary,
     maintain_dictionaries,
     plan_run,
-    reader_processes,
     run_allowance,
     scrapy_settings,
 )
@@ -49,6 +49,7 @@ from ops.lease import Heartbeat, acquire, holder_id, mark_abandoned, release, th
 from pipeline import stats as stats_keys
 from pipeline.archive import runs
 from pipeline.archive.db import open_archive
+from pipeline.archive.models import Article
 from pipeline.archive.runs import RunSummary
 from pipeline.reading.profile import load_profile
 from spiders.distributed import DistributedPortalSpider
@@ -209,10 +210,11 @@ def run_worker(settings: Settings, wait_seconds: float | None = None) -> dict:
     }
     beat = _WorkerBeat(client, k, worker, settings.worker_heartbeat_ttl, settings.frontier_reclaim_seconds)
     try:
-        run_spider(scrapy_conf, DistributedPortalSpider, reader_processes(settings), on_start=beat.start,
+        run_spider(scrapy_conf, DistributedPortalSpider, settings.reader_processes(), on_start=beat.start,
                    dictionary=current_dictionary(engine),
                    base_url=settings.base_url, profile=settings.profile, seeds_key=k["seeds"],
-                   idle_seconds=settings.worker_idle_seconds, known_aids=_validators(engine, True))
+                   idle_seconds=settings.worker_idle_seconds, known_aids=aids_in(
+                       engine, lambda aids: select(Article.aid).where(Article.aid.in_(aids))))
     finally:
         beat.stop()
         engine.dispose()

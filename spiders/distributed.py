@@ -99,8 +99,8 @@ class DistributedPortalSpider(RedisMixin, PortalSpider):
             request.meta[TOKEN] = data
             yield request
 
-    def article_request(self, target, probe=False):
-        request = super().article_request(target, probe)
+    def article_request(self, target, probe=False, aid=None):
+        request = super().article_request(target, probe, aid)
         # The shared dupefilter decides (by aid); the local set only spares Redis a round trip.
         return request.replace(dont_filter=False) if request is not None else None
 

@@ -155,8 +155,9 @@ class RequestBudget:
 
     @staticmethod
     def kind(request) -> str:
-        if request.meta.get("retry_times"):
+        meta = request.meta
+        if meta.get("retry_times"):
             return "retry"
-        if urlparse_cached(request).path == "/robots.txt":
-            return "robots"
-        return request.meta.get("budget", "other")
+        if "budget" in meta:  # every request the spider makes says what it is for
+            return meta["budget"]
+        return "robots" if urlparse_cached(request).path == "/robots.txt" else "other"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from urllib.parse import urljoin
@@ -43,9 +44,8 @@ LIST_PAGE_NUMBER = re.compile(r"_(\d+)\.html$")
 # runs next; revisits and probes last, in the order the revisit plan gives them.
 PRIORITY = {"list": 100, "new": 50, "retry": 40, "revisit": 0, "probe": 0}
 
+# Which of the aids given the archive already has (known_aids), or this backfill did (skip_aids).
 AidFilter = Callable[[list[int]], set[int]]
-# aid -> (ETag, Last-Modified) for the aids the archive already has.
-AidValidators = Callable[[list[int]], dict[int, tuple[str | None, str | None]]]
 
 
 def _now() -> datetime:
@@ -66,7 +66,7 @@ class PortalSpider(scrapy.Spider):
 
     def __init__(self, base_url: str, profile: str = "cpsia", channels: Iterable[str] | None = None,
                  walk: ListWalk | None = None, revisit: Iterable[Visit | str] = (),
-                 probe_aids: Iterable[int] = (), known_aids: AidValidators | None = None,
+                 probe_aids: Iterable[int] = (), known_aids: AidFilter | None = None,
                  skip_aids: AidFilter | None = None, follow_links: bool = True,
                  retry_lists: Iterable[str] = (), fallback: bool = True, reader: PageReader | None = None,
                  hold_revisits: bool = False, **kwargs):
@@ -78,10 +78,10 @@ class PortalSpider(scrapy.Spider):
         self.walk = walk or ListWalk()
         self.revisit = revisit
         self.probe_aids = probe_aids
-        # known_aids says which of a page's aids the archive already has, with
-        # their validators (incremental walks stop on pages without new ones;
-        # known articles are fetched conditionally); skip_aids which ones this
-        # backfill already archived (a resumed backfill skips them).
+        # known_aids says which of a page's aids the archive already has (incremental walks stop
+        # on pages without new ones; which known ones to fetch again is the revisit plan's
+        # decision); skip_aids which ones this backfill already archived (a resumed backfill
+        # skips them).
         self.known_aids = known_aids
         self.skip_aids = skip_aids
         self.follow_links = follow_links
@@ -98,6 +98,7 @@ class PortalSpider(scrapy.Spider):
         # Aids that list pages (or related links) showed and the archive did not
         # know: a run that archives none of them has not done its job (pipeline.archive.health).
         self.listed_new: set[int] = set()
+        self.read_tally: Counter[str] = Counter()
         # Under a request budget, what is asked first is what gets asked at all: the revisits wait
         # until the list walk is over, so the new articles it finds are requested before them.
         self.hold_revisits = hold_revisits
@@ -143,12 +144,14 @@ class PortalSpider(scrapy.Spider):
         return scrapy.Request(url, callback=self.parse_list, errback=self.on_error, priority=PRIORITY["list"],
                               meta={"page": page, "quiet": quiet, "budget": kind})
 
-    def article_request(self, target: Visit, probe: bool = False) -> scrapy.Request | None:
-        url = self.profile.clean_url(target.url)
-        aid = self.profile.aid_of(url)
+    def article_request(self, target: Visit, probe: bool = False, aid: int | None = None) -> scrapy.Request | None:
+        """The request for an article (`aid`: the URL's, when the reader has read it already)."""
+        if aid is None:
+            aid = self.profile.aid_of(target.url)
         if aid is None or aid in self.requested_aids:
             return None
         self.requested_aids.add(aid)
+        url = self.profile.clean_url(target.url)
         statuses = [*GONE_STATUSES, *REDIRECT_STATUSES]
         headers = {}
         if target.etag:
@@ -212,9 +215,8 @@ class PortalSpider(scrapy.Spider):
                 yield FetchFailed(response.url, None, f"{listing.problem} (after retries)", response.status, _now())
             return
         wanted = []
-        days = [day for _, day in listing.items]
-        for url, day in listing.items:
-            aid = self.profile.aid_of(url)
+        days = [day for _, day, _ in listing.items]
+        for url, day, aid in listing.items:
             if aid is not None and self.walk.in_range(day):
                 wanted.append((aid, url))
         aids = [aid for aid, _ in wanted]
@@ -234,7 +236,8 @@ class PortalSpider(scrapy.Spider):
             stats.inc_value(keys.LIST_WALK_STOPPED)
 
     def _requests_for(self, links: list[tuple[int, str]], skipped: set[int] = frozenset()):
-        """(request or None, whether the article is new to the archive) for linked articles.
+        """(request or None, whether the article is new to the archive) for linked articles, given
+        as (aid, URL).
 
         Only articles the archive does not hold are requested here: which known ones are worth a
         request is the revisit plan's decision (pipeline/revisit.py), made with the budget in view.
@@ -252,7 +255,7 @@ class PortalSpider(scrapy.Spider):
                 yield None, False
                 continue
             self.listed_new.add(aid)
-            yield self.article_request(Visit(url, kind="new")), True
+            yield self.article_request(Visit(url, kind="new"), aid=aid), True
 
     def _expect(self, pager: tuple[int, int] | None, per_page: int) -> None:
         """Add this channel's share to the expected page count (the progress display's ETA)."""
@@ -308,9 +311,13 @@ class PortalSpider(scrapy.Spider):
                 yield request
 
     def _count(self, extraction: str | None, fields: dict | None) -> None:
-        """How a page was read, and which fields it has: the run's health (pipeline.archive.health)."""
-        for key in keys.read_counts(extraction, fields):
-            self.crawler.stats.inc_value(key)
+        """How a page was read, and which fields it has: the run's health (pipeline.archive.health),
+        read after the crawl, so tallied here and added to the stats when the spider closes."""
+        self.read_tally.update(keys.read_counts(extraction, fields))
+
+    def closed(self, reason: str) -> None:
+        for key, n in self.read_tally.items():
+            self.crawler.stats.inc_value(key, n)
 
     def _redirected(self, response, aid: int, fetched_at: datetime, probe: bool):
         location = response.headers.get("Location", b"").decode("latin-1")
@@ -328,10 +335,7 @@ class PortalSpider(scrapy.Spider):
 
     def _follow(self, article: CleanArticle):
         """Related and prev/next links: a second path to articles the lists may have shifted away."""
-        links = [r["url"] for r in article.related or []]
-        links += [c["url"] for c in (article.context or {}).values() if c]
-        pairs = [(aid, link) for link in links if (aid := self.profile.aid_of(link)) is not None]
-        for request, _ in self._requests_for(pairs):
+        for request, _ in self._requests_for(article.links):
             if request is not None:
                 yield request
 

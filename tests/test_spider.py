@@ -64,7 +64,7 @@ def listed_aids(spider) -> list[int]:
 def test_a_list_page_asks_only_for_the_articles_the_archive_does_not_hold():
     listed = listed_aids(make_spider())
     known = set(listed[:2])
-    spider = make_spider(known_aids=lambda aids: {a: ("etag", None) for a in aids if a in known})
+    spider = make_spider(known_aids=lambda aids: {a for a in aids if a in known})
     outputs = list_page(spider)
     articles = [r for r in outputs if isinstance(r, Request) and "aid" in r.meta]
     assert [r.meta["aid"] for r in articles] == listed[2:]
@@ -78,7 +78,7 @@ def test_a_list_page_asks_only_for_the_articles_the_archive_does_not_hold():
 def test_an_incremental_walk_stops_at_a_page_with_nothing_new():
     listed = set(listed_aids(make_spider()))
     spider = make_spider(walk=ListWalk(mode="incremental", slack=0),
-                         known_aids=lambda aids: {a: (None, None) for a in aids if a in listed})
+                         known_aids=lambda aids: {a for a in aids if a in listed})
     outputs = list_page(spider)
     assert [o for o in outputs if isinstance(o, Request)] == []
     assert spider.crawler.stats.get_value("portal/list_walk_stopped_early") == 1
@@ -103,11 +103,14 @@ def test_an_article_page_comes_back_as_the_archives_record_read_once():
     # Its related links are a second path to articles the lists may have shifted away: new ones only.
     follows = [o for o in outputs[1:] if isinstance(o, Request)]
     assert follows and all(r.meta["budget"] == "new" for r in follows)
+    # How it was read is tallied, and in the run's stats once the spider closes.
+    spider.closed("finished")
     assert spider.crawler.stats.get_value("clean/ok") == 1
+    assert spider.crawler.stats.get_value("clean/extraction/profile") == 1
 
 
 def test_related_links_to_known_articles_are_left_to_the_revisit_plan():
-    spider = make_spider(known_aids=lambda aids: {a: (None, None) for a in aids})
+    spider = make_spider(known_aids=set)
     outputs = article_page(spider)
     assert [o for o in outputs if isinstance(o, Request)] == []
 

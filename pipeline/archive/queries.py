@@ -3,6 +3,8 @@ the pages and the API list. Every function takes the caller's session."""
 from __future__ import annotations
 
 import json
+from array import array
+from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
@@ -336,6 +338,26 @@ def _change_counts(session: Session, article_ids: list[int]) -> Counter:
                 .group_by(ArticleVersion.article_id, ArticleVersion.change)):
             counts[(article_id, change)] = n
     return counts
+
+
+class ArchivedAids:
+    """The aids the archive holds, read once at a crawl's start: which of a list page's aids are
+    known is then answered in memory (8 bytes an article, sorted, searched by bisection) instead
+    of by a query per page. Articles archived after the read are the crawl's own, which the
+    spider knows it requested; a crawl that shares the archive with others while it runs
+    (the distributed workers) asks the database each time instead."""
+
+    def __init__(self, session: Session):
+        self.aids = array("q", session.scalars(select(Article.aid).order_by(Article.aid)))
+
+    def __call__(self, aids: list[int]) -> set[int]:
+        held, n = self.aids, len(self.aids)
+        found = set()
+        for aid in aids:
+            at = bisect_left(held, aid)
+            if at < n and held[at] == aid:
+                found.add(aid)
+        return found
 
 
 def channels(session: Session) -> list[tuple[str, int]]:

@@ -70,10 +70,11 @@ def read_article(profile: Profile, text: str, url: str, method: str = "auto") ->
 
 @dataclass
 class ListPage:
-    """A channel list page read: its articles (URL and the day listed, if readable), the next
-    page's URL, the pager's (pages, articles), or the problem that makes it a broken page."""
+    """A channel list page read: its items (URL, the day listed if readable, the aid if the link
+    is an article's), the next page's URL, the pager's (pages, articles), or the problem that
+    makes it a broken page."""
 
-    items: list[tuple[str, date | None]] = field(default_factory=list)
+    items: list[tuple[str, date | None, int | None]] = field(default_factory=list)
     next_url: str | None = None
     pager: tuple[int, int] | None = None
     problem: str | None = None
@@ -109,11 +110,13 @@ def read_page(profile: Profile, raw: bytes, *, url: str, fetched_at: datetime, a
     if problem is not None:
         return Rejected(url, aid, problem, fetched_at, page, broken=True, fields=fields)
     try:
-        return fingerprint(clean_article(profile, fields, page, aid or 0, probe))
+        article = fingerprint(clean_article(profile, fields, page, aid or 0, probe))
     except RejectPage as exc:
         return Rejected(url, aid, str(exc), fetched_at, page, fields=fields)
     except Exception as exc:  # a bug in a cleaning rule: the page is kept with it
         return Rejected(url, aid, f"cleaning failed: {type(exc).__name__}: {exc}", fetched_at, page, fields=fields)
+    article.links = article_links(profile, article)
+    return article
 
 
 def read_list(profile: Profile, raw: bytes, *, url: str, headers: dict | None = None) -> ListPage:
@@ -131,7 +134,16 @@ def read_list(profile: Profile, raw: bytes, *, url: str, headers: dict | None = 
     pager = list_pager(profile, doc)
     if problem is None and not items and (pager[1] if pager else None) != 0:
         problem = "empty list page: no articles listed under a pager that counts some"
-    return ListPage([(link, _day(profile, when)) for link, when in items], next_url, pager, problem)
+    return ListPage([(link, _day(profile, when), profile.aid_of(link)) for link, when in items], next_url, pager,
+                    problem)
+
+
+def article_links(profile: Profile, article: CleanArticle) -> list[tuple[int, str]]:
+    """(aid, URL) of the articles a page links to (related, previous and next): the crawl's
+    second path to articles the lists may have shifted away."""
+    urls = [r["url"] for r in article.related or []]
+    urls += [c["url"] for c in (article.context or {}).values() if c]
+    return [(aid, url) for url in urls if (aid := profile.aid_of(url)) is not None]
 
 
 def _day(profile: Profile, text: str) -> date | None:
