@@ -26,7 +26,6 @@ import asyncio
 import collections
 import ctypes
 import gc
-import importlib
 import os
 import pickle
 import signal
@@ -70,42 +69,14 @@ class HelperDied(Exception):
     """The helper process ended before answering."""
 
 
-READER = "reader"
-WRITER = "archive-writer"
-# What a helper of each role runs, imported as it starts rather than on its first request: the
-# import then overlaps the crawl's own start-up instead of delaying the first page.
-PRELOAD = {READER: ("spiders.reader",), WRITER: ("pipeline.archive.writer",)}
-
-# Helpers started ahead of the crawl (start_early), by role, until HelperProcess.take takes them.
-_early: dict[str, list[HelperProcess]] = {}
-
-
-def start_early(readers: int, writer: bool) -> None:
-    """Start the crawl's helpers now, before the crawl's process has imported Scrapy and opened
-    the archive (about half a second on one core): their own start-up (an interpreter, what
-    PRELOAD names) runs meanwhile on another core instead of competing with the crawl later."""
-    for role, count in ((READER, readers), (WRITER, int(writer))):
-        _early.setdefault(role, []).extend(HelperProcess(role) for _ in range(count))
-
-
-def stop_early() -> None:
-    """Close the helpers started early that no crawl took (a run refused before it crawled)."""
-    while _early:
-        _, helpers = _early.popitem()
-        for helper in helpers:
-            helper.close()
-
-
 class HelperProcess:
     """One helper process and the requests it has been given, answered in order."""
 
     def __init__(self, role: str):
-        """`role` names the process for people (and tests) looking at its command line, and what
-        it imports as it starts (PRELOAD)."""
+        """`role` only names the process for people (and tests) looking at its command line."""
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "spiders.helpers", str(os.getpid()), role, *PRELOAD.get(role, ())],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        self.process = subprocess.Popen([sys.executable, "-m", "spiders.helpers", str(os.getpid()), role],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         for pipe in (self.process.stdin, self.process.stdout):
             _widen(pipe.fileno())
         self.pending: collections.deque[asyncio.Future] = collections.deque()
@@ -113,12 +84,6 @@ class HelperProcess:
         self._transport = None  # the write side
         self._read_transport = None
         self._connecting = None
-
-    @classmethod
-    def take(cls, role: str) -> HelperProcess:
-        """A helper for `role`: one started early (start_early) if one is left, else a new one."""
-        early = _early.get(role)
-        return early.pop() if early else cls(role)
 
     async def _connect(self) -> None:
         loop = asyncio.get_running_loop()
@@ -199,12 +164,9 @@ def _widen(fd: int) -> None:
         pass
 
 
-def serve(parent_pid: int, preload: list[str]) -> None:
-    """The helper process: imports `preload`, then requests on stdin, answers on stdout, until
-    stdin closes."""
+def serve(parent_pid: int) -> None:
+    """The helper process: requests on stdin, answers on stdout, until stdin closes."""
     die_with_parent(parent_pid)
-    for module in preload:
-        importlib.import_module(module)
     # A Ctrl-C in the terminal reaches the whole process group: the crawl decides how to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     requests = os.fdopen(os.dup(0), "rb")
@@ -230,7 +192,7 @@ def serve(parent_pid: int, preload: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    serve(int(sys.argv[1]), sys.argv[3:])
+    serve(int(sys.argv[1]))
 
 
 def default_processes(paced: bool) -> int:

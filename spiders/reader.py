@@ -33,7 +33,7 @@ from pipeline.reading.chain import ListPage, read_list, read_page
 from pipeline.reading.compression import Compressor, Dictionary
 from pipeline.reading.profile import Profile, load_profile
 from pipeline.reading.records import CleanArticle, Rejected
-from spiders.helpers import READER, HelperDied, HelperProcess
+from spiders.helpers import HelperDied, HelperProcess
 
 
 @lru_cache(maxsize=8)
@@ -86,8 +86,8 @@ class PageReader:
 
     def __init__(self, processes: int, dictionary: Dictionary | None = None):
         self.on_restart = None  # called after a dead reader was replaced
-        # Taken from those started early, or started now: their imports overlap the crawl's start-up.
-        self.readers = [HelperProcess.take(READER) for _ in range(processes)]
+        # Started now, so their imports overlap the crawl's start-up.
+        self.readers = [HelperProcess("reader") for _ in range(processes)]
         self.dictionary = dictionary
         self._given: dict[HelperProcess, asyncio.Future] = {}  # readers sent the dictionary
         if dictionary is not None and not self.readers:
@@ -143,7 +143,7 @@ class PageReader:
 
     def _replace(self, dead: HelperProcess) -> None:
         if dead in self.readers:  # the first of the pages it held to notice
-            self.readers[self.readers.index(dead)] = HelperProcess(READER)
+            self.readers[self.readers.index(dead)] = HelperProcess("reader")
             self._given.pop(dead, None)
             dead.close()
             if self.on_restart:

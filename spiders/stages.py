@@ -27,7 +27,7 @@ from pipeline.archive.db import make_engine, session_factory
 from pipeline.archive.defaults import BATCH_SIZE, SQLITE_BUSY_TIMEOUT_MS
 from pipeline.archive.writer import ArchiveWriteError, ArchiveWriter, close_writers, write_batch
 from pipeline.reading.records import CleanArticle
-from spiders.helpers import WRITER, HelperDied, HelperProcess
+from spiders.helpers import HelperDied, HelperProcess
 
 log = logging.getLogger(__name__)
 # Sent with `items` once the archive is done with them: their batch is committed, or they needed
@@ -89,7 +89,7 @@ class ArchiveStage:
 
     def open_spider(self):
         if self.write_process:
-            self.writer_process = HelperProcess.take(WRITER)
+            self.writer_process = HelperProcess("archive-writer")
             self.target = (self.db_url, self.busy_timeout_ms, self.run_id, self.confirmations, self.backfill_id,
                            self.train_after)
             return

@@ -19,7 +19,6 @@ from ops.cli import (
 )
 from ops.config import Settings
 from pipeline.reading.profile import load_profile
-from spiders.helpers import start_early, stop_early
 
 
 @main.command()
@@ -40,21 +39,10 @@ from spiders.helpers import start_early, stop_early
 @click.pass_context
 def crawl(ctx, base_url, channels, revisit, incremental, no_conditional, no_gap_probes, distributed, db):
     """Crawl the portal once into the archive."""
-    settings = settings_from(ctx, base_url=base_url, db=db)
-    if not distributed:  # before the imports below: their start-up overlaps the crawl's own
-        start_early(settings.reader_processes(), settings.writes_in_helper())
-    try:
-        summary = _crawl(settings, channels, revisit, incremental, no_conditional, no_gap_probes, distributed)
-    finally:
-        stop_early()
-    click.echo(format_summary(summary))
-    sys.exit(0 if summary.status in ("succeeded", "skipped") else 1)
-
-
-def _crawl(settings, channels, revisit, incremental, no_conditional, no_gap_probes, distributed):
     from ops.crawl import CrawlPlan, run_crawl
     from spiders.walk import ListWalk
 
+    settings = settings_from(ctx, base_url=base_url, db=db)
     with problems():
         for channel in channels:
             load_profile(settings.profile).channel(channel)
@@ -68,7 +56,8 @@ def _crawl(settings, channels, revisit, incremental, no_conditional, no_gap_prob
             summary = coordinate(settings, plan, echo=lambda line: click.echo(line, err=True))
         else:
             summary = run_crawl(settings, plan)
-    return summary
+    click.echo(format_summary(summary))
+    sys.exit(0 if summary.status in ("succeeded", "skipped") else 1)
 
 
 def _check_crawl_target(settings: Settings) -> None:
