@@ -170,3 +170,58 @@ def test_upgrading_an_archive_recompresses_it_resumably_after_a_kill(request, tm
     result = cli("verify", "--db", db, check=False)
     assert result.returncode == 0, result.stdout
     assert export(db, "--all-versions") == before
+
+
+DOWNGRADE_TO_0006 = ("from alembic import command; from pipeline.archive.db import alembic_config; "
+                     "import sys; command.downgrade(alembic_config(sys.argv[1]), '0006')")
+
+
+@pytest.mark.archive
+def test_downgrading_drops_the_columns_first_and_rewrites_the_pages_resumably_after_a_kill(request, tmp_path):
+    """The downgrade drops 0007's columns while the pages are small (their codecs kept aside in
+    raw_page_codecs), then writes the pages back as zlib a batch per transaction: killed among the
+    batches, it goes on when run again, and the archive upgraded again reads as before."""
+    site = start_site(tmp_path / "site", 300, seed=24)
+    db = new_database(request, tmp_path)
+    try:
+        cli("crawl", "--base-url", site.url, "--db", db, env=SMALL)
+    finally:
+        site.server.stop()
+    before = export(db, "--all-versions")
+    compressed = sum(n for dictionary, n in pages_by_codec(db).items() if dictionary)
+    assert compressed > 250
+    forget_engine(db)
+
+    env = {**os.environ, **QUIET, "PORTAL_ARCHIVE_MIGRATION_BATCH_SIZE": "5"}
+    downgrade = subprocess.Popen([sys.executable, "-c", DOWNGRADE_TO_0006, db], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+
+    def left() -> int | None:
+        try:
+            return query(db, "select count(*) from raw_page_codecs")[0][0]
+        except Exception:  # not made yet
+            return None
+
+    while downgrade.poll() is None and time.monotonic() < deadline:
+        if (n := left()) is not None and n <= compressed - 20:
+            downgrade.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    downgrade.wait()
+    assert downgrade.returncode == -signal.SIGKILL, downgrade.stderr.read().decode()
+    # The columns are gone already, the pages half rewritten, the revision still 0007.
+    assert query(db, "select version_num from alembic_version")[0][0] == "0007"
+    assert pages_by_codec(db) == {}
+    assert 0 < left() <= compressed - 20
+
+    done = subprocess.run([sys.executable, "-c", DOWNGRADE_TO_0006, db], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert query(db, "select version_num from alembic_version")[0][0] == "0006"
+    assert left() is None
+    assert all(body[:1] == b"\x78" for body, in query(db, "select body from raw_pages"))  # zlib, every one
+
+    cli("db", "upgrade", "--db", db, env=env)
+    result = cli("verify", "--db", db, check=False)
+    assert result.returncode == 0, result.stdout
+    assert export(db, "--all-versions") == before
