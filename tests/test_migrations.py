@@ -70,6 +70,27 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path):
     engine.dispose()
 
 
+def test_a_large_transaction_leaves_no_large_write_ahead_log_behind(tmp_path):
+    """A migration's transaction grows the WAL to its size; once checkpointed, the next write cuts
+    it back to WAL_SIZE_LIMIT while the archive stays open (SQLite alone keeps the file's size)."""
+    from pipeline.archive.defaults import WAL_SIZE_LIMIT
+
+    path = tmp_path / "a.sqlite"
+    engine = make_engine(f"sqlite:///{path}")
+    wal = tmp_path / "a.sqlite-wal"
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE big (data BLOB)")
+        conn.exec_driver_sql("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100) "
+                             "INSERT INTO big SELECT zeroblob(1000000) FROM n")
+    assert wal.stat().st_size > WAL_SIZE_LIMIT  # 100 MB written in one transaction
+    with engine.begin() as conn:  # a checkpoint, then a small write that starts the log again
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO big VALUES (x'00')")
+    assert wal.stat().st_size <= WAL_SIZE_LIMIT
+    engine.dispose()
+
+
 def test_upgrading_an_archive_with_data_keeps_it(tmp_path):
     """0001 → head over a populated archive: new NOT NULL columns are filled from existing rows."""
     from datetime import datetime, timezone

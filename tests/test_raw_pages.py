@@ -179,8 +179,9 @@ DOWNGRADE_TO_0006 = ("from alembic import command; from pipeline.archive.db impo
 @pytest.mark.archive
 def test_downgrading_drops_the_columns_first_and_rewrites_the_pages_resumably_after_a_kill(request, tmp_path):
     """The downgrade drops 0007's columns while the pages are small (their codecs kept aside in
-    raw_page_codecs), then writes the pages back as zlib a batch per transaction: killed among the
-    batches, it goes on when run again, and the archive upgraded again reads as before."""
+    raw_page_codecs), then writes the pages back as zlib a batch per transaction. Killed among the
+    batches, the archive can be upgraded (the columns come back) or downgraded again (it goes on),
+    and upgraded again it reads as before."""
     site = start_site(tmp_path / "site", 300, seed=24)
     db = new_database(request, tmp_path)
     try:
@@ -213,7 +214,17 @@ def test_downgrading_drops_the_columns_first_and_rewrites_the_pages_resumably_af
     # The columns are gone already, the pages half rewritten, the revision still 0007.
     assert query(db, "select version_num from alembic_version")[0][0] == "0007"
     assert pages_by_codec(db) == {}
-    assert 0 < left() <= compressed - 20
+    kept = left()
+    assert 0 < kept <= compressed - 20
+
+    # Upgraded instead of downgraded again (0008 is next): the columns come back from raw_page_codecs.
+    cli("db", "upgrade", "--db", db, env=env)
+    assert left() is None
+    assert sum(n for dictionary, n in pages_by_codec(db).items() if dictionary) == kept  # the rest are zlib
+    result = cli("verify", "--db", db, check=False)
+    assert result.returncode == 0, result.stdout
+    assert export(db, "--all-versions") == before
+    forget_engine(db)
 
     done = subprocess.run([sys.executable, "-c", DOWNGRADE_TO_0006, db], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

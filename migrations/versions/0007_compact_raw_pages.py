@@ -67,24 +67,44 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id', name=op.f('pk_dictionaries'))
         )
     if "codec" not in {c["name"] for c in inspector.get_columns("raw_pages")}:
-        if op.get_context().dialect.name == "sqlite":
-            # Columns added in place, the foreign key declared on the column: SQLite's ADD COLUMN
-            # rewrites no row, where batch mode's copy of raw_pages rewrote every page in the
-            # migration's one transaction (6.7 GB of write-ahead log at 2,000,000 versions).
-            op.execute("ALTER TABLE raw_pages ADD COLUMN codec VARCHAR(20) DEFAULT 'zlib' NOT NULL")
-            op.execute(f"ALTER TABLE raw_pages ADD COLUMN dictionary_id INTEGER CONSTRAINT {FOREIGN_KEY} "
-                       "REFERENCES dictionaries (id)")
-        else:
-            op.add_column('raw_pages', sa.Column('codec', sa.String(length=20), server_default='zlib',
-                                                 nullable=False))
-            op.add_column('raw_pages', sa.Column('dictionary_id', sa.Integer(), nullable=True))
-            op.create_foreign_key(FOREIGN_KEY, 'raw_pages', 'dictionaries', ['dictionary_id'], ['id'])
-        op.create_index(op.f('ix_raw_pages_dictionary_id'), 'raw_pages', ['dictionary_id'], unique=False)
+        _add_columns()
     # Commits the schema above, then the pages are rewritten in transactions of their own on a
     # connection of their own (the migration's is left idle meanwhile: on SQLite it holds no lock).
     with op.get_context().autocommit_block():
         with Session(op.get_bind().engine) as session:
             _compact(session)
+
+
+def _add_columns() -> None:
+    if op.get_context().dialect.name == "sqlite":
+        # Columns added in place, the foreign key declared on the column: SQLite's ADD COLUMN
+        # rewrites no row, where batch mode's copy of raw_pages rewrote every page in the
+        # migration's one transaction (6.7 GB of write-ahead log at 2,000,000 versions).
+        op.execute("ALTER TABLE raw_pages ADD COLUMN codec VARCHAR(20) DEFAULT 'zlib' NOT NULL")
+        op.execute(f"ALTER TABLE raw_pages ADD COLUMN dictionary_id INTEGER CONSTRAINT {FOREIGN_KEY} "
+                   "REFERENCES dictionaries (id)")
+    else:
+        op.add_column('raw_pages', sa.Column('codec', sa.String(length=20), server_default='zlib',
+                                             nullable=False))
+        op.add_column('raw_pages', sa.Column('dictionary_id', sa.Integer(), nullable=True))
+        op.create_foreign_key(FOREIGN_KEY, 'raw_pages', 'dictionaries', ['dictionary_id'], ['id'])
+    op.create_index(op.f('ix_raw_pages_dictionary_id'), 'raw_pages', ['dictionary_id'], unique=False)
+
+
+def undo_interrupted_downgrade() -> None:
+    """For the next revision's upgrade: after a downgrade killed among its batches the archive
+    still says 0007, but the columns are gone (their values in raw_page_codecs, the pages done
+    so far zlib), and an upgrade would not run this revision again. The columns come back,
+    filled from raw_page_codecs (a page rewritten already is zlib: the columns' default)."""
+    if not sa.inspect(op.get_bind()).has_table("raw_page_codecs"):
+        return
+    log.info("raw pages: a downgrade of revision 0007 was interrupted; its columns are put back")
+    _add_columns()
+    op.execute("UPDATE raw_pages SET "
+               "codec = (SELECT c.codec FROM raw_page_codecs c WHERE c.id = raw_pages.id), "
+               "dictionary_id = (SELECT c.dictionary_id FROM raw_page_codecs c WHERE c.id = raw_pages.id) "
+               "WHERE id IN (SELECT id FROM raw_page_codecs)")
+    op.execute("DROP TABLE raw_page_codecs")
 
 
 def _compact(session: Session) -> None:

@@ -16,6 +16,8 @@ EXISTS (an edit of this article) and read every edit of the archive for each
 article, minutes at 50,000 articles. With (change, article_id) that lookup is
 one seek into this index.
 """
+import importlib
+
 from alembic import op
 
 
@@ -26,6 +28,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # An archive whose downgrade of 0007 was killed midway still says 0007: finished back first.
+    importlib.import_module("migrations.versions.0007_compact_raw_pages").undo_interrupted_downgrade()
     op.create_index('ix_article_versions_change', 'article_versions', ['change', 'article_id'])
 
 

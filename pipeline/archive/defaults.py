@@ -5,6 +5,8 @@ the archive stage read them here. Plain values: importing them costs nothing."""
 BATCH_SIZE = 200
 # How long a SQLite writer waits for another's lock before the write fails.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Bytes a SQLite archive's write-ahead log is cut back to after a checkpoint (pipeline/archive/db.py).
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
 # Rows (versions, raw pages) a migration that rebuilds an index or rewrites rows handles per
 # transaction (the unit a kill can lose); PORTAL_ARCHIVE_MIGRATION_BATCH_SIZE overrides it
 # (migrations cannot read ops' settings): see migration_batch_size().
