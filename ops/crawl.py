@@ -244,7 +244,7 @@ def _crawl(settings, plan, engine, run_id, channel_names, profile, reserve: Disk
     if allowance is not None:
         stats[keys.BUDGET_ALLOWANCE] = allowance
     reason = stats.get(keys.FINISH_REASON)
-    error = error or stats.get(keys.ARCHIVE_ERROR)
+    error = error or stats.get(keys.ARCHIVE_ERROR) or keys.callbacks_raised(stats)
     failed = keys.count(stats, keys.FETCH_FAILED)
     if (not error and reason == "finished" and not keys.answered(stats) and not keys.total(stats, keys.LEFT)
             and (failed or not keys.count(stats, keys.LIST_PAGES))):

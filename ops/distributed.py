@@ -128,8 +128,8 @@ def coordinate(settings: Settings, plan: CrawlPlan, poll: float = 1.0, echo=prin
         with Heartbeat(engine, holder, ttl, run_id=run_id):
             _wait_until_drained(client, k, settings.worker_idle_seconds, poll)
         stats = {key.decode(): int(value) for key, value in client.hgetall(k["stats"]).items()}
-        error = None
-        if not stats.get("downloader/response_count"):
+        error = stats_keys.callbacks_raised(stats)
+        if not stats.get(stats_keys.RESPONSES):
             error = "no worker fetched anything for this run"
         stats = {**stats, **visits.stats, "distributed/seeds": pushed}
         if allowance is not None:

@@ -13,6 +13,9 @@ from pipeline.archive.outcomes import SAW_CONTENT, WROTE_VERSION, Written
 REQUESTS = "downloader/request_count"  # every request sent: the request budget's ledger
 RESPONSES = "downloader/response_count"
 FINISH_REASON = "finish_reason"
+# An exception a callback raised (Scrapy logs it and goes on): spider_exceptions/count and
+# spider_exceptions/<its class>. Never the portal's doing (the reader keeps what it cannot read).
+CALLBACK_RAISED = "spider_exceptions/"
 
 # The archive stage (spiders/stages.py): archive/<Written> per item, and
 ARCHIVE = "archive/"
@@ -57,7 +60,7 @@ LEFT = "budget/left/"  # requests not sent for lack of budget, + kind
 REVISIT = "revisit/"
 
 # What a distributed worker adds to its run's counters in Redis.
-SUMMED_BY_WORKERS = (RESPONSES, REQUESTS, ARCHIVE, "portal/", "gaps/", "retry/", "budget/")
+SUMMED_BY_WORKERS = (RESPONSES, REQUESTS, ARCHIVE, "portal/", "gaps/", "retry/", "budget/", CALLBACK_RAISED)
 
 
 def archive(outcome: Written | str) -> str:
@@ -72,6 +75,19 @@ def count(stats: dict, key: str) -> int:
 def total(stats: dict, prefix: str) -> int:
     """The sum of every counter under a prefix (budget/left/, ...)."""
     return sum(int(v) for k, v in stats.items() if k.startswith(prefix) and isinstance(v, (int, float)))
+
+
+def callbacks_raised(stats: dict) -> str | None:
+    """Why a run whose callbacks raised cannot be trusted, or None. A callback that raised left
+    its page's work undone (the articles a list page led to, an article page's record), and
+    nothing else in the stats shows it: the run must not pass for a success."""
+    raised = count(stats, CALLBACK_RAISED + "count")
+    if not raised:
+        return None
+    kinds = ", ".join(f"{key.removeprefix(CALLBACK_RAISED)} {int(n)}" for key, n in sorted(stats.items())
+                      if key.startswith(CALLBACK_RAISED) and key != CALLBACK_RAISED + "count")
+    return (f"{raised} page callbacks raised ({kinds}): a bug in the crawl; what those pages led to may be "
+            "missing from the archive (the log has the tracebacks)")
 
 
 def versions_written(stats: dict) -> int:

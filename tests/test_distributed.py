@@ -153,3 +153,29 @@ def test_workers_share_one_request_budget(tmp_path, cluster):
     (requests, allowance, status) = query(db, "select requests, allowance, status from crawl_runs")[0]
     assert (requests, allowance, status) == (sent, 150, "succeeded")
     assert 0 < query(db, "select count(*) from articles")[0][0] < 150
+
+
+def test_a_distributed_run_whose_callbacks_raised_fails_and_says_why(tmp_path, cluster, redis_server):
+    """A worker's callbacks raise (a bug, simulated here: every list page's walk breaks): the
+    workers' counts reach the coordinator, whose run fails instead of passing for a success."""
+    from tests.test_health import QUIET
+
+    broken = ("import sys, spiders.portal as p; p.PortalSpider._requests_for = lambda self, *a, **k: 1 / 0; "
+              "from ops.cli import main; sys.argv[0] = 'portal-archive'; main()")
+    db, env = cluster
+    site = start_site(tmp_path / "site", 30, seed=83)
+    with open(tmp_path / "coordinator.log", "w") as log, open(tmp_path / "worker.log", "w") as worker_log:
+        coordinator = start(["crawl", "--distributed", "--base-url", site.url], {**env, **QUIET}, log)
+        worker = subprocess.Popen([sys.executable, "-c", broken, "worker"], env=env, stdout=worker_log,
+                                  stderr=subprocess.STDOUT)
+        try:
+            worker.wait(timeout=300)
+            assert coordinator.wait(timeout=300) == 1
+        finally:
+            site.server.stop()
+            for p in (coordinator, worker):
+                if p.poll() is None:
+                    p.kill()
+    said = (tmp_path / "coordinator.log").read_text()
+    assert "run 1 failed" in said and "page callbacks raised (ZeroDivisionError 5)" in said, said[-2000:]
+    assert query(db, "select status from crawl_runs")[0][0] == "failed"

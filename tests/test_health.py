@@ -1,6 +1,8 @@
 """Run health: coverage, fallback and quarantine rates on every run; degraded runs; notifications."""
 import json
+import os
 import shlex
+import subprocess
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -56,6 +58,27 @@ def test_a_healthy_crawl_records_its_health_and_succeeds(request, tmp_path):
     assert set(health["coverage"].values()) <= {1.0} | {health["coverage"]["tags"], health["coverage"]["origin_source"]}
     status = json.loads(cli("status", "--db", db_file, "--json").stdout)
     assert status["last_manual_run"]["health"]["fallback_rate"] == 0.0
+
+
+# The real CLI with one spider method broken, as a bug would break it: related links now raise.
+BROKEN_FOLLOW = ("import sys, spiders.portal as p; p.PortalSpider._follow = lambda self, article: 1 / 0; "
+                 "from ops.cli import main; sys.argv[0] = 'portal-archive'; main()")
+
+
+def test_a_run_whose_callbacks_raised_fails_and_says_why(request, tmp_path):
+    """Scrapy logs an exception a callback raised and goes on; the pages' work is undone and no other
+    figure shows it. Here every article is archived before its links raise, and the run still fails."""
+    site = start_site(tmp_path / "site", 20, seed=31)
+    db = new_database(request, tmp_path)
+    try:
+        done = subprocess.run([sys.executable, "-c", BROKEN_FOLLOW, "crawl", "--base-url", site.url, "--db", db],
+                              env={**os.environ, **QUIET}, capture_output=True, text=True, timeout=300)
+    finally:
+        site.server.stop()
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "run 1 failed" in done.stdout and "20 page callbacks raised (ZeroDivisionError 20)" in done.stdout
+    assert query(db, "select status from crawl_runs")[0][0] == "failed"
+    assert "a bug in the crawl" in query(db, "select error from crawl_runs")[0][0]
 
 
 def test_a_run_that_archives_none_of_the_new_articles_fails(request, tmp_path):
