@@ -635,3 +635,16 @@ def test_whole_archive_counts_follow_every_new_article_and_version(small):
         runs_page = client.get("/runs").text
         assert "<li><strong>1</strong> taken down</li>" in runs_page
         assert "<li><strong>1</strong> edited articles</li>" in runs_page
+
+
+@pytest.mark.archive
+def test_the_crawl_knows_which_listed_aids_the_archive_holds_from_one_read(small):
+    from pipeline.archive.queries import ArchivedAids
+
+    with session_scope(small.engine) as session:
+        held = ArchivedAids(session)
+    assert list(held.aids) == [101, 102, 103]
+    assert held([100, 101, 103, 104, 102]) == {101, 102, 103}
+    assert held([]) == set() and held([0, 99, 1_000_000]) == set()
+    small.write(article(104, "氢能", ["氢能示范项目启动。"]))
+    assert held([104]) == set()  # read once: an article archived since is the crawl's own

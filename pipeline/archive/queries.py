@@ -348,7 +348,11 @@ class ArchivedAids:
     (the distributed workers) asks the database each time instead."""
 
     def __init__(self, session: Session):
-        self.aids = array("q", session.scalars(select(Article.aid).order_by(Article.aid)))
+        # Streamed in chunks (an ORM select would first hold every row: +76 MB at 500,000
+        # articles, where this reads them in 0.24 s with +8 MB; bench/scale's archive).
+        aid = Article.__table__.c.aid
+        self.aids = array("q", session.connection().execute(
+            select(aid).order_by(aid).execution_options(yield_per=10_000)).scalars())
 
     def __call__(self, aids: list[int]) -> set[int]:
         held, n = self.aids, len(self.aids)
