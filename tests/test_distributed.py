@@ -158,14 +158,12 @@ def test_workers_share_one_request_budget(tmp_path, cluster):
 def test_a_distributed_run_whose_callbacks_raised_fails_and_says_why(tmp_path, cluster, redis_server):
     """A worker's callbacks raise (a bug, simulated here: every list page's walk breaks): the
     workers' counts reach the coordinator, whose run fails instead of passing for a success."""
-    from tests.test_health import QUIET
-
     broken = ("import sys, spiders.portal as p; p.PortalSpider._requests_for = lambda self, *a, **k: 1 / 0; "
               "from ops.cli import main; sys.argv[0] = 'portal-archive'; main()")
     db, env = cluster
     site = start_site(tmp_path / "site", 30, seed=83)
     with open(tmp_path / "coordinator.log", "w") as log, open(tmp_path / "worker.log", "w") as worker_log:
-        coordinator = start(["crawl", "--distributed", "--base-url", site.url], {**env, **QUIET}, log)
+        coordinator = start(["crawl", "--distributed", "--base-url", site.url], env, log)
         worker = subprocess.Popen([sys.executable, "-c", broken, "worker"], env=env, stdout=worker_log,
                                   stderr=subprocess.STDOUT)
         try:

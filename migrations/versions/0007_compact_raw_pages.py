@@ -133,11 +133,12 @@ def downgrade() -> None:
     are rewritten in batches, each its own transaction, like the upgrade's, and a killed
     downgrade run again goes on from that table."""
     bind = op.get_bind()
-    if "codec" in {c["name"] for c in sa.inspect(bind).get_columns("raw_pages")}:
+    inspector = sa.inspect(bind)
+    if "codec" in {c["name"] for c in inspector.get_columns("raw_pages")}:
         op.execute("CREATE TABLE raw_page_codecs AS SELECT id, codec, dictionary_id FROM raw_pages "
                    "WHERE codec != 'zlib'")
         op.drop_index(op.f('ix_raw_pages_dictionary_id'), table_name='raw_pages')
-        names = {fk["name"] for fk in sa.inspect(bind).get_foreign_keys("raw_pages")}
+        names = {fk["name"] for fk in inspector.get_foreign_keys("raw_pages")}
         if op.get_context().dialect.name == "sqlite" and FOREIGN_KEY not in names:
             # Declared on the column (this revision's upgrade): dropped with it, in place.
             op.execute("ALTER TABLE raw_pages DROP COLUMN dictionary_id")
