@@ -110,9 +110,12 @@ def test_python_m_bench_runs_end_to_end(nginx_site, tmp_path):
     assert entry["runs"]["crawl"][0]["pages"] == entry["runs"]["bare"][0]["pages"] == entry["pages"]
     for run in ("crawl", "revisit_conditional", "revisit_unconditional"):
         assert entry["ratios"][run]["speed"]["median"] > 0
+        assert entry["ratios"][run]["speed_in_scrapy"]["median"] > 0
+    for run in entry["runs"]:  # Scrapy's elapsed time lies within the process's
+        assert 0 < entry["summary"][run]["outside_scrapy_s"]["median"] < entry["summary"][run]["wall_s"]["median"]
     assert entry["runs"]["revisit_conditional"][0]["responses_304"] == 40
     assert set(entry["revisit_savings"]) == {"revisit_conditional", "revisit_unconditional"}
-    assert "crawl wall / this wall" in result.stdout
+    assert "crawl wall / this wall" in result.stdout and "s outside Scrapy" in result.stdout
     assert "40 articles archived exactly once" in entry["ground_truth"]
     assert results["postgres"]["status"] == "skipped"
     assert "(b) portal-archive crawl" in result.stdout and "pages/s" in result.stdout
