@@ -38,6 +38,18 @@ def test_a_small_scale_run_builds_through_the_write_path_and_search_equals_a_sca
                             "--phases", "size", "--dir", str(tmp_path)], cwd=ROOT, check=True,
                            capture_output=True, text=True, timeout=600)
     assert "chunk" not in again.stdout
+    # The writer's memory, measured on the archive itself: its crawl writes the replica's 300
+    # articles. A second such run would crawl articles the archive holds and write nothing: refused,
+    # with no figure that could pass for one.
+    for expected in ("measured", "refused"):
+        subprocess.run([sys.executable, "-m", "bench.scale", "--articles", "300", "--versions", "700",
+                        "--phases", "writer", "--in-place", "--dir", str(tmp_path), "-o", str(out)],
+                       cwd=ROOT, check=True, capture_output=True, timeout=600)
+        writer = json.loads(out.read_text())["writer"]
+        if expected == "measured":
+            assert "300 new" in writer["said"] and writer["writer_peak_rss_mb"] > 0, writer
+        else:
+            assert "writer_peak_rss_mb" not in writer and "already holds" in writer["error"], writer
 
 
 def test_a_copy_the_disk_cannot_hold_is_refused_with_the_way_out(tmp_path):

@@ -3,6 +3,7 @@ the crawl's writer, the migrations' time. Each runs the product's own command in
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -130,12 +131,34 @@ def writer_memory(url: str, directory: Path, in_place: bool = False, replica_art
     Revisits and gap probes are off: the archive's own articles are on a host that does not exist
     here; what is measured is the write path at this archive size."""
     if in_place:
+        if held := _replica_articles_held(url, replica_articles):
+            first, last = held
+            return {"error": f"the archive already holds the writer probe's replica articles (aids {first}-{last}, "
+                             "from an earlier --in-place run): a crawl of them writes nothing, and its memory "
+                             "would say nothing of the write path; run the phase on a copy (without --in-place) "
+                             "or on a freshly built archive", "in_place": True}
         return {**_crawl_memory(url, replica_articles, seed), "in_place": True}
     url = copy_archive(url, "writer", directory)
     try:
         return _crawl_memory(url, replica_articles, seed)
     finally:
         drop_archive(url)
+
+
+def _replica_articles_held(url: str, replica_articles: int) -> tuple[int, int] | None:
+    """The replica's aid range, if the archive holds any of it (every replica starts at the same
+    aid, whatever its seed; the synthetic archive's own aids are far from them)."""
+    from replica.generator import FIRST_AID
+
+    last = FIRST_AID + replica_articles - 1
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            held = conn.scalar(text("SELECT count(*) FROM articles WHERE aid BETWEEN :first AND :last"),
+                               {"first": FIRST_AID, "last": last})
+    finally:
+        engine.dispose()
+    return (FIRST_AID, last) if held else None
 
 
 def _crawl_memory(url: str, replica_articles: int, seed: int) -> dict:
@@ -161,9 +184,16 @@ def _crawl_memory(url: str, replica_articles: int, seed: int) -> dict:
     children = [{"cmd": cmd, "peak_rss_mb": round(mb, 1)} for pid, (cmd, mb) in watcher.peaks.items()
                 if pid != process.pid]
     writer = max((c["peak_rss_mb"] for c in children if "archive-writer" in c["cmd"]), default=None)
-    return {"exit": process.returncode, "seconds": round(seconds, 1), "crawl_peak_rss_mb": round(crawl, 1),
-            "writer_peak_rss_mb": writer, "children": children, "processes": len(processes),
-            "said": (out.strip().splitlines() or [""])[0][:200] if process.returncode == 0 else err[-500:]}
+    measured = {"exit": process.returncode, "seconds": round(seconds, 1), "crawl_peak_rss_mb": round(crawl, 1),
+                "writer_peak_rss_mb": writer, "children": children, "processes": len(processes),
+                "said": (out.strip().splitlines() or [""])[0][:200] if process.returncode == 0 else err[-500:]}
+    # The figures are of the write path only if the crawl wrote: every replica article new.
+    new = re.search(r"(\d+) new\b", out) if process.returncode == 0 else None
+    if new is None or int(new[1]) != replica_articles:
+        return {"error": f"the writer probe's crawl archived {new[1] if new else 'no'} new articles of the "
+                         f"replica's {replica_articles}: its memory figures would say nothing of the write path",
+                "not_measured": measured}
+    return measured
 
 
 # --- migrations --------------------------------------------------------------------------------
