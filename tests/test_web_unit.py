@@ -164,6 +164,23 @@ def test_query_syntax_is_searched_for_literally(small):
 
 
 @pytest.mark.archive
+def test_a_query_of_punctuation_alone_is_said_to_have_searched_nothing(small):
+    """It lists every article, as without a query, and the list, the page and the API say that
+    nothing was searched rather than that every article matched."""
+    with session_scope(small.engine) as session:
+        for q, ignored, total in (("，", True, 3), ("!!! …", True, 3), ("光伏", False, 2), ("光伏，", False, 2)):
+            found = queries.list_articles(session, queries.ArticleFilter(q=q), ZoneInfo("Asia/Shanghai"))
+            assert (found.ignored_query, found.total) == (ignored, total), q
+    with TestClient(create_app(open_readonly(small.url)), base_url="http://127.0.0.1") as client:
+        page = client.get("/", params={"q": "，"}).text
+        assert "3 articles</p>" in page and "matching" not in page and 'id="ignored-query"' in page
+        searched = client.get("/", params={"q": "光伏"}).text
+        assert "2 articles matching “光伏”" in searched and 'id="ignored-query"' not in searched
+        assert client.get("/api/articles", params={"q": "，"}).json()["ignored_query"] is True
+        assert client.get("/api/articles", params={"q": "光伏"}).json()["ignored_query"] is False
+
+
+@pytest.mark.archive
 def test_the_migration_indexes_articles_written_before_it(request, tmp_path):
     from alembic import command
 

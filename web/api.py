@@ -57,6 +57,9 @@ class ArticlePage(BaseModel):
                                           "more than `total` articles match.")
     bounded: bool = Field(False, description="A search of single Chinese characters alone, which no index holds: "
                                              "the matches among the newest articles only (see the README).")
+    ignored_query: bool = Field(False, description="`q` held no letters, digits or Chinese characters (punctuation "
+                                                   "and blanks only separate words): nothing was searched, and the "
+                                                   "list is what the other filters give.")
 
 
 class ArticleRef(BaseModel):
@@ -245,7 +248,8 @@ def list_articles(request: Request,
         duplicate_of=r.duplicate_of, last_changed_at=r.last_changed_at,
         snippet="".join(text for text, _ in snippet(r.excerpt, q)) if r.excerpt is not None else None,
     ) for r in found.items]
-    return ArticlePage(total=found.total, page=page, per_page=per_page, items=items, bounded=found.bounded, more=found.more)
+    return ArticlePage(total=found.total, page=page, per_page=per_page, items=items, bounded=found.bounded,
+                       more=found.more, ignored_query=found.ignored_query)
 
 
 def version_summary(version: ArticleVersion | queries.TimelineEntry, changed: list[str]) -> dict:

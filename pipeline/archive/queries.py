@@ -78,6 +78,9 @@ class Paged:
     bounded: bool = False
     # The total was counted only so far (search.COUNT_LIMIT): more than `total` match.
     more: bool = False
+    # The query held nothing to search for (punctuation and blanks alone separate pieces): nothing
+    # was searched, the list is what it is without one.
+    ignored_query: bool = False
 
     @property
     def pages(self) -> int:
@@ -214,7 +217,8 @@ def list_articles(session: Session, flt: ArticleFilter, tz: ZoneInfo, page: int 
             edits=counts[(r.id, "edited")], restorations=counts[(r.id, "restored")],
             excerpt=excerpts.get(r.version_id) if searched is not None else None,
         ))
-    return Paged(total, page, per_page, items, bounded=plan(flt.q).bounded, more=more)
+    return Paged(total, page, per_page, items, bounded=plan(flt.q).bounded, more=more,
+                 ignored_query=bool(flt.q) and not wanted.pieces)
 
 
 def _aids(session: Session, ids: set[int]) -> dict[int, int]:
