@@ -37,7 +37,20 @@ def test_a_small_scale_run_builds_through_the_write_path_and_search_equals_a_sca
     again = subprocess.run([sys.executable, "-m", "bench.scale", "--articles", "300", "--versions", "700",
                             "--phases", "size", "--dir", str(tmp_path)], cwd=ROOT, check=True,
                            capture_output=True, text=True, timeout=600)
-    assert "chunk" not in again.stdout
+    assert "chunk" not in again.stdout and "upgraded" not in again.stdout
+    # An archive behind the newest revision (built before it, or a migration phase cut short) is
+    # brought to head before it is measured, and the results say from where.
+    from alembic import command
+
+    from pipeline.archive.db import alembic_config, head_revision
+
+    command.downgrade(alembic_config(f"sqlite:///{tmp_path / 'sqlite-300-700-s1.sqlite'}"), "0008")
+    behind = subprocess.run([sys.executable, "-m", "bench.scale", "--articles", "300", "--versions", "700",
+                             "--phases", "size", "--dir", str(tmp_path), "-o", str(out)], cwd=ROOT, check=True,
+                            capture_output=True, text=True, timeout=600)
+    assert "the archive was at revision 0008" in behind.stdout
+    upgraded = json.loads(out.read_text())["build"]["upgraded"]
+    assert (upgraded["from"], upgraded["to"]) == ("0008", head_revision())
     # The writer's memory, measured on the archive itself: its crawl writes the replica's 300
     # articles. A second such run would crawl articles the archive holds and write nothing: refused,
     # with no figure that could pass for one.

@@ -22,10 +22,10 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select
 
 from pipeline.archive import rawpages, runs
-from pipeline.archive.db import open_archive, session_factory
+from pipeline.archive.db import current_revision, head_revision, open_archive, session_factory
 from pipeline.archive.models import ArticleVersion
 from pipeline.archive.writer import ArchiveWriter
 from pipeline.reading.compression import Compressor
@@ -41,14 +41,32 @@ def load_progress(sidecar: Path, params: dict) -> dict:
     return {"params": params, "chunks_done": 0, "seconds": 0.0, "versions_written": 0, "outcomes": {}}
 
 
+def to_head(url: str, log=print) -> dict:
+    """Bring a built archive to the newest schema revision before it is measured, and say so when
+    it was behind (built before a revision, or left by an interrupted migration phase): what every
+    phase after it measures, the migrations phase included, is then the upgraded archive."""
+    engine = create_engine(url)
+    try:
+        before = current_revision(engine)
+    finally:
+        engine.dispose()
+    head = head_revision()
+    if before == head:
+        return {}
+    started = time.monotonic()
+    open_archive(url, auto_upgrade=True).dispose()
+    seconds = round(time.monotonic() - started, 1)
+    log(f"the archive was at revision {before}, behind {head}: upgraded first, in {seconds} s")
+    return {"upgraded": {"from": before, "to": head, "seconds": seconds}}
+
+
 def build(url: str, sidecar: Path, params: dict, batch: int, log=print) -> dict:
     """Build (or finish building) the archive at `url`; the build's progress and throughput."""
     articles, versions, seed = params["articles"], params["versions"], params["seed"]
     progress = load_progress(sidecar, params)
     chunks = -(-articles // CHUNK)
     if progress["chunks_done"] >= chunks:
-        open_archive(url, auto_upgrade=True).dispose()  # an archive built before the newest revision
-        return progress
+        return {**progress, **to_head(url, log)}
     events = plan_events(articles, versions, seed)
     engine = open_archive(url, auto_upgrade=True)
     session = session_factory(engine)()
