@@ -212,8 +212,9 @@ def main(argv: list[str] | None = None) -> int:
         progress = build.build(url, args.dir / f"{name}.build.json", params, args.batch)
         result["build"] = {"versions": progress["versions_written"], "seconds": round(progress["seconds"], 1),
                            "versions_per_s": round(progress["versions_written"] / max(progress["seconds"], 1e-9)),
-                           "outcomes": progress["outcomes"], **({"upgraded": progress["upgraded"]}
-                                                                 if "upgraded" in progress else {})}
+                           "outcomes": progress["outcomes"]}
+        if "upgraded" in progress:  # behind head when the run began (build.to_head)
+            result["build"]["upgraded"] = progress["upgraded"]
         print(f"built: {result['build']['versions']} versions at {result['build']['versions_per_s']} versions/s")
         if args.backend == "postgres" and set(phases) - {"build"}:
             # A live archive grows a little a day and autovacuum keeps its visibility map and statistics
