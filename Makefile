@@ -16,9 +16,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 # Bytecode for the checkout's own modules, as installing a package writes it: where
 # PYTHONDONTWRITEBYTECODE is set (CI, the build machine) every process the demo and the
 # tests start would otherwise compile them again, and a crawl is three processes
-# (bench/harness.py does the same before its timed runs).
+# (bench.compile_checkout, which the crawl bench also calls before its timed runs).
 bytecode: setup
-	@$(BIN)/python -m compileall -q -x '^\./(\.venv|\.git|var|test-output)(/|$$)' . > /dev/null
+	@$(BIN)/python -c 'import sys, bench; sys.exit(not bench.compile_checkout())'
 
 demo: setup bytecode
 	$(BIN)/portal-archive demo

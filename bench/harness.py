@@ -33,7 +33,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from bench import FAST_ENV, report
+from bench import FAST_ENV, compile_checkout, report
 from bench.measure import BenchFailure, Measured, Spawner, run_checked
 from bench.nginx import NginxServer, nginx_binary
 from bench.postgres import FreshDatabases, shown
@@ -51,10 +51,6 @@ DEFAULT_OUTPUT = ROOT / "bench" / "results" / "latest.json"
 # this machine does under load) is killed and reported as a failure.
 MIN_PAGES_PER_S = 15
 START_ALLOWANCE_S = 120
-
-# What byte_compile leaves alone in the checkout: the virtualenv (pip compiled what it installed),
-# git's files and what runs leave behind.
-NOT_COMPILED = re.compile(re.escape(str(ROOT)) + r"/(\.venv|\.git|var|test-output)(/|$)")
 
 # The crawl's environment: the baseline does not read robots.txt either, and
 # no log lines per page (the crawl's own default is INFO, it logs little).
@@ -76,20 +72,6 @@ def python_env() -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_ARCHIVE_")}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return env
-
-
-def byte_compile() -> str:
-    """Compile the project's modules to bytecode before the timed runs, as installing the project
-    does (pip compiles what it installs, as it did Scrapy and everything else the bare spider
-    imports). From a checkout run with PYTHONDONTWRITEBYTECODE set (CI, the build machine), each
-    of a crawl's three processes would otherwise compile them again on every run: about 0.35 s of
-    a 5,000-article crawl's 8.6 s (2026-12-07), a cost an installed archive never pays. What was
-    done, for the results."""
-    import compileall
-
-    if not compileall.compile_dir(ROOT, quiet=1, rx=NOT_COMPILED):
-        raise BenchFailure(f"the project's modules do not all compile (python -m compileall {ROOT})")
-    return "the project's modules compiled before the runs, as an installed package has them"
 
 
 def sample(measured: Measured, pages: int, repeat: int, extra: dict | None = None) -> dict:
@@ -379,10 +361,10 @@ def main(argv: list[str] | None = None) -> None:
         args.sizes = list(dict.fromkeys(sizes))
     if nginx_binary() is None:
         raise SystemExit("python -m bench: nginx is not installed (apt-get install -y nginx)")
-    try:
-        args.bytecode = byte_compile()
-    except BenchFailure as exc:
-        raise SystemExit(f"python -m bench: {exc}") from None
+    # Timed as installed: the checkout's modules compiled first (bench.compile_checkout).
+    if not compile_checkout():
+        raise SystemExit(f"python -m bench: the project's modules do not all compile (python -m compileall {ROOT})")
+    args.bytecode = "the project's modules compiled before the runs, as an installed package has them"
     # SIGTERM unwinds like Ctrl-C: nginx and any running crawl are stopped, temporary files removed.
     signal.signal(signal.SIGTERM, lambda signum, _: sys.exit(128 + signum))
     # First, while this process is small: the runs' peak RSS must not include ours.

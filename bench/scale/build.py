@@ -22,10 +22,10 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import func, select
 
 from pipeline.archive import rawpages, runs
-from pipeline.archive.db import current_revision, head_revision, open_archive, session_factory
+from pipeline.archive.db import current_revision, head_revision, make_engine, open_archive, session_factory
 from pipeline.archive.models import ArticleVersion
 from pipeline.archive.writer import ArchiveWriter
 from pipeline.reading.compression import Compressor
@@ -45,7 +45,7 @@ def to_head(url: str, log=print) -> dict:
     """Bring a built archive to the newest schema revision before it is measured, and say so when
     it was behind (built before a revision, or left by an interrupted migration phase): what every
     phase after it measures, the migrations phase included, is then the upgraded archive."""
-    engine = create_engine(url)
+    engine = make_engine(url)
     try:
         before = current_revision(engine)
     finally:

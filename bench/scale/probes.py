@@ -3,7 +3,6 @@ the crawl's writer, the migrations' time. Each runs the product's own command in
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from bench import FAST_ENV
+from bench.harness import parse_summary
 
 ROOT = Path(__file__).resolve().parents[2]
 COPY_MARGIN_BYTES = 5 * 2**30  # left free beside a copy: the WAL, the server's own files, everything else
@@ -188,10 +188,10 @@ def _crawl_memory(url: str, replica_articles: int, seed: int) -> dict:
                 "writer_peak_rss_mb": writer, "children": children, "processes": len(processes),
                 "said": (out.strip().splitlines() or [""])[0][:200] if process.returncode == 0 else err[-500:]}
     # The figures are of the write path only if the crawl wrote: every replica article new.
-    new = re.search(r"(\d+) new\b", out) if process.returncode == 0 else None
-    if new is None or int(new[1]) != replica_articles:
-        return {"error": f"the writer probe's crawl archived {new[1] if new else 'no'} new articles of the "
-                         f"replica's {replica_articles}: its memory figures would say nothing of the write path",
+    new = parse_summary(out).get("new") if process.returncode == 0 else None
+    if new != replica_articles:
+        return {"error": f"the writer probe's crawl archived {new if new is not None else 'no'} new articles of "
+                         f"the replica's {replica_articles}: its memory figures would say nothing of the write path",
                 "not_measured": measured}
     return measured
 

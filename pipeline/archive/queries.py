@@ -217,7 +217,7 @@ def list_articles(session: Session, flt: ArticleFilter, tz: ZoneInfo, page: int 
             edits=counts[(r.id, "edited")], restorations=counts[(r.id, "restored")],
             excerpt=excerpts.get(r.version_id) if searched is not None else None,
         ))
-    return Paged(total, page, per_page, items, bounded=plan(flt.q).bounded, more=more,
+    return Paged(total, page, per_page, items, bounded=wanted.bounded, more=more,
                  ignored_query=bool(flt.q) and not wanted.pieces)
 
 
