@@ -18,7 +18,7 @@ from ops.config import Settings
 from ops.crawl import CrawlPlan, run_crawl
 from pipeline.archive.db import open_archive, session_scope
 from pipeline.archive.models import Backfill
-from pipeline.archive.runs import RunSummary
+from pipeline.archive.summary import RunSummary
 from spiders.walk import ListWalk
 
 

@@ -22,11 +22,13 @@ import time
 
 from ops.config import Settings
 from ops.crawl import run_crawl
-from pipeline.archive.runs import RunSummary
+from pipeline.archive.summary import RunSummary
 
 
 _CONTEXT = multiprocessing.get_context("forkserver")
-_CONTEXT.set_forkserver_preload(["ops.child"])
+# ops.crawl imports Scrapy and the archive's side only when a crawl starts (so that a one-off
+# `crawl` overlaps them with the archive writer's start): named here, the fork server has them.
+_CONTEXT.set_forkserver_preload(["ops.child", "ops.crawl_archive", "spiders.portal", "spiders.run"])
 
 
 def _die_with(owner_pid: int) -> None:

@@ -1,33 +1,29 @@
-"""One crawl of the portal: take the lease, open a run, let Scrapy fetch and the stages
-archive, close the run with its counts, give the lease back."""
+"""One crawl of the portal: the archive opens the run (lease, run, budget, plan), Scrapy fetches
+and the stage archives, the archive closes the run with its counts and gives the lease back.
+
+What the run asks of the archive is ops/crawl_archive.py. With an archive writer process it is
+asked there, by name, as soon as the writer is started: the archive's start (SQLAlchemy's and
+Alembic's imports, the migrations of a new archive, the plan's queries) overlaps this process's
+import of Scrapy, which is why Scrapy is imported inside `run_crawl`, and this process never
+imports SQLAlchemy: a third of a second of every `portal-archive crawl` before its first request
+(README, "Performance"). Without a writer process the same calls run here.
+"""
 from __future__ import annotations
 
-import logging
-from contextlib import nullcontext
+import os
+from array import array
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-
-from sqlalchemy import select
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from datetime import timedelta
 
 from ops.config import Settings
-from ops.lease import Heartbeat, acquire, holder_id, mark_abandoned, release, this_process
-from ops.reserve import DiskReserve
-from pipeline import stats as keys
-from pipeline.archive import budget, health, rawpages, revisit, runs
-from pipeline.archive.db import open_archive, session_scope
-from pipeline.archive.models import BackfillArticle, CrawlRun
-from pipeline.archive.queries import ArchivedAids
-from pipeline.archive.runs import RunSummary
+from pipeline.archive.summary import RunSummary
 from pipeline.reading.compression import Dictionary
 from pipeline.reading.profile import load_profile
-from spiders.portal import PortalSpider
-from spiders.run import default_components_used, run_spider
-from spiders.walk import ListWalk
+from pipeline.reading.records import Visit
+from spiders.helpers import HelperDied, HelperProcess, resolve
+from spiders.walk import ListWalk, SortedAids
 
-FINISH_STATUS = {"finished": "succeeded", "shutdown": "interrupted"}
-log = logging.getLogger(__name__)
+ARCHIVE_SIDE = "ops.crawl_archive"
 
 
 @dataclass
@@ -60,6 +56,8 @@ def scrapy_settings(settings: Settings, run_id: int, plan: CrawlPlan, allowance:
                     train_after: int = 0) -> dict:
     """The crawl's Scrapy settings. `train_after`: for a crawl of an archive without a raw-page
     dictionary, the article pages after which its writer trains the first (0: not during the crawl)."""
+    from spiders.run import default_components_used  # Scrapy: imported by the crawl only
+
     return {
         "BOT_NAME": "portal-archive",
         "USER_AGENT": settings.effective_user_agent,
@@ -117,17 +115,85 @@ def scrapy_settings(settings: Settings, run_id: int, plan: CrawlPlan, allowance:
     }
 
 
-def aids_in(engine: Engine, query_for):
-    """A predicate over a list page's aids, answered by one short query per page."""
-    def check(aids: list[int]) -> set[int]:
-        with session_scope(engine) as session:
-            return set(session.scalars(query_for(aids)))
-    return check
+@dataclass
+class Opened:
+    """What the archive gave a run before its first request (ops.crawl_archive.open_run)."""
+
+    run_id: int
+    holder: str | None  # the lease's holder; None: the caller (the daemon) holds it
+    allowance: int | None = None
+    visits: list[Visit] = field(default_factory=list)
+    failed_lists: list[str] = field(default_factory=list)
+    visit_stats: dict = field(default_factory=dict)
+    probes: list[int] = field(default_factory=list)
+    known_aids: array = field(default_factory=lambda: array("q"))  # sorted
+    skip_aids: array | None = None  # a backfill's aids archived by its earlier runs, sorted
+    dictionary: Dictionary | None = None
+    skipped: RunSummary | None = None  # the budget was spent: the run is closed already
 
 
-def archived_aids(engine: Engine) -> ArchivedAids:
-    with session_scope(engine) as session:
-        return ArchivedAids(session)
+@dataclass
+class Refused:
+    """The archive would not open the run: unusable, or (`busy`) another crawl holds its lease."""
+
+    message: str
+    busy: bool = False
+
+
+class RunRefused(Exception):
+    """Refused, raised in the crawl's process (ops/cli's `problems` says it in one line)."""
+
+    def __init__(self, refused: Refused):
+        super().__init__(refused.message)
+        self.busy = refused.busy
+
+
+class ArchiveSideFailed(RuntimeError):
+    """A call to the archive's side raised in the writer process: its type and message."""
+
+
+class _ArchiveSide:
+    """ops/crawl_archive.py's calls: in the archive writer process while it lives, else here."""
+
+    def __init__(self, writer: HelperProcess | None):
+        self.writer = writer
+
+    def send(self, name: str, *args) -> None:
+        """Ask the writer now; `answer` waits. Without a writer, `answer` makes the call."""
+        writer = self.writer
+        if writer is None or writer.dead:
+            return
+        if writer.pending:  # the crawl stopped with writes in flight: their answers would come first
+            writer.close()
+            return
+        writer.detach()
+        try:
+            writer.send_now(f"{ARCHIVE_SIDE}:{name}", *args)
+        except HelperDied:
+            pass
+
+    def answer(self, name: str, *args, may_fall_back: bool = True):
+        """What `name(*args)` returned. Where the writer died, this process makes the call if
+        `may_fall_back` (a run must be closed however its crawl ended), else it fails."""
+        writer = self.writer
+        if writer is not None:
+            try:
+                if writer.dead:
+                    raise HelperDied()
+                status, value = writer.answer_now()
+            except HelperDied:
+                if not may_fall_back:
+                    raise ArchiveSideFailed(f"the archive writer process died during {name} "
+                                            f"(exit code {writer.process.poll()})") from None
+            else:
+                if status == "error":
+                    raise ArchiveSideFailed(f"{name} in the archive writer process: {value}")
+                return value
+        return resolve(f"{ARCHIVE_SIDE}:{name}")(*args)
+
+    def call(self, name: str, *args):
+        self.send(name, *args)
+        return self.answer(name, *args)
 
 
 def run_crawl(settings: Settings, plan: CrawlPlan | None = None, *, run_id: int | None = None,
@@ -139,132 +205,44 @@ def run_crawl(settings: Settings, plan: CrawlPlan | None = None, *, run_id: int 
     """
     plan = plan or CrawlPlan()
     profile = load_profile(settings.profile)
-    channel_names = [profile.channel(c).name for c in plan.channels] if plan.channels else None
-    engine = open_archive(settings.db, auto_upgrade=settings.is_default_db,
-                          busy_timeout_ms=settings.sqlite_busy_timeout_ms)
-    holder = holder_id()
-    ttl = timedelta(seconds=settings.lease_ttl_seconds)
-    if not lease_held:
-        acquire(engine, holder, plan.job or plan.kind, ttl)
+    writer = HelperProcess("archive-writer") if settings.writes_in_helper() else None
+    archive = _ArchiveSide(writer)
     try:
-        mark_abandoned(engine, stale_after=ttl * 3)
-        if run_id is None:
-            run_id = runs.start_run(engine, plan.kind, settings.base_url, plan.options(), job=plan.job,
-                                    backfill_id=plan.backfill_id, owner=this_process())
-        else:  # opened by the daemon, which answered for it until now
-            runs.claim_run(engine, run_id, *this_process())
-        reserve = DiskReserve(settings.db).take()
+        opening = (settings, plan, os.getpid(), run_id, lease_held)
+        archive.send("open_run", *opening)
+        # Imported while the writer opens the run (the module's docstring).
+        from spiders.portal import PortalSpider
+        from spiders.reader import PageReader
+        from spiders.run import run_spider
+
+        # The readers start now too: their imports overlap the run's opening, not the first pages.
+        reader = PageReader(settings.reader_processes())
         try:
-            with Heartbeat(engine, holder, ttl, run_id=run_id) if not lease_held else nullcontext():
-                summary = _crawl(settings, plan, engine, run_id, channel_names, profile, reserve)
+            opened = archive.answer("open_run", *opening, may_fall_back=False)
+            if isinstance(opened, Refused):
+                raise RunRefused(opened)
+            if opened.skipped is not None:
+                return opened.skipped
+            if opened.dictionary is not None:
+                reader.use(opened.dictionary)
+            try:
+                crawled = run_spider(
+                    scrapy_settings(settings, opened.run_id, plan, opened.allowance,
+                                    train_after=settings.dictionary_after_pages if opened.dictionary is None else 0),
+                    PortalSpider, reader,
+                    base_url=settings.base_url, profile=settings.profile,
+                    channels=[profile.channel(c).slug for c in plan.channels] if plan.channels else None,
+                    walk=plan.walk, revisit=opened.visits, retry_lists=opened.failed_lists,
+                    probe_aids=opened.probes, known_aids=SortedAids(opened.known_aids),
+                    skip_aids=SortedAids(opened.skip_aids) if opened.skip_aids is not None else None,
+                    follow_links=plan.follow_links, fallback=settings.extraction_fallback,
+                    hold_revisits=opened.allowance is not None, archive_writer=writer)
+            except BaseException:
+                archive.call("close_run", settings, opened.holder)
+                raise
         finally:
-            reserve.release()
+            reader.close()  # run_spider closed it already, unless the run never started
+        return archive.call("finish_run", settings, opened, crawled.stats, crawled.error, crawled.listed_new)
     finally:
-        if not lease_held:
-            release(engine, holder)
-        engine.dispose()
-    return summary
-
-
-def current_dictionary(engine: Engine) -> Dictionary | None:
-    """The dictionary the crawl's readers compress pages with: the archive's newest."""
-    with session_scope(engine) as session:
-        return rawpages.current(session)
-
-
-def maintain_dictionaries(engine: Engine, settings: Settings) -> str | None:
-    """After a run: train the archive's first raw-page dictionary, or a new one when the portal's
-    template changed (pipeline/archive/rawpages.py); what it did, or None. A failure here costs
-    compression only, never the run: it is logged and tried again after the next run."""
-    try:
-        with session_scope(engine) as session:
-            said = rawpages.maintain(session, after_pages=settings.dictionary_after_pages,
-                                     window=settings.dictionary_window)
-    except Exception:
-        log.exception("raw-page dictionary maintenance failed")
-        return None
-    if said:
-        log.info("raw pages: %s", said)
-    return said
-
-
-def run_allowance(engine: Engine, settings: Settings, run_id: int, now: datetime,
-                  period: timedelta | None) -> int | None:
-    """What the request budget allows this run (pipeline/budget.py), recorded on the run at once:
-    a run that dies before it can count is charged all of it."""
-    with session_scope(engine) as session:
-        allowed = budget.allowance(session, budget.Budget(settings.requests_per_day, settings.requests_per_run),
-                                   now, period)
-        session.get(CrawlRun, run_id).allowance = allowed
-    return allowed
-
-
-def plan_run(engine: Engine, settings: Settings, plan: CrawlPlan, now: datetime, allowance: int | None,
-             channel_names: list[str] | None):
-    """The run's article requests beside its list walk: failed fetches, revisits, gap probes."""
-    return revisit.plan_visits(
-        engine, plan.revisit, now, allowance, channels=channel_names, conditional=plan.conditional,
-        probe_gaps=plan.probe_gaps, retry_failures=plan.kind == "crawl",
-        floor=timedelta(days=settings.revisit_floor_days) if settings.revisit_floor_days else None,
-        strategy=settings.revisit_strategy)
-
-
-def _crawl(settings, plan, engine, run_id, channel_names, profile, reserve: DiskReserve) -> RunSummary:
-    now = datetime.now(timezone.utc)
-    allowance = run_allowance(engine, settings, run_id, now, plan.period)
-    if allowance == 0:
-        with session_scope(engine) as session:
-            spent = budget.spent(session, now - budget.DAY, now)
-        reason = (f"request budget spent: {spent} requests in the last 24 hours of {settings.requests_per_day} "
-                  f"a day (requests_per_day)")
-        run = runs.finish_run_patiently(engine, run_id, "skipped", {keys.BUDGET_ALLOWANCE: 0}, reason)
-        return RunSummary.of(run)
-    visits = plan_run(engine, settings, plan, now, allowance, channel_names)
-    probes = list(plan.probe_aids)
-    skip = None
-    if plan.backfill_id:
-        skip = aids_in(engine, lambda aids: select(BackfillArticle.aid).where(
-            BackfillArticle.backfill_id == plan.backfill_id, BackfillArticle.aid.in_(aids)))
-        probes = [a for a in probes if not skip([a])] if len(probes) < 5000 else probes
-    known = archived_aids(engine)
-    dictionary = current_dictionary(engine)
-    crawled = run_spider(
-        scrapy_settings(settings, run_id, plan, allowance,
-                        train_after=settings.dictionary_after_pages if dictionary is None else 0),
-        PortalSpider, settings.reader_processes(),
-        base_url=settings.base_url, profile=settings.profile,
-        channels=[profile.channel(c).slug for c in plan.channels] if plan.channels else None,
-        walk=plan.walk, revisit=visits.visits, retry_lists=visits.failed_lists,
-        probe_aids=probes, known_aids=known, skip_aids=skip, follow_links=plan.follow_links,
-        fallback=settings.extraction_fallback, hold_revisits=allowance is not None, dictionary=dictionary)
-    stats, error, listed_new = crawled.stats, crawled.error, crawled.listed_new
-    stats.update(visits.stats)
-    stats[keys.GAPS_PROBED] = keys.count(stats, keys.SPENT + "probe")
-    stats[keys.RETRY_FAILED_LISTS] = len(visits.failed_lists)
-    if allowance is not None:
-        stats[keys.BUDGET_ALLOWANCE] = allowance
-    reason = stats.get(keys.FINISH_REASON)
-    error = error or stats.get(keys.ARCHIVE_ERROR) or keys.callbacks_raised(stats)
-    failed = keys.count(stats, keys.FETCH_FAILED)
-    if (not error and reason == "finished" and not keys.answered(stats) and not keys.total(stats, keys.LEFT)
-            and (failed or not keys.count(stats, keys.LIST_PAGES))):
-        # Every request failed: a run that could not see the portal did not succeed.
-        error = f"no page could be fetched from {settings.base_url} ({failed} failed fetches)"
-    status = "failed" if error else FINISH_STATUS.get(reason, "failed")
-    if status == "failed" and not error:
-        error = f"crawl ended with reason {reason!r}"
-    stats[keys.LISTED_NEW] = len(listed_new)
-    try:
-        broken = health.known_broken(engine, run_id)
-    except OperationalError:  # the database is away (often why the crawl stopped): judge without it
-        broken = 0
-    figures = health.run_health(stats, len(listed_new), broken)
-    report = health.assess(figures, health.Thresholds.from_settings(settings))
-    if status == "succeeded":
-        error = health.unarchived_news(engine, run_id, listed_new, stats)
-        status = "failed" if error else health.DEGRADED if report["degraded"] else status
-    reserve.release()  # the room to close the run in, should the crawl have filled the disk
-    run = runs.finish_run_patiently(engine, run_id, status, stats, error, health=report)
-    if status != "failed":
-        maintain_dictionaries(engine, settings)
-    return RunSummary.of(run)
+        if writer is not None:
+            writer.close()

@@ -36,24 +36,18 @@ import redis
 from sqlalchemy import select
 
 from ops.config import ConfigError, Settings
-from ops.crawl import (
-    CrawlPlan,
-    aids_in,
-    current_dictionary,
-    maintain_dictionaries,
-    plan_run,
-    run_allowance,
-    scrapy_settings,
-)
+from ops.crawl import CrawlPlan, scrapy_settings
+from ops.crawl_archive import aids_in, current_dictionary, maintain_dictionaries, plan_run, run_allowance
 from ops.lease import Heartbeat, acquire, holder_id, mark_abandoned, release, this_process
 from pipeline import stats as stats_keys
 from pipeline.archive import runs
 from pipeline.archive.db import open_archive
 from pipeline.archive.models import Article
-from pipeline.archive.runs import RunSummary
+from pipeline.archive.summary import RunSummary
 from pipeline.reading.profile import load_profile
 from spiders.distributed import DistributedPortalSpider
 from spiders.frontier import Frontier
+from spiders.reader import PageReader
 from spiders.run import run_spider
 
 log = logging.getLogger("portal_archive.distributed")
@@ -210,8 +204,8 @@ def run_worker(settings: Settings, wait_seconds: float | None = None) -> dict:
     }
     beat = _WorkerBeat(client, k, worker, settings.worker_heartbeat_ttl, settings.frontier_reclaim_seconds)
     try:
-        run_spider(scrapy_conf, DistributedPortalSpider, settings.reader_processes(), on_start=beat.start,
-                   dictionary=current_dictionary(engine),
+        run_spider(scrapy_conf, DistributedPortalSpider,
+                   PageReader(settings.reader_processes(), current_dictionary(engine)), on_start=beat.start,
                    base_url=settings.base_url, profile=settings.profile, seeds_key=k["seeds"],
                    idle_seconds=settings.worker_idle_seconds, known_aids=aids_in(
                        engine, lambda aids: select(Article.aid).where(Article.aid.in_(aids))))

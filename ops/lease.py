@@ -44,13 +44,15 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def this_process() -> tuple[str, int, str | None]:
-    """This process as runs record their owner (runs.start_run, runs.claim_run): host, pid, start."""
-    return socket.gethostname(), os.getpid(), process_start(os.getpid())
+def this_process(pid: int | None = None) -> tuple[str, int, str | None]:
+    """This process (or process `pid` of this host: the crawl whose archive writer asks) as runs
+    record their owner (runs.start_run, runs.claim_run): host, pid, start."""
+    pid = os.getpid() if pid is None else pid
+    return socket.gethostname(), pid, process_start(pid)
 
 
-def holder_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+def holder_id(pid: int | None = None) -> str:
+    return f"{socket.gethostname()}:{os.getpid() if pid is None else pid}:{uuid.uuid4().hex[:8]}"
 
 
 @dataclass

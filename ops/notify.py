@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from ops.config import Settings
 from pipeline.archive.db import session_scope
 from pipeline.archive.models import CrawlRun
-from pipeline.archive.runs import RunSummary
+from pipeline.archive.summary import RunSummary
 
 log = logging.getLogger("portal_archive.notify")
 def run_summary(engine: Engine, run_id: int) -> dict:

@@ -12,7 +12,7 @@ from ops.lease import current_holder
 from pipeline.archive import budget
 from pipeline.archive.models import Article, ArticleVersion, CrawlRun, FetchFailure, Quarantine, apscheduler_jobs
 from pipeline.archive.revisit import standing_summary
-from pipeline.archive.runs import RunSummary
+from pipeline.archive.summary import RunSummary
 
 BAD = ("failed", "abandoned")
 # Archived, but read the portal worse than the thresholds allow (pipeline/health.py).

@@ -38,7 +38,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ops.config import Settings
-from ops.crawl import current_dictionary, maintain_dictionaries
+from ops.crawl_archive import current_dictionary, maintain_dictionaries
 from ops.lease import Heartbeat, acquire, holder_id, release, this_process
 from pipeline.archive import health, runs
 from pipeline.archive.db import open_archive, session_scope

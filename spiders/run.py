@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from scrapy.crawler import CrawlerProcess
 from scrapy.settings import default_settings
 
-from pipeline.reading.compression import Dictionary
 from spiders.helpers import tune_gc
 from spiders.reader import PageReader
 
@@ -69,13 +68,11 @@ class Crawled:
     error: str | None = None
 
 
-def run_spider(settings: dict, spider_cls, reader_processes: int, *,
-               on_start: Callable[[object], None] | None = None, dictionary: Dictionary | None = None,
-               **spider_args) -> Crawled:
-    """Crawl with `spider_cls` until it closes. `on_start` is given the crawler's stats collector
-    before the crawl starts (a distributed worker reports them while it runs); `dictionary` is the
-    archive's current one, which the readers compress the pages with."""
-    reader = PageReader(reader_processes, dictionary)
+def run_spider(settings: dict, spider_cls, reader: PageReader, *,
+               on_start: Callable[[object], None] | None = None, **spider_args) -> Crawled:
+    """Crawl with `spider_cls` until it closes, its pages read by `reader` (closed after). `on_start`
+    is given the crawler's stats collector before the crawl starts (a distributed worker reports
+    them while it runs)."""
     process = CrawlerProcess(settings)
     crawler = process.create_crawler(spider_cls)
     error = None

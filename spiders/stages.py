@@ -4,7 +4,7 @@ A batch either lands whole or not at all, so a kill mid-crawl leaves the
 archive consistent and the next run simply fetches the lost tail again.
 
 With a writer process (the default on a machine with a second core) the
-batches are written there (pipeline/helpers.py), in the order they were
+batches are written there (spiders/helpers.py; the run's own, ops/crawl.py), in the order they were
 filled, while the crawl goes on fetching: writing costs about as much CPU per
 article as Scrapy's own work for its fetch (bench --profile), and in the
 crawl's process it held up every fetch behind it. At most WRITES_AHEAD
@@ -23,9 +23,7 @@ from scrapy.exceptions import NotConfigured
 from scrapy.utils.defer import deferred_from_coro
 
 from pipeline import stats
-from pipeline.archive.db import make_engine, session_factory
 from pipeline.archive.defaults import BATCH_SIZE, SQLITE_BUSY_TIMEOUT_MS
-from pipeline.archive.writer import ArchiveWriteError, ArchiveWriter, close_writers, write_batch
 from pipeline.reading.records import CleanArticle
 from spiders.helpers import HelperDied, HelperProcess
 
@@ -38,6 +36,10 @@ ARCHIVED = object()
 # (pipeline.archive.writer.ArchiveWriter.upkeep): the spider's readers compress the pages that
 # follow with it.
 DICTIONARY_TRAINED = object()
+# The writer's functions, named for the writer process (spiders/helpers.py): the crawl's process
+# imports no database module when it writes there.
+WRITER = "pipeline.archive.writer:"
+WRITE_ERROR = "ArchiveWriteError"  # its exception for a batch that could not be written
 # Batches handed to the writer process and not yet written: one being written, one waiting.
 WRITES_AHEAD = 2
 
@@ -89,10 +91,19 @@ class ArchiveStage:
 
     def open_spider(self):
         if self.write_process:
-            self.writer_process = HelperProcess("archive-writer")
+            # The run's own writer process (ops/crawl.py opened the run in it), or one of the stage's.
+            self.writer_process = getattr(self.crawler.spider, "archive_writer", None)
+            self.own_writer = self.writer_process is None
+            if self.own_writer:
+                self.writer_process = HelperProcess("archive-writer")
             self.target = (self.db_url, self.busy_timeout_ms, self.run_id, self.confirmations, self.backfill_id,
                            self.train_after)
             return
+        # Written here: the database's modules are imported now, not by a crawl that writes elsewhere.
+        from pipeline.archive.db import make_engine, session_factory
+        from pipeline.archive.writer import ArchiveWriteError, ArchiveWriter
+
+        self.write_error = ArchiveWriteError
         self.engine = make_engine(self.db_url, self.busy_timeout_ms, writer=True)
         self.session = session_factory(self.engine)()
         self.writer = ArchiveWriter(self.session, self.run_id, self.confirmations, self.backfill_id,
@@ -134,7 +145,7 @@ class ArchiveStage:
         batch, self.buffer = self.buffer, []
         try:
             outcomes = self.writer.write(batch)
-        except ArchiveWriteError as exc:
+        except self.write_error as exc:
             return self._fail(exc)
         dictionary = self.writer.upkeep(outcomes)
         self._count(outcomes)
@@ -172,7 +183,7 @@ class ArchiveStage:
 
     async def _write_there(self, batch: list) -> None:
         try:
-            status, value = await self.writer_process.call(write_batch, self.target, batch)
+            status, value = await self.writer_process.call(WRITER + "write_batch", self.target, batch)
         except HelperDied:
             status, value = "error", f"the archive writer process died (exit code {self.writer_process.process.poll()})"
         except Exception as exc:  # the batch could not be sent (it would not pickle): never lost quietly
@@ -180,7 +191,7 @@ class ArchiveStage:
         if self.failed:  # an earlier batch failed: this one's outcome is not counted either way
             return
         if status == "error":
-            return self._fail(value.removeprefix(f"{ArchiveWriteError.__name__}: "))
+            return self._fail(value.removeprefix(f"{WRITE_ERROR}: "))
         outcomes, dictionary = value
         self._count(outcomes)
         self._archived(batch)
@@ -195,13 +206,16 @@ class ArchiveStage:
             while self.writes:
                 await self._a_write_done()
             if not self.writer_process.dead:
-                status, cpu_s = await self.writer_process.call(close_writers)
+                status, cpu_s = await self.writer_process.call(WRITER + "close_writers")
                 if status == "ok":
                     self.stats.set_value(stats.WRITER_CPU, round(cpu_s, 3))
         except HelperDied:
             pass
         finally:
-            self.writer_process.close()
+            if self.own_writer:
+                self.writer_process.close()
+            else:  # the run's: it closes the run after the crawl
+                self.writer_process.detach()
 
     # --------------------------------------------------------------------------
     def _count(self, counts) -> None:

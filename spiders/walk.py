@@ -1,6 +1,8 @@
 """How far to page through a channel's list pages: the rules, without Scrapy."""
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -40,3 +42,20 @@ class ListWalk:
         if self.mode == "incremental" and quiet > self.slack:
             return False
         return True
+
+
+class SortedAids:
+    """Which of a list page's aids are among `held` (sorted ascending, as the archive reads them:
+    pipeline.archive.queries.archived_aids), answered in memory by bisection."""
+
+    def __init__(self, held: Sequence[int]):
+        self.held = held
+
+    def __call__(self, aids: Iterable[int]) -> set[int]:
+        held, n = self.held, len(self.held)
+        found = set()
+        for aid in aids:
+            at = bisect_left(held, aid)
+            if at < n and held[at] == aid:
+                found.add(aid)
+        return found

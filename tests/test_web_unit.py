@@ -656,11 +656,12 @@ def test_whole_archive_counts_follow_every_new_article_and_version(small):
 
 @pytest.mark.archive
 def test_the_crawl_knows_which_listed_aids_the_archive_holds_from_one_read(small):
-    from pipeline.archive.queries import ArchivedAids
+    from pipeline.archive.queries import archived_aids
+    from spiders.walk import SortedAids
 
     with session_scope(small.engine) as session:
-        held = ArchivedAids(session)
-    assert list(held.aids) == [101, 102, 103]
+        held = SortedAids(archived_aids(session))
+    assert list(held.held) == [101, 102, 103]
     assert held([100, 101, 103, 104, 102]) == {101, 102, 103}
     assert held([]) == set() and held([0, 99, 1_000_000]) == set()
     small.write(article(104, "氢能", ["氢能示范项目启动。"]))

@@ -10,6 +10,8 @@ not leave it behind.
 import os
 import signal
 import sqlite3
+import subprocess
+import sys
 import time
 import urllib.request
 
@@ -137,5 +139,101 @@ def test_a_sigkilled_crawl_leaves_no_helper_process_behind(tmp_path):
         assert not any(_alive(p) for p in started), "the reader and the writer died with their crawl"
         versions = query(db, "select count(*) from article_versions")[0][0]
         assert versions == query(db, "select count(*) from articles")[0][0]
+    finally:
+        site.server.stop()
+
+
+# --- the run opened and closed in the writer process (ops/crawl.py, ops/crawl_archive.py) ------
+
+def test_a_helper_answers_blocking_calls_before_and_after_the_crawls_event_loop():
+    """The run is opened before the reactor runs and closed after it stopped: blocking calls on
+    the pipes the loop used (and left non-blocking) in between."""
+    import asyncio
+
+    from spiders.helpers import HelperProcess
+
+    helper = HelperProcess("test")
+    try:
+        assert helper.call_now("os:getpid") == ("ok", helper.process.pid)
+
+        async def crawl():
+            answer = await helper.call("os:getppid")
+            helper.detach()  # as the archive stage does when the spider closes
+            return answer
+
+        assert asyncio.run(crawl()) == ("ok", os.getpid())
+        assert not helper.dead
+        assert helper.call_now(os.getpid) == ("ok", helper.process.pid)
+        status, error = helper.call_now("math:sqrt", -1)
+        assert status == "error" and "ValueError" in error
+    finally:
+        helper.close()
+    assert helper.process.returncode == 0
+
+
+def test_the_crawls_own_process_imports_no_database_module_with_a_writer_process(request, tmp_path):
+    """With a writer process the run is opened, kept (its lease's heartbeat) and closed there, and
+    the batches are written there: the crawl's process imports Scrapy meanwhile, and never
+    SQLAlchemy, Alembic or the archive's models."""
+    site = start_site(tmp_path / "site", 40, seed=56)
+    db = new_database(request, tmp_path)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "ops.cli", "crawl", "--base-url", site.url, "--db", db],
+            capture_output=True, text=True, timeout=300,
+            env={**os.environ, **QUIET, "PORTAL_ARCHIVE_WRITE_PROCESS": "1", "PORTAL_ARCHIVE_PARSE_PROCESSES": "1"})
+    finally:
+        site.server.stop()
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "40 new" in result.stdout
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert {"scrapy", "spiders.portal", "ops.crawl"} <= imported
+    database = sorted(m for m in imported if m.split(".")[0] in ("sqlalchemy", "alembic", "psycopg")
+                      or m.startswith(("pipeline.archive.db", "pipeline.archive.models", "ops.crawl_archive")))
+    assert database == []
+    assert query(db, "select status, articles_new from crawl_runs") == [("succeeded", 40)]
+    assert query(db, "select count(*) from leases")[0][0] == 0, "the writer gave the lease back"
+
+
+def test_what_the_archive_refuses_reads_the_same_with_a_writer_process(request, tmp_path):
+    """The checks that open a run (a usable database, a free lease, room in the request budget)
+    run in the writer process: their one-line errors, exit codes and skipped runs are the ones the
+    crawl's own process gives."""
+    (tmp_path / "a-file").write_text("not a directory")
+    notes = tmp_path / "notes.sqlite"
+    notes.write_text("these are notes, not an archive\n")
+    held = new_database(request, tmp_path, "held")
+    cli("db", "upgrade", "--db", held)
+    query(held, "insert into leases (name, holder, job, acquired_at, expires_at) values "
+                "('crawl', 'otherhost:4242:abcd', 'deep', datetime('now'), datetime('now', '+1 hour'))")
+    cases = [(f"sqlite:///{tmp_path}/a-file/x.sqlite", 2, "a-file is a file, not a directory"),
+             (f"sqlite:///{notes}", 2, "file is not a database"),
+             ("nosuchdialect://x/y", 2, "cannot open database nosuchdialect://x/y"),
+             (held, 3, "already being crawled")]
+    for db, code, message in cases:
+        seen = []
+        for writer in ("0", "1"):
+            result = cli("crawl", "--base-url", "http://127.0.0.1:9", "--db", db, check=False,
+                         env={"PORTAL_ARCHIVE_WRITE_PROCESS": writer})
+            seen.append((result.returncode, result.stdout, result.stderr.strip()))
+        assert seen[0] == seen[1], (db, seen)
+        returncode, stdout, stderr = seen[1]
+        assert returncode == code and stdout == "" and len(stderr.splitlines()) == 1, (db, seen[1])
+        assert message in stderr, (db, stderr)
+    assert query(held, "select count(*) from crawl_runs")[0][0] == 0
+
+    site = start_site(tmp_path / "site", 20, seed=57)
+    db = new_database(request, tmp_path)
+    try:
+        cli("crawl", "--base-url", site.url, "--db", db, env={"PORTAL_ARCHIVE_REQUESTS_PER_DAY": "1000"})
+        spent = query(db, "select requests from crawl_runs")[0][0]
+        budget = {"PORTAL_ARCHIVE_REQUESTS_PER_DAY": str(spent)}
+        for writer in ("0", "1"):
+            out = cli("crawl", "--base-url", site.url, "--db", db, env={**budget, "PORTAL_ARCHIVE_WRITE_PROCESS": writer})
+            assert "skipped: request budget spent" in out.stdout
+        assert [status for status, in query(db, "select status from crawl_runs order by id")] == \
+            ["succeeded", "skipped", "skipped"]
+        assert query(db, "select count(*) from leases")[0][0] == 0
     finally:
         site.server.stop()

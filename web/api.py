@@ -12,7 +12,7 @@ from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
 from pipeline.archive import queries
 from pipeline.archive.diff import Segment, changed_fields, version_diff
 from pipeline.archive.models import ArticleVersion
-from pipeline.archive.runs import RunSummary
+from pipeline.archive.summary import RunSummary
 from pipeline.archive.search import snippet
 from web.readonly import reading
 from web.security import sanitized_body

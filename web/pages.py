@@ -16,10 +16,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from pipeline.archive import budget, queries
+from pipeline.archive import queries
 from pipeline.archive.diff import version_diff
-from pipeline.archive.runs import edits_of
 from pipeline.archive.search import SCAN_WINDOW, snippet
+from pipeline.archive.summary import budget_report, edits_of
 from pipeline.archive.versions import raw_page_bytes
 from web import charts
 from web.feeds import change_link, changes_atom
@@ -82,7 +82,7 @@ def _figure(value) -> str:
 def _budget(run) -> list[tuple[str, str]]:
     """A run's request budget in figures: what it was allowed, what it spent on what, what it had
     to leave for lack of budget, and what its revisit plan expected."""
-    report = budget.report(run.stats or {})
+    report = budget_report(run.stats or {})
     out = [("allowed", "no limit" if run.allowance is None else f"{run.allowance:,}")]
     out += [(f"spent on {kind}", f"{n:,}") for kind, n in sorted(report["spent"].items())]
     out += [(f"not sent: {kind}", f"{n:,}") for kind, n in sorted(report["left"].items()) if n]

@@ -57,6 +57,8 @@ def problems():
             raise Problem(str(exc)) from None
         if _raised(exc, "ops.lease", "LeaseHeld"):
             raise Busy(str(exc)) from None
+        if _raised(exc, "ops.crawl", "RunRefused"):  # the archive writer's Problem, or its LeaseHeld
+            raise (Busy if exc.busy else Problem)(str(exc)) from None
         if _raised(exc, "sqlalchemy.exc", "SQLAlchemyError"):
             raise Problem(f"database error: {_first_line(exc)}") from None
         raise

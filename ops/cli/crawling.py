@@ -46,7 +46,7 @@ def crawl(ctx, base_url, channels, revisit, incremental, no_conditional, no_gap_
     with problems():
         for channel in channels:
             load_profile(settings.profile).channel(channel)
-        _check_crawl_target(settings)
+        _check_crawl_target(settings, database=distributed)
         plan = CrawlPlan(channels=list(channels) or None, revisit="policy" if revisit == "due" else revisit,
                          walk=ListWalk(mode="incremental" if incremental else "full"),
                          conditional=not no_conditional, probe_gaps=not no_gap_probes)
@@ -60,11 +60,14 @@ def crawl(ctx, base_url, channels, revisit, incremental, no_conditional, no_gap_
     sys.exit(0 if summary.status in ("succeeded", "skipped") else 1)
 
 
-def _check_crawl_target(settings: Settings) -> None:
+def _check_crawl_target(settings: Settings, database: bool = True) -> None:
+    """The base URL, and the database unless the run's opening checks it (ops/crawl_archive.py,
+    in the archive writer process while the crawl's imports Scrapy)."""
     parts = urlsplit(settings.base_url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise Problem(f"base URL {settings.base_url!r} is not an http(s) URL")
-    check_database(settings.db, create=True)
+    if database:
+        check_database(settings.db, create=True)
 
 
 def format_summary(s) -> str:

@@ -26,7 +26,6 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from pipeline import stats as keys
 from pipeline.archive.models import CrawlRun
 
 DAY = timedelta(days=1)
@@ -89,13 +88,3 @@ def duration(requests: int, rate: float | None) -> str:
     if seconds < 36 * 3600:
         return f"about {seconds / 3600:.1f} hours"
     return f"about {seconds / 86400:.1f} days"
-
-
-def report(stats: dict) -> dict:
-    """Where a run's requests went and what its budget left undone, from its stats."""
-    def by_kind(prefix: str) -> dict:
-        return {key.removeprefix(prefix): int(value) for key, value in stats.items()
-                if key.startswith(prefix) and isinstance(value, (int, float))}
-    return {"spent": by_kind(keys.SPENT), "left": by_kind(keys.LEFT),
-            "revisit": {key.removeprefix(keys.REVISIT): value for key, value in stats.items()
-                        if key.startswith(keys.REVISIT)}}

@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 from pipeline import stats as stats_keys
-from pipeline.archive import budget
 from pipeline.archive.db import session_scope
 from pipeline.archive.models import CrawlRun
 from pipeline.archive.outcomes import Written
@@ -110,62 +108,3 @@ def finish_run(engine: Engine, run_id: int, status: str, stats: dict, error: str
         if health is not None:
             run.health = health
         return run
-
-
-@dataclass
-class RunSummary:
-    """One crawl run as everything reports it: `crawl` and `backfill` print it, `status` and the
-    daemon's notifications carry it, the runs API answers it."""
-
-    id: int
-    kind: str
-    job: str | None
-    status: str
-    base_url: str
-    started_at: datetime
-    finished_at: datetime | None
-    duration_seconds: float | None
-    requests: int | None  # sent to the portal; null while it runs or if it died before counting
-    allowance: int | None  # what the request budget allowed it; null: no limit
-    pages_fetched: int
-    articles_seen: int
-    articles_new: int
-    versions_written: int
-    edits: int
-    unchanged: int
-    taken_down: int
-    restored: int
-    duplicates: int
-    quarantined: int
-    fetch_failures: int
-    gaps_probed: int
-    gaps_found: int
-    error: str | None
-    health: dict = field(default_factory=dict)
-    # spent: requests by what they were spent on; left: requests not sent for lack of budget;
-    # revisit: the revisit plan's figures (planned, left for lack of budget, expected new versions)
-    budget: dict = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, run: CrawlRun) -> "RunSummary":
-        counters = run.stats or {}
-        duration = (run.finished_at - run.started_at).total_seconds() if run.finished_at else None
-        counts = {name: getattr(run, name) or 0 for name in (
-            "pages_fetched", "articles_seen", "articles_new", "versions_written", "unchanged", "taken_down",
-            "restored", "duplicates", "quarantined", "fetch_failures")}
-        return cls(id=run.id, kind=run.kind, job=run.job, status=run.status, base_url=run.base_url,
-                   started_at=run.started_at, finished_at=run.finished_at, duration_seconds=duration,
-                   requests=run.requests, allowance=run.allowance, **counts, edits=edits_of(run),
-                   gaps_probed=stats_keys.count(counters, stats_keys.GAPS_PROBED),
-                   gaps_found=stats_keys.count(counters, stats_keys.GAPS_FOUND),
-                   error=run.error, health=run.health if isinstance(run.health, dict) else {},
-                   budget=budget.report(counters))
-
-    def to_json(self) -> dict:
-        return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in asdict(self).items()}
-
-
-def edits_of(run: CrawlRun) -> int:
-    """Edits are the versions a run wrote that were neither new, nor takedowns, nor restorations."""
-    return max(0, (run.versions_written or 0) - (run.articles_new or 0) - (run.taken_down or 0)
-               - (run.restored or 0))
