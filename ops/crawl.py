@@ -5,8 +5,9 @@ What the run asks of the archive is ops/crawl_archive.py. With an archive writer
 asked there, by name, as soon as the writer is started: the archive's start (SQLAlchemy's and
 Alembic's imports, the migrations of a new archive, the plan's queries) overlaps this process's
 import of Scrapy, which is why Scrapy is imported inside `run_crawl`, and this process never
-imports SQLAlchemy: a third of a second of every `portal-archive crawl` before its first request
-(README, "Performance"). Without a writer process the same calls run here.
+imports SQLAlchemy: about a quarter of a second of every `portal-archive crawl` on the faster
+build machine, a second on a slow one (README, "The start-up, beside Scrapy's"). Without a
+writer process the same calls run here.
 """
 from __future__ import annotations
 
