@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from ops.cli import Problem, check_database
+from ops.cli import Problem, check_database, first_line
 from ops.config import ConfigError, Settings
 from ops.crawl import CrawlPlan, Opened, Refused
 from ops.lease import Heartbeat, LeaseHeld, acquire, holder_id, mark_abandoned, release, this_process
@@ -60,26 +60,16 @@ def open_run(settings: Settings, plan: CrawlPlan, crawler_pid: int, run_id: int 
     process's: it dies with its writer). `run_id` and `lease_held` are for a parent (the daemon)
     that opened the run and holds the lease itself."""
     global _held
+    holder = None if lease_held else holder_id(crawler_pid)
+    ttl = timedelta(seconds=settings.lease_ttl_seconds)
+    engine = None
     try:
         check_database(settings.db, create=True)
         engine = open_archive(settings.db, auto_upgrade=settings.is_default_db,
                               busy_timeout_ms=settings.sqlite_busy_timeout_ms)
-    except (Problem, ArchiveError) as exc:
-        return Refused(exc.format_message() if isinstance(exc, Problem) else str(exc))
-    holder = None if lease_held else holder_id(crawler_pid)
-    ttl = timedelta(seconds=settings.lease_ttl_seconds)
-    try:
         if holder is not None:
             acquire(engine, holder, plan.job or plan.kind, ttl)
-    except LeaseHeld as exc:
-        engine.dispose()
-        return Refused(str(exc), busy=True)
-    except SQLAlchemyError as exc:
-        engine.dispose()
-        return Refused(f"database error: {_first_line(exc)}")
-    reserve = DiskReserve(settings.db)
-    _held = _Held(engine, None, reserve)
-    try:
+        _held = _Held(engine, None, DiskReserve(settings.db))  # from here on, close_run undoes it
         mark_abandoned(engine, stale_after=ttl * 3)
         owner = this_process(crawler_pid)
         if run_id is None:
@@ -87,17 +77,31 @@ def open_run(settings: Settings, plan: CrawlPlan, crawler_pid: int, run_id: int 
                                     backfill_id=plan.backfill_id, owner=owner)
         else:  # opened by the daemon, which answered for it until now
             runs.claim_run(engine, run_id, *owner)
-        reserve.take()
+        _held.reserve.take()
         if holder is not None:
             _held.heartbeat = Heartbeat(engine, holder, ttl, run_id=run_id).__enter__()
         return _plan(settings, plan, engine, Opened(run_id=run_id, holder=holder))
     except BaseException as exc:
-        close_run(settings, holder)
-        if isinstance(exc, (ConfigError, ProfileError)):
-            return Refused(str(exc))
-        if isinstance(exc, SQLAlchemyError):
-            return Refused(f"database error: {_first_line(exc)}")
-        raise
+        if _held is not None:
+            close_run(settings, holder)
+        elif engine is not None:
+            engine.dispose()
+        refused = _refused(exc)
+        if refused is None:
+            raise
+        return refused
+
+
+def _refused(exc: BaseException) -> Refused | None:
+    """What the command line says of `exc` (ops/cli's `problems`), as the crawl's process receives
+    it; None for an error that is not a refusal."""
+    if isinstance(exc, LeaseHeld):
+        return Refused(str(exc), busy=True)
+    if isinstance(exc, (Problem, ArchiveError, ConfigError, ProfileError)):
+        return Refused(str(exc))
+    if isinstance(exc, SQLAlchemyError):
+        return Refused(f"database error: {first_line(exc)}")
+    return None
 
 
 def _plan(settings: Settings, plan: CrawlPlan, engine: Engine, opened: Opened) -> Opened:
@@ -131,7 +135,8 @@ def _plan(settings: Settings, plan: CrawlPlan, engine: Engine, opened: Opened) -
 def finish_run(settings: Settings, opened: Opened, stats: dict, error: str | None, listed_new: set[int]) -> RunSummary:
     """Judge the crawl and close its run with its counts; then keep the dictionaries up and give the
     lease back. In the process that opened the run, or in the crawl's if that one is gone."""
-    engine = _held.engine if _held is not None else make_engine(settings.db, settings.sqlite_busy_timeout_ms)
+    held = _holding(settings)
+    engine = held.engine
     try:
         stats.update(opened.visit_stats)
         stats[keys.GAPS_PROBED] = keys.count(stats, keys.SPENT + "probe")
@@ -158,37 +163,36 @@ def finish_run(settings: Settings, opened: Opened, stats: dict, error: str | Non
         if status == "succeeded":
             error = health.unarchived_news(engine, opened.run_id, listed_new, stats)
             status = "failed" if error else health.DEGRADED if report["degraded"] else status
-        DiskReserve(settings.db).release()  # the room to close the run in, should the crawl have filled the disk
+        held.reserve.release()  # the room to close the run in, should the crawl have filled the disk
         run = runs.finish_run_patiently(engine, opened.run_id, status, stats, error, health=report)
         if status != "failed":
             maintain_dictionaries(engine, settings)
         return RunSummary.of(run)
     finally:
-        if _held is None:
-            engine.dispose()
         close_run(settings, opened.holder)
+
+
+def _holding(settings: Settings) -> _Held:
+    """The open run's hold; in the crawl's process, its writer gone, a fresh one to close it with."""
+    global _held
+    if _held is None:
+        _held = _Held(make_engine(settings.db, settings.sqlite_busy_timeout_ms), None, DiskReserve(settings.db))
+    return _held
 
 
 def close_run(settings: Settings, holder: str | None) -> None:
     """Stop the heartbeat, give back the disk reserve and the lease (held by `holder`; None: the
     caller's), close the engine. Also after a crawl that failed before it could be finished."""
     global _held
-    held, _held = _held, None
-    if held is not None and held.heartbeat is not None:
+    held, _held = _holding(settings), None
+    if held.heartbeat is not None:
         held.heartbeat.__exit__(None, None, None)
-    (held.reserve if held is not None else DiskReserve(settings.db)).release()
-    engine = held.engine if held is not None else make_engine(settings.db, settings.sqlite_busy_timeout_ms)
+    held.reserve.release()
     try:
         if holder is not None:
-            release(engine, holder)
+            release(held.engine, holder)
     finally:
-        engine.dispose()
-
-
-def _first_line(exc: BaseException) -> str:
-    reason = getattr(exc, "orig", None) or exc
-    lines = str(reason).strip().splitlines()
-    return lines[0] if lines else type(reason).__name__
+        held.engine.dispose()
 
 
 # --- also used by the distributed coordinator and the WARC import ------------------------

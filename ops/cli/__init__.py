@@ -60,11 +60,12 @@ def problems():
         if _raised(exc, "ops.crawl", "RunRefused"):  # the archive writer's Problem, or its LeaseHeld
             raise (Busy if exc.busy else Problem)(str(exc)) from None
         if _raised(exc, "sqlalchemy.exc", "SQLAlchemyError"):
-            raise Problem(f"database error: {_first_line(exc)}") from None
+            raise Problem(f"database error: {first_line(exc)}") from None
         raise
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """A database error's reason in one line (a driver's message spans several)."""
     reason = getattr(exc, "orig", None) or exc
     lines = str(reason).strip().splitlines()
     return lines[0] if lines else type(reason).__name__
@@ -123,7 +124,7 @@ def check_database(url: str, *, create: bool) -> None:
     except ImportError as exc:
         raise Problem(f"cannot open database {shown}: its driver is not installed ({exc})") from None
     except (SQLAlchemyError, OSError) as exc:
-        reason = _first_line(exc)
+        reason = first_line(exc)
         if parsed.password:
             reason = reason.replace(str(parsed.password), "***")
         raise Problem(f"cannot open database {shown}: {reason}") from None
