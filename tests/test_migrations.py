@@ -42,6 +42,28 @@ def test_revision_history_is_linear():
         assert down is None or isinstance(down, str)
 
 
+def test_the_head_the_code_expects_is_alembics_head():
+    """db.HEAD_REVISION spares every open of an archive Alembic's import and scripts; a revision
+    added without moving it would make every archive read as behind (or ahead of) the code."""
+    from pipeline.archive.db import HEAD_REVISION
+
+    assert ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head() == HEAD_REVISION
+
+
+def test_opening_an_archive_at_head_imports_no_alembic(tmp_path):
+    """Every command and every crawl's writer opens the archive: at head that is one row read."""
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'a.sqlite'}"
+    upgrade(url)
+    probe = ("import sys; from pipeline.archive.db import open_archive; "
+             f"open_archive({url!r}, auto_upgrade=False).dispose(); "
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'migrations')))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]", out
+
+
 def test_downgrade_to_base_and_back(tmp_path):
     url = f"sqlite:///{tmp_path / 'a.sqlite'}"
     upgrade(url)
