@@ -24,14 +24,13 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from ops.cli import Problem, check_database, first_line
 from ops.config import ConfigError, Settings
 from ops.crawl import CrawlPlan, Opened, Refused
 from ops.lease import Heartbeat, LeaseHeld, acquire, holder_id, mark_abandoned, release, this_process
 from ops.reserve import DiskReserve
 from pipeline import stats as keys
 from pipeline.archive import budget, health, rawpages, revisit, runs
-from pipeline.archive.db import ArchiveError, make_engine, open_archive, session_scope
+from pipeline.archive.db import ArchiveError, check_database, first_line, make_engine, open_archive, session_scope
 from pipeline.archive.models import BackfillArticle, CrawlRun
 from pipeline.archive.queries import archived_aids
 from pipeline.archive.summary import RunSummary
@@ -97,7 +96,7 @@ def _refused(exc: BaseException) -> Refused | None:
     it; None for an error that is not a refusal."""
     if isinstance(exc, LeaseHeld):
         return Refused(str(exc), busy=True)
-    if isinstance(exc, (Problem, ArchiveError, ConfigError, ProfileError)):
+    if isinstance(exc, (ArchiveError, ConfigError, ProfileError)):
         return Refused(str(exc))
     if isinstance(exc, SQLAlchemyError):
         return Refused(f"database error: {first_line(exc)}")

@@ -9,10 +9,8 @@ imports what it needs when it runs, so `--help` and `extract` start fast.
 from __future__ import annotations
 
 import importlib
-import re
 import sys
 from contextlib import contextmanager
-from pathlib import Path
 
 import click
 
@@ -60,74 +58,20 @@ def problems():
         if _raised(exc, "ops.crawl", "RunRefused"):  # the archive writer's Problem, or its LeaseHeld
             raise (Busy if exc.busy else Problem)(str(exc)) from None
         if _raised(exc, "sqlalchemy.exc", "SQLAlchemyError"):
+            from pipeline.archive.db import first_line
+
             raise Problem(f"database error: {first_line(exc)}") from None
         raise
 
 
-def first_line(exc: BaseException) -> str:
-    """A database error's reason in one line (a driver's message spans several)."""
-    reason = getattr(exc, "orig", None) or exc
-    lines = str(reason).strip().splitlines()
-    return lines[0] if lines else type(reason).__name__
-
-
-class MissingArchive(Problem):
-    def __init__(self, path: Path):
-        super().__init__(f"there is no archive at {path} (the file does not exist)")
-
-
 def check_database(url: str, *, create: bool) -> None:
-    """Refuse a database that cannot be used, before anything is written to it.
-
-    SQLite creates a missing file on first connect (and pipeline.archive.db.make_engine
-    its directory), so a command that only reads looks first: an archive that
-    does not exist is reported, never created empty. For a command that
-    creates the archive, its directory is made here or clearly refused.
-    """
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
-
-    from pipeline.archive.db import ArchiveError, make_engine, redact_url
+    """pipeline.archive.db.check_database, its refusal as a one-line Problem."""
+    from pipeline.archive.db import ArchiveError, check_database as check
 
     try:
-        parsed = make_url(url)
-    except (ArgumentError, ValueError):
-        masked = re.sub(r"(//[^/@:]*:)[^/@]*@", r"\1***@", url)  # make_url could not find the password
-        raise Problem(f"not a database URL: {masked!r}") from None
-    shown = redact_url(url)
-    database = parsed.database if parsed.get_backend_name() == "sqlite" else None
-    if database and database != ":memory:" and not database.startswith("file:"):
-        path = Path(database)
-        if path.is_dir():
-            raise Problem(f"cannot open database {shown}: {path} is a directory")
-        if not path.exists():
-            if not create:
-                raise MissingArchive(path)
-            blocker = next((p for p in path.parents if p.exists()), None)
-            if blocker is not None and not blocker.is_dir():
-                raise Problem(f"cannot create database {shown}: {blocker} is a file, not a directory")
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise Problem(f"cannot create database {shown}: its directory {path.parent} "
-                              f"cannot be created ({exc.strerror or exc})") from None
-            return  # the command itself creates the file
-    try:
-        engine = make_engine(url)
-        try:
-            with engine.connect():
-                pass
-        finally:
-            engine.dispose()
+        check(url, create=create)
     except ArchiveError as exc:
         raise Problem(str(exc)) from None
-    except ImportError as exc:
-        raise Problem(f"cannot open database {shown}: its driver is not installed ({exc})") from None
-    except (SQLAlchemyError, OSError) as exc:
-        reason = first_line(exc)
-        if parsed.password:
-            reason = reason.replace(str(parsed.password), "***")
-        raise Problem(f"cannot open database {shown}: {reason}") from None
 
 
 class _OneLineUsage(click.Group):
@@ -224,13 +168,15 @@ def article_missing(ctx, ref: str) -> str:
 @contextmanager
 def archive_session(ctx, db, *, missing, upgrade: bool = True):
     """A session on an existing archive; `missing` (text, or a function) says what its absence means."""
-    from pipeline.archive.db import open_archive, session_scope
+    from pipeline.archive.db import ArchiveError, MissingArchive, check_database, open_archive, session_scope
 
     settings = settings_from(ctx, db=db)
     try:
         check_database(settings.db, create=False)
     except MissingArchive as exc:
-        raise Problem(f"{missing() if callable(missing) else missing}: {exc.format_message()}") from None
+        raise Problem(f"{missing() if callable(missing) else missing}: {exc}") from None
+    except ArchiveError as exc:
+        raise Problem(str(exc)) from None
     with problems():
         engine = open_archive(settings.db, auto_upgrade=upgrade and settings.is_default_db)
     try:

@@ -7,6 +7,7 @@ every crawl's writer does, compares one row of its version table with HEAD_REVIS
 from __future__ import annotations
 
 import importlib.util
+import re
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.archive.defaults import SQLITE_BUSY_TIMEOUT_MS, WAL_SIZE_LIMIT
@@ -30,12 +31,72 @@ class ArchiveError(RuntimeError):
     """The archive cannot be used as asked; the message says what to do."""
 
 
+class MissingArchive(ArchiveError):
+    """A command that only reads was pointed at a SQLite file that does not exist."""
+
+    def __init__(self, path: Path):
+        super().__init__(f"there is no archive at {path} (the file does not exist)")
+
+
 def redact_url(url: str) -> str:
     """The URL with any password replaced, safe to print."""
     try:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
         return "<unparseable database URL>"
+
+
+def first_line(exc: BaseException) -> str:
+    """A database error's reason in one line (a driver's message spans several)."""
+    reason = getattr(exc, "orig", None) or exc
+    lines = str(reason).strip().splitlines()
+    return lines[0] if lines else type(reason).__name__
+
+
+def check_database(url: str, *, create: bool) -> None:
+    """Refuse a database that cannot be used (ArchiveError, one line), before anything is written.
+
+    SQLite creates a missing file on first connect (and make_engine its directory), so a command
+    that only reads looks first: an archive that does not exist is reported, never created empty.
+    For a command that creates the archive, its directory is made here or clearly refused.
+    """
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        masked = re.sub(r"(//[^/@:]*:)[^/@]*@", r"\1***@", url)  # make_url could not find the password
+        raise ArchiveError(f"not a database URL: {masked!r}") from None
+    shown = redact_url(url)
+    database = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    if database and database != ":memory:" and not database.startswith("file:"):
+        path = Path(database)
+        if path.is_dir():
+            raise ArchiveError(f"cannot open database {shown}: {path} is a directory")
+        if not path.exists():
+            if not create:
+                raise MissingArchive(path)
+            blocker = next((p for p in path.parents if p.exists()), None)
+            if blocker is not None and not blocker.is_dir():
+                raise ArchiveError(f"cannot create database {shown}: {blocker} is a file, not a directory")
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ArchiveError(f"cannot create database {shown}: its directory {path.parent} "
+                                   f"cannot be created ({exc.strerror or exc})") from None
+            return  # the command itself creates the file
+    try:
+        engine = make_engine(url)
+        try:
+            with engine.connect():
+                pass
+        finally:
+            engine.dispose()
+    except ImportError as exc:
+        raise ArchiveError(f"cannot open database {shown}: its driver is not installed ({exc})") from None
+    except (SQLAlchemyError, OSError) as exc:
+        reason = first_line(exc)
+        if parsed.password:
+            reason = reason.replace(str(parsed.password), "***")
+        raise ArchiveError(f"cannot open database {shown}: {reason}") from None
 
 
 def alembic_config(url: str) -> Config:
