@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
 
 import pytest
 
@@ -149,13 +150,7 @@ def test_upgrading_an_archive_recompresses_it_resumably_after_a_kill(request, tm
     env = {**os.environ, **QUIET, "PORTAL_ARCHIVE_MIGRATION_BATCH_SIZE": "5"}
     upgrade = subprocess.Popen([sys.executable, "-m", "ops.cli", "db", "upgrade", "--db", db], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while upgrade.poll() is None and time.monotonic() < deadline:
-        if pages_by_codec(db).get(1, 0) >= 20:
-            upgrade.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.02)
-    upgrade.wait()
+    kill_when(upgrade, lambda: pages_by_codec(db).get(1, 0) >= 20)
     assert upgrade.returncode == -signal.SIGKILL, upgrade.stderr.read().decode()
     halfway = pages_by_codec(db)
     assert 20 <= halfway.get(1, 0) < pages and halfway.get(0, 0) > 0, halfway
@@ -170,6 +165,31 @@ def test_upgrading_an_archive_recompresses_it_resumably_after_a_kill(request, tm
     result = cli("verify", "--db", db, check=False)
     assert result.returncode == 0, result.stdout
     assert export(db, "--all-versions") == before
+
+
+def kill_when(process: subprocess.Popen, ready, seconds: float = 120) -> None:
+    """SIGKILL `process` once `ready()` holds, looked at while the process stands still (SIGSTOP)
+    and let go a few milliseconds at a time. Polled while it ran, a migration's whole middle could
+    fall between two looks on a loaded machine (it did once, on PostgreSQL beside the SQLite
+    pass), and there was nothing left to kill. A look that waits on a lock the stopped process
+    holds (its DDL, on PostgreSQL) is finished with the process running again."""
+    deadline = time.monotonic() + seconds
+    with ThreadPoolExecutor(max_workers=1) as looks:
+        while process.poll() is None and time.monotonic() < deadline:
+            process.send_signal(signal.SIGSTOP)
+            look = looks.submit(ready)
+            try:
+                now_ready = look.result(timeout=0.5)
+            except FutureTimeout:
+                process.send_signal(signal.SIGCONT)
+                now_ready = look.result()
+                process.send_signal(signal.SIGSTOP)
+            if now_ready:
+                process.send_signal(signal.SIGKILL)
+                break
+            process.send_signal(signal.SIGCONT)
+            time.sleep(0.005)
+    process.wait()
 
 
 DOWNGRADE_TO_0006 = ("from alembic import command; from pipeline.archive.db import alembic_config; "
@@ -196,7 +216,6 @@ def test_downgrading_drops_the_columns_first_and_rewrites_the_pages_resumably_af
     env = {**os.environ, **QUIET, "PORTAL_ARCHIVE_MIGRATION_BATCH_SIZE": "5"}
     downgrade = subprocess.Popen([sys.executable, "-c", DOWNGRADE_TO_0006, db], env=env,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
 
     def left() -> int | None:
         try:
@@ -204,12 +223,7 @@ def test_downgrading_drops_the_columns_first_and_rewrites_the_pages_resumably_af
         except Exception:  # not made yet
             return None
 
-    while downgrade.poll() is None and time.monotonic() < deadline:
-        if (n := left()) is not None and n <= compressed - 20:
-            downgrade.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.02)
-    downgrade.wait()
+    kill_when(downgrade, lambda: (n := left()) is not None and n <= compressed - 20)
     assert downgrade.returncode == -signal.SIGKILL, downgrade.stderr.read().decode()
     # The columns are gone already, the pages half rewritten, the revision still 0007.
     assert query(db, "select version_num from alembic_version")[0][0] == "0007"
