@@ -36,6 +36,7 @@ from pipeline.archive.queries import archived_aids
 from pipeline.archive.summary import RunSummary
 from pipeline.reading.compression import Dictionary
 from pipeline.reading.profile import ProfileError, load_profile
+from spiders.walk import SortedAids
 
 FINISH_STATUS = {"finished": "succeeded", "shutdown": "interrupted"}
 log = logging.getLogger(__name__)
@@ -126,8 +127,8 @@ def _plan(settings: Settings, plan: CrawlPlan, engine: Engine, opened: Opened) -
             opened.skip_aids = array("q", sorted(session.scalars(select(BackfillArticle.aid).where(
                 BackfillArticle.backfill_id == plan.backfill_id))))
         opened.dictionary = rawpages.current(session)
-    skip = set(opened.skip_aids or ())
-    opened.probes = [aid for aid in plan.probe_aids if aid not in skip]
+    skipped = SortedAids(opened.skip_aids)(plan.probe_aids) if opened.skip_aids is not None else set()
+    opened.probes = [aid for aid in plan.probe_aids if aid not in skipped]
     return opened
 
 

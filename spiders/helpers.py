@@ -151,7 +151,7 @@ class HelperProcess:
 
     def detach(self) -> None:
         """Give the pipes back from the event loop (before it closes), keeping the process: calls
-        after the crawl are made with call_now."""
+        after the crawl are made with send_now and answer_now."""
         self._detached = True
         for transport, stop in ((self._transport, "abort"), (self._read_transport, "close")):
             try:

@@ -228,26 +228,18 @@ def test_tsvector_parts_of_one_part_mean_the_cut_of_the_positioned_tokens(fields
     assert [_lexemes(p) for p in parts] == [_lexemes(p) for p in _cut(document_tokens(fields))]
 
 
-_PG_ENGINES: dict = {}
-
-
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.one_of(THREE_FIELDS, st.lists(st.sampled_from(["储能电站储能", "PV pv 5G", "。", "光伏储能光伏"]),
                                         min_size=3, max_size=3).map(lambda f: [" ".join(f * 100), None, f[0]])))
 def test_postgresql_reads_tsvector_parts_as_the_cut_of_the_positioned_tokens(postgres_server, fields):
     """The literal of one part writes a lexeme once per occurrence; PostgreSQL must read it as the
     tsvector of the lexemes' merged positions, the one `_cut` writes."""
-    from sqlalchemy import create_engine
-
     from pipeline.reading.bigrams import _cut
 
-    engine = _PG_ENGINES.get(postgres_server.port) or _PG_ENGINES.setdefault(
-        postgres_server.port, create_engine(postgres_server.url()))
-    with engine.connect() as conn:
-        for ours, cut in zip(tsvector_parts(fields), _cut(document_tokens(fields)), strict=True):
-            same, read = conn.execute(text("SELECT CAST(:a AS tsvector) = CAST(:b AS tsvector), CAST(:a AS tsvector)::text"),
-                                      {"a": ours, "b": cut}).one()
-            assert same, (ours, cut, read)
+    for ours, cut in zip(tsvector_parts(fields), _cut(document_tokens(fields)), strict=True):
+        (same, read), = query(postgres_server.url(), "SELECT CAST(? AS tsvector) = CAST(? AS tsvector), "
+                                                    "CAST(? AS tsvector)::text", ours, cut, ours)
+        assert same, (ours, cut, read)
 
 
 def test_a_filtered_search_tests_the_hits_instead_of_looking_each_one_up_per_article(tmp_path):
