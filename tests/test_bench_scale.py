@@ -9,7 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from bench.scale.build import load_progress, mark_done
 from bench.scale.synthetic import MAX_EVENTS, plan_events
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,6 +24,18 @@ def test_the_plan_writes_exactly_the_versions_asked_for_and_most_articles_keep_o
     assert sum(1 for n in events if n == 0) > 7_000
     assert max(events) <= MAX_EVENTS
     assert plan_events(10_000, 40_000, seed=3) == events  # resumable builds depend on it
+
+
+@given(st.permutations(range(12)), st.integers(0, 12))
+def test_chunks_finished_out_of_order_are_remembered_exactly(order, finished):
+    """Lanes finish chunks out of order; a resumed build must redo exactly the ones not finished."""
+    progress = load_progress(Path("/nonexistent"), {})
+    for number in order[:finished]:
+        mark_done(progress, number)
+    done = set(range(progress["chunks_done"])) | set(progress["done_beyond"])
+    assert done == set(order[:finished])
+    assert progress["chunks_done"] not in progress["done_beyond"]
+    assert all(n > progress["chunks_done"] for n in progress["done_beyond"])
 
 
 def test_a_small_scale_run_builds_through_the_write_path_and_search_equals_a_scan(tmp_path):

@@ -176,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--batch", type=int, default=500, help="items per write transaction")
+    parser.add_argument("--lanes", type=int, default=build.LANES, help="chunks written at once, each by its own process")
     parser.add_argument("--requests", type=int, default=40, help="timed requests per endpoint (at least one per path)")
     parser.add_argument("--queries", type=int, default=200, help="search queries checked against a substring scan")
     parser.add_argument("--phases", default=",".join(PHASES), help=f"comma-separated, of {', '.join(PHASES)}")
@@ -209,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     rng = random.Random(args.seed)
     try:
         print(f"archive {name}")
-        progress = build.build(url, args.dir / f"{name}.build.json", params, args.batch)
+        progress = build.build(url, args.dir / f"{name}.build.json", params, args.batch, lanes=args.lanes)
         result["build"] = {"versions": progress["versions_written"], "seconds": round(progress["seconds"], 1),
                            "versions_per_s": round(progress["versions_written"] / max(progress["seconds"], 1e-9)),
                            "outcomes": progress["outcomes"]}
