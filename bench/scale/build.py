@@ -62,6 +62,10 @@ def mark_done(progress: dict, number: int) -> None:
     progress["done_beyond"] = sorted(beyond)
 
 
+def done_chunks(progress: dict) -> set[int]:
+    return set(range(progress["chunks_done"])) | set(progress["done_beyond"])
+
+
 def to_head(url: str, log=print) -> dict:
     """Bring a built archive to the newest schema revision before it is measured, and say so when
     it was behind (built before a revision, or left by an interrupted migration phase): what every
@@ -114,7 +118,7 @@ def build(url: str, sidecar: Path, params: dict, batch: int, log=print, lanes: i
     articles, versions = params["articles"], params["versions"]
     progress = load_progress(sidecar, params)
     chunks = -(-articles // CHUNK)
-    done = set(range(progress["chunks_done"])) | set(progress["done_beyond"])
+    done = done_chunks(progress)
     todo = [n for n in range(chunks) if n not in done]
     if not todo:
         return {**progress, **to_head(url, log)}
@@ -123,16 +127,17 @@ def build(url: str, sidecar: Path, params: dict, batch: int, log=print, lanes: i
     pool = ProcessPoolExecutor(max_workers=lanes, mp_context=get_context("spawn"),
                                initializer=start_lane, initargs=(url, params, batch))
     try:
-        pending: dict = {}
+        pending: set = set()
+        trained = False
         last = time.monotonic()
         while todo or pending:
             # Fill the lanes; while no dictionary exists, one chunk at a time (its upkeep trains one).
-            while todo and len(pending) < (lanes if rawpages.current(session) else 1):
-                pending[pool.submit(write_chunk, todo.pop(0))] = True
+            trained = trained or rawpages.current(session) is not None
             session.commit()
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            while todo and len(pending) < (lanes if trained else 1):
+                pending.add(pool.submit(write_chunk, todo.pop(0)))
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
-                del pending[future]
                 number, written, outcomes, making, writing = future.result()
                 said = rawpages.maintain(session)
                 now = time.monotonic()
