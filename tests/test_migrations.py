@@ -184,15 +184,14 @@ def kill_upgrade_in_a_batch(url: str, *, after: str, locking: str) -> None:
     import sys
     import time
 
-    from tests.conftest import BACKEND
-
+    on_postgres = url.startswith("postgresql")
     upgrading = subprocess.Popen([sys.executable, "-c", GATED_UPGRADE, after, "db", "upgrade", "--db", url],
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                  env={**os.environ, "PORTAL_ARCHIVE_MIGRATION_BATCH_SIZE": "1"})
     try:
         if upgrading.stdout.readline() != "gate\n":
             pytest.fail(f"the migration printed no line starting with {after!r}")
-        if BACKEND == "postgres":
+        if on_postgres:
             import psycopg
             from sqlalchemy.engine import make_url
 
@@ -207,7 +206,7 @@ def kill_upgrade_in_a_batch(url: str, *, after: str, locking: str) -> None:
         time.sleep(0.3)  # the next batch starts and waits for the lock (killing earlier proves the same)
         upgrading.send_signal(signal.SIGKILL)
         upgrading.wait(30)
-        lock.rollback() if BACKEND == "postgres" else lock.execute("ROLLBACK")
+        lock.rollback() if on_postgres else lock.execute("ROLLBACK")
         lock.close()
     finally:
         if upgrading.poll() is None:
@@ -253,6 +252,55 @@ def test_the_bigram_index_is_built_in_batches_and_resumes_after_a_kill(request, 
     assert archive.search("蓄能") == [1000]
     assert archive.search("电池储能项目7") == [1007]
     assert archive.search("第1") == [1001]  # the piece 第 and the number 1, a whole word: not 1010…1019
+    verify = cli("verify", "--db", url)
+    assert "search-index" in verify.stdout and verify.returncode == 0
+
+
+def test_postgresqls_trigram_terms_are_rebuilt_in_batches_and_resume_after_a_kill(postgres_server):
+    """0011 on an archive whose terms are bigrams alone (as 0006-0010 wrote them), one version per
+    batch, SIGKILLed once some batches are committed: the index the old code searches is untouched
+    and the rebuilt rows are a prefix in id order; the same upgrade again finishes, every open
+    version's terms are what the write path renders, search works and verify passes."""
+    from pipeline.archive.search import INDEX, tsvector_parts
+    from tests.conftest import cli, query
+    from tests.test_web_unit import Archive, T0, article
+
+    url = postgres_server.create_database()
+    archive = Archive(url)
+    archive.write(*(article(1000 + n, f"储能电站第{n}号", [f"钠离子电池储能项目{n}并网。"]) for n in range(40)))
+    archive.write(article(1000, "储能电站改名", ["抽水蓄能电站开工。"], at=T0.replace(day=13)))  # a closed version
+    archive.engine.dispose()
+    command.downgrade(alembic_config(url), "0010")
+    query(url, f"UPDATE {INDEX} SET terms = ts_delete(terms, ARRAY(SELECT lexeme FROM unnest(terms) "
+               "WHERE char_length(lexeme) = 3))")  # the bigrams alone, as 0010's code wrote them
+    old = query(url, f"SELECT version_id, part, terms::text FROM {INDEX} ORDER BY 1, 2")
+    assert not any(len(lexeme.strip("'")) == 3 for *_, terms in old for lexeme in terms.split(" ") if "'" in lexeme)
+
+    kill_upgrade_in_a_batch(url, after="trigram terms: ", locking=f"{INDEX}_rebuilt")
+
+    open_ids = query(url, "SELECT id FROM article_versions WHERE valid_to IS NULL ORDER BY id")
+    rebuilt = query(url, f"SELECT DISTINCT version_id FROM {INDEX}_rebuilt ORDER BY 1")
+    assert 0 < len(rebuilt) < len(open_ids) == 40
+    assert rebuilt == open_ids[:len(rebuilt)]  # in id order, nothing skipped
+    assert query(url, f"SELECT version_id, part, terms::text FROM {INDEX} ORDER BY 1, 2") == old
+    assert query(url, "SELECT version_num FROM alembic_version") == [("0010",)]
+
+    again = cli("db", "upgrade", "--db", url, env={"PORTAL_ARCHIVE_MIGRATION_BATCH_SIZE": "7"})
+    assert f"trigram terms: {40 - len(rebuilt)}/{40 - len(rebuilt)} versions" in again.stderr
+    assert query(url, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
+    assert not query(url, f"SELECT 1 FROM pg_tables WHERE tablename = '{INDEX}_rebuilt'")
+    fields = {id_: [t, l, b] for id_, t, l, b in query(
+        url, "SELECT id, title, lede, body_text FROM article_versions WHERE valid_to IS NULL")}
+    expected = [(id_, part, terms) for id_ in sorted(fields) for part, terms in enumerate(tsvector_parts(fields[id_]))]
+    for id_, part, terms in expected:
+        assert query(url, f"SELECT terms = CAST(? AS tsvector) FROM {INDEX} WHERE version_id = ? AND part = ?",
+                     terms, id_, part) == [(True,)], id_
+    assert query(url, f"SELECT count(*) FROM {INDEX}") == [(len(expected),)]
+    indexes = {name for name, in query(url, f"SELECT indexname FROM pg_indexes WHERE tablename = '{INDEX}'")}
+    assert indexes == {f"pk_{INDEX}", f"ix_{INDEX}_terms"}
+    assert archive.search("储能电站") == sorted(1000 + n for n in range(40))
+    assert archive.search("抽水蓄能电") == [1000]
+    assert archive.search("池储能") == sorted(1000 + n for n in range(1, 40))
     verify = cli("verify", "--db", url)
     assert "search-index" in verify.stdout and verify.returncode == 0
 

@@ -19,7 +19,7 @@ from pipeline.archive.db import open_archive, session_scope
 from pipeline.archive.queries import ArticleFilter, list_articles
 from pipeline.archive.search import snippet
 from pipeline.archive.versions import record_article
-from pipeline.reading.bigrams import document_tokens, fts5_text, query_pieces, tsvector_parts
+from pipeline.reading.bigrams import document_terms, document_tokens, fts5_text, query_pieces, tsquery, tsvector_parts
 from pipeline.reading.fingerprint import fingerprint
 from pipeline.reading.html import clean_body
 from pipeline.reading.records import CleanArticle, Page
@@ -131,6 +131,12 @@ def test_the_split():
     # Two runs split by punctuation are not adjacent: 储能源 must not be found in 储能。能源.
     assert fts5_text("储能。能源") == "储能 \ue000 能源"
     assert tsvector_parts(["储能。能源"]) == ["'储能':1 '能源':3"]
+    # PostgreSQL's terms hold a run's trigrams at their first bigram's position, and a longer piece is
+    # the phrase of its trigrams.
+    assert document_terms(["储能电站", "站光"]) == [
+        (1, "储能"), (1, "储能电"), (2, "能电"), (2, "能电站"), (3, "电站"), (5, "站光")]
+    assert tsquery("储能电站") == "'储能电' <-> '能电站'" and tsquery("储能电") == "'储能电'"
+    assert tsquery("储能电站", adjacent=False) == "'储能电' & '能电站'" and tsquery("储能") == "'储能'"
 
 
 def test_a_long_document_is_cut_into_overlapping_parts_that_keep_every_phrase():
@@ -146,8 +152,9 @@ def test_a_long_document_is_cut_into_overlapping_parts_that_keep_every_phrase():
     parts = [dict((lexeme.split(":")[0].strip("'"), lexeme) for lexeme in p.split(" ")) for p in tsvector_parts([text])]
     assert len(parts) >= 3
     for at in range(0, len(text) - 101, 997):
-        phrase = [text[i:i + 2] for i in range(at, at + 100)]
-        assert any(all(b in part for b in phrase) for part in parts), at
+        phrase = tsquery(text[at:at + 100]).split(" <-> ")
+        assert len(phrase) == 98
+        assert any(all(t.strip("'") in part for t in phrase) for part in parts), at
 
 
 def test_the_snippet_marks_whole_words_and_chinese_anywhere():
@@ -225,7 +232,7 @@ def test_tsvector_parts_of_one_part_mean_the_cut_of_the_positioned_tokens(fields
     from pipeline.reading.bigrams import _cut
 
     parts = tsvector_parts(fields)
-    assert [_lexemes(p) for p in parts] == [_lexemes(p) for p in _cut(document_tokens(fields))]
+    assert [_lexemes(p) for p in parts] == [_lexemes(p) for p in _cut(document_terms(fields))]
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -236,7 +243,7 @@ def test_postgresql_reads_tsvector_parts_as_the_cut_of_the_positioned_tokens(pos
     tsvector of the lexemes' merged positions, the one `_cut` writes."""
     from pipeline.reading.bigrams import _cut
 
-    for ours, cut in zip(tsvector_parts(fields), _cut(document_tokens(fields)), strict=True):
+    for ours, cut in zip(tsvector_parts(fields), _cut(document_terms(fields)), strict=True):
         (same, read), = query(postgres_server.url(), "SELECT CAST(? AS tsvector) = CAST(? AS tsvector), "
                                                     "CAST(? AS tsvector)::text", ours, cut, ours)
         assert same, (ours, cut, read)
@@ -298,12 +305,12 @@ def test_postgresql_reads_a_dense_querys_hits_from_the_head_of_the_table(postgre
     where its first 1,001 hits lie within the table's first 20 pages. index_hits reads the first
     HEAD_SAMPLE_PAGES, reads on up to HEAD_PAGES when the hits it still needs lie within them at
     the density it saw, and goes to the GIN index otherwise; a table within the pages it reads is
-    counted whole. Here the index table is spread over six pages of 3-8 rows (fillfactor 10)."""
+    counted whole. Here the index table is spread over six pages of 3-8 rows (fillfactor 13)."""
     from sqlalchemy import event
 
     engine = forty_in_order(postgres_server.create_database())
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("ALTER TABLE article_bigrams SET (fillfactor = 10)"))
+        conn.execute(text("ALTER TABLE article_bigrams SET (fillfactor = 13)"))
         conn.execute(text("VACUUM FULL article_bigrams"))  # rewritten in the same order, 7-8 rows a page
         layout = conn.execute(text("SELECT (ctid::text::point)[0]::int, version_id FROM article_bigrams")).all()
     pages = {}
@@ -403,14 +410,15 @@ def test_postgresql_reads_a_rare_phrases_page_from_its_candidates(postgres_serve
     articles than the phrase has candidates (versions with all its bigrams, from the GIN index
     without reading a tsvector), the candidates are sorted newest first and probed in that order.
     Pages, totals and "more than" are those of the walk, with a filter and without; a candidate
-    whose bigrams are not adjacent is no hit."""
+    whose trigrams are not adjacent is no hit, and a query of one term (光伏电) has its hits for
+    candidates, none probed."""
     from sqlalchemy import event
 
     engine = open_archive(postgres_server.create_database(), auto_upgrade=True)
     run_id = runs.start_run(engine, "crawl", BASE, {})
     with session_scope(engine) as session:
         for aid in range(1, 41):  # aid 1 the newest; hits: every fourth, candidates: every fourth and the next
-            body = {0: "光伏电站", 1: "光伏 伏电 电站"}.get(aid % 4, "电网")
+            body = {0: "光伏电站", 1: "光伏电 伏电站"}.get(aid % 4, "电网")
             item = article(aid, f"储能 {aid}", "", body, T0)
             item.channel = "企业动态" if aid % 8 in (0, 1) else "行业资讯"
             record_article(session, run_id, item)
@@ -420,7 +428,8 @@ def test_postgresql_reads_a_rare_phrases_page_from_its_candidates(postgres_serve
                  lambda conn, cursor, statement, parameters, context, many: statements.append(statement))
     monkeypatch.setattr(search, "COUNT_LIMIT", 5)
     cases = [(ArticleFilter(q="光伏电站"), page) for page in (1, 2, 3)] + [
-        (ArticleFilter(q="光伏电站", channel=channel), 1) for channel in ("企业动态", "行业资讯")]
+        (ArticleFilter(q="光伏电站", channel=channel), 1) for channel in ("企业动态", "行业资讯")] + [
+        (ArticleFilter(q="光伏电"), 2)]
 
     def read(candidates_from_walk: int) -> list:
         monkeypatch.setattr(search, "CANDIDATES_FROM_WALK", candidates_from_walk)
@@ -430,7 +439,8 @@ def test_postgresql_reads_a_rare_phrases_page_from_its_candidates(postgres_serve
                 statements.clear()
                 found = list_articles(session, flt, TZ, page=page, per_page=5)
                 from_candidates = any("ANY" in s for s in statements)  # the candidates, sorted
-                results.append((found.total, found.more, [row.aid for row in found.items], from_candidates))
+                probed = any("ANY" in s and "@@" in s for s in statements)
+                results.append((found.total, found.more, [row.aid for row in found.items], from_candidates, probed))
         return results
 
     walked, sorted_ = read(10**9), read(0)
@@ -438,9 +448,11 @@ def test_postgresql_reads_a_rare_phrases_page_from_its_candidates(postgres_serve
     hits = [aid for aid in range(1, 41) if aid % 4 == 0]
     assert [r[:3] for r in walked] == [
         (5, True, hits[:5]), (5, True, hits[5:]), (5, True, []),
-        (5, False, [8, 16, 24, 32, 40]), (5, False, [4, 12, 20, 28, 36])]
+        (5, False, [8, 16, 24, 32, 40]), (5, False, [4, 12, 20, 28, 36]),
+        (5, True, [12, 13, 16, 17, 20])]
     assert [r[:3] for r in sorted_] == [r[:3] for r in walked]
-    assert [r[3] for r in walked] == [False] * 5 and [r[3] for r in sorted_] == [True] * 5
+    assert [r[3] for r in walked] == [False] * 6 and [r[3] for r in sorted_] == [True] * 6
+    assert [r[4] for r in sorted_] == [True] * 5 + [False]
 
 
 def forty_in_order(url: str):

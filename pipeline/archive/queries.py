@@ -235,10 +235,11 @@ def _count(session: Session, current, open_version, searched: ColumnElement | No
 
 def _from_candidates(session: Session, flt: ArticleFilter, current, open_version, conditions: list,
                      hits: search.IndexHits, page: int, per_page: int) -> tuple[list[int], int | None] | None:
-    """PostgreSQL, a phrase of more hits than the count limit: (the page's versions, with a filter
-    how many match up to COUNT_LIMIT + 1, else None) from the versions holding all its bigrams (search.candidates), sorted
-    newest first and probed in that order until the page is full; None (walk the newest articles)
-    when those are more than the articles the walk would probe.
+    """PostgreSQL, a query of one piece of more hits than the count limit: (the page's versions,
+    with a filter how many match up to COUNT_LIMIT + 1, else None) from the versions holding all
+    its terms (search.candidates), sorted newest first and probed in that order until the page is
+    full (a query of one term has no candidate to probe: they are its hits); None (walk the newest
+    articles) when those are more than the articles the walk would probe.
 
     A phrase of common bigrams can be rare: 深圳车 in 2,102 of 500,000 articles, whose page probed
     the newest 11,900 (74 ms, bench/scale), where its 2,102 candidates sort in 10. Either costs
@@ -248,7 +249,7 @@ def _from_candidates(session: Session, flt: ArticleFilter, current, open_version
     them costs their whole bitmap (17 ms for 席科学家高峰's 26,618), so a short walk goes ahead
     without asking (search.CANDIDATES_FROM_WALK)."""
     expected = hits.expected()
-    if not expected or not search.needs_positions(flt.q):
+    if not expected:
         return None
     offset = _offset(page, per_page)
     walk = int((offset + per_page) * _articles_about(session) / expected)
@@ -262,8 +263,9 @@ def _from_candidates(session: Session, flt: ArticleFilter, current, open_version
               .where(current.id == any_(bindparam("candidates", ids, type_=ARRAY(Integer))), *conditions)
               .order_by(Article.published_at.desc(), Article.id.desc()).offset(0).subquery())
     # OFFSET 0 above: sorted first, then probed in order (the probe a filter on the sorted rows)
-    matching = (select(newest.c.version_id).where(search.probe_condition(newest.c.version_id, flt.q))
-                .order_by(newest.c.published_at.desc(), newest.c.article_id.desc()))
+    matching = select(newest.c.version_id).order_by(newest.c.published_at.desc(), newest.c.article_id.desc())
+    if not search.is_one_term(flt.q):
+        matching = matching.where(search.probe_condition(newest.c.version_id, flt.q))
     page_ids = list(session.scalars(matching.limit(per_page).offset(offset)))
     counted = None
     if conditions:  # unfiltered, the index's hits said "more than" already

@@ -11,9 +11,10 @@ meaning on both databases:
   has no contentless delete, so a version leaves the index by the FTS5 'delete' command with the
   same token text, recomputed from the version (versions are never edited, the split is pure).
 - PostgreSQL: `article_bigrams`, a table of (version_id, part, terms tsvector) with a GIN index
-  on terms; the tsvector is built from the same tokens, literally (the 'simple' configuration's
-  meaning, no stemming, no stop words, with positions). A piece of two CJK characters or a word
-  is one lexeme; a longer CJK piece the phrase of its bigrams (<->).
+  on terms; the tsvector is built from the same tokens and each run's trigrams, literally (the
+  'simple' configuration's meaning, no stemming, no stop words, with positions). A piece of two
+  or three CJK characters or a word is one lexeme; a longer CJK piece the phrase of its trigrams
+  (<->; pipeline.reading.bigrams says why, revision 0011 added them).
 
 Only open versions (valid_to IS NULL) are indexed. The archive's write path keeps the index
 (pipeline.archive.versions calls `index_versions` for every version it inserts and
@@ -49,6 +50,7 @@ from pipeline.reading.bigrams import (
     piece_tokens,
     query_pieces,
     tsquery,
+    tsquery_tokens,
     tsvector_parts,
 )
 
@@ -94,15 +96,16 @@ def _dialect(session: Session | Connection) -> str:
     return (session.dialect if isinstance(session, Connection) else session.get_bind().dialect).name
 
 
-def index_versions(session: Session | Connection, versions: list) -> None:
-    """Add open versions to the index; each needs id, title, lede and body_text (a row or an object)."""
+def index_versions(session: Session | Connection, versions: list, into: str = INDEX) -> None:
+    """Add open versions to the index (or to the table `into`, one like it being built: revision
+    0011); each needs id, title, lede and body_text (a row or an object)."""
     if not versions:
         return
     if _dialect(session) == "sqlite":
-        session.execute(text(f"INSERT INTO {INDEX}(rowid, title, lede, body) VALUES (:id, :t, :l, :b)"),
+        session.execute(text(f"INSERT INTO {into}(rowid, title, lede, body) VALUES (:id, :t, :l, :b)"),
                         [dict(id=v.id, **_RECENT.keep(v)) for v in versions])
     else:
-        session.execute(text(f"INSERT INTO {INDEX} (version_id, part, terms) "
+        session.execute(text(f"INSERT INTO {into} (version_id, part, terms) "
                              "VALUES (:id, :part, CAST(:terms AS tsvector))"),
                         [dict(id=v.id, part=part, terms=terms) for v in versions
                          for part, terms in enumerate(tsvector_parts(_fields(v)))])
@@ -447,13 +450,20 @@ def _bitmap_only(session):
             session.execute(text(f"RESET {name}"))
 
 
-def candidates(session, query: str | None, limit: int) -> list[int] | None:
-    """PostgreSQL, a query of one phrase: the versions that hold all its bigrams anywhere, if no
-    more than `limit` do (else None). The GIN index answers that without reading a tsvector (a
-    phrase's match is known only once its positions are compared in each), and every match of
-    the phrase is among them."""
+def is_one_term(query: str | None) -> bool:
+    """PostgreSQL: whether the query is one indexed piece asked as one lexeme (a word, two or three
+    CJK characters), whose GIN posting list is exactly its hits: no tsvector is read to find them."""
     wanted = plan(query)
-    if len(wanted.pieces) != 1 or not wanted.indexed or not needs_positions(query):
+    return len(wanted.pieces) == 1 and bool(wanted.indexed) and len(tsquery_tokens(wanted.indexed[0])) == 1
+
+
+def candidates(session, query: str | None, limit: int) -> list[int] | None:
+    """PostgreSQL, a query of one indexed piece: the versions that hold all its terms anywhere, if
+    no more than `limit` do (else None). The GIN index answers that without reading a tsvector (a
+    phrase's match is known only once its positions are compared in each), and every match of the
+    piece is among them; for one term (`is_one_term`) they are its matches."""
+    wanted = plan(query)
+    if len(wanted.pieces) != 1 or not wanted.indexed:
         return None
     with _bitmap_only(session):
         rows = session.scalars(text(f"SELECT version_id FROM {INDEX} WHERE terms @@ CAST(:q AS tsquery) LIMIT :n")
