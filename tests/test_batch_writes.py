@@ -164,8 +164,8 @@ def snapshot(url: str) -> dict[str, list]:
                 rows = conn.execute(text("SELECT term, doc, col, offset FROM temp.bigram_terms"))
                 out["search index"] = sorted((versions[doc], term, col, offset) for term, doc, col, offset in rows)
             else:
-                rows = conn.execute(text("SELECT version_id, part, terms::text FROM article_bigrams"))
-                out["search index"] = sorted((versions[v], part, terms) for v, part, terms in rows)
+                rows = conn.execute(text("SELECT version_id, part, terms::text, trigrams::text FROM article_bigrams"))
+                out["search index"] = sorted((versions[v], part, terms, trigrams) for v, part, terms, trigrams in rows)
     finally:
         engine.dispose()
     return out

@@ -257,10 +257,10 @@ def test_the_bigram_index_is_built_in_batches_and_resumes_after_a_kill(request, 
 
 
 def test_postgresqls_trigram_terms_are_rebuilt_in_batches_and_resume_after_a_kill(postgres_server):
-    """0011 on an archive whose terms are bigrams alone (as 0006-0010 wrote them), one version per
+    """0011 on an archive whose index table has no trigrams (as 0006-0010 wrote it), one version per
     batch, SIGKILLed once some batches are committed: the index the old code searches is untouched
     and the rebuilt rows are a prefix in id order; the same upgrade again finishes, every open
-    version's terms are what the write path renders, search works and verify passes."""
+    version's two tsvectors are what the write path renders, search works and verify passes."""
     from pipeline.archive.search import INDEX, tsvector_parts
     from tests.conftest import cli, query
     from tests.test_web_unit import Archive, T0, article
@@ -270,11 +270,10 @@ def test_postgresqls_trigram_terms_are_rebuilt_in_batches_and_resume_after_a_kil
     archive.write(*(article(1000 + n, f"储能电站第{n}号", [f"钠离子电池储能项目{n}并网。"]) for n in range(40)))
     archive.write(article(1000, "储能电站改名", ["抽水蓄能电站开工。"], at=T0.replace(day=13)))  # a closed version
     archive.engine.dispose()
-    command.downgrade(alembic_config(url), "0010")
-    query(url, f"UPDATE {INDEX} SET terms = ts_delete(terms, ARRAY(SELECT lexeme FROM unnest(terms) "
-               "WHERE char_length(lexeme) = 3))")  # the bigrams alone, as 0010's code wrote them
+    command.downgrade(alembic_config(url), "0010")  # the terms alone, as 0010's code wrote them
     old = query(url, f"SELECT version_id, part, terms::text FROM {INDEX} ORDER BY 1, 2")
-    assert not any(len(lexeme.strip("'")) == 3 for *_, terms in old for lexeme in terms.split(" ") if "'" in lexeme)
+    assert "trigrams" not in {name for name, in query(
+        url, f"SELECT column_name FROM information_schema.columns WHERE table_name = '{INDEX}'")}
 
     kill_upgrade_in_a_batch(url, after="trigram terms: ", locking=f"{INDEX}_rebuilt")
 
@@ -291,18 +290,26 @@ def test_postgresqls_trigram_terms_are_rebuilt_in_batches_and_resume_after_a_kil
     assert not query(url, f"SELECT 1 FROM pg_tables WHERE tablename = '{INDEX}_rebuilt'")
     fields = {id_: [t, l, b] for id_, t, l, b in query(
         url, "SELECT id, title, lede, body_text FROM article_versions WHERE valid_to IS NULL")}
-    expected = [(id_, part, terms) for id_ in sorted(fields) for part, terms in enumerate(tsvector_parts(fields[id_]))]
-    for id_, part, terms in expected:
-        assert query(url, f"SELECT terms = CAST(? AS tsvector) FROM {INDEX} WHERE version_id = ? AND part = ?",
-                     terms, id_, part) == [(True,)], id_
+    expected = [(id_, part, pair) for id_ in sorted(fields) for part, pair in enumerate(tsvector_parts(fields[id_]))]
     assert query(url, f"SELECT count(*) FROM {INDEX}") == [(len(expected),)]
+    for id_, part, (terms, trigrams) in expected:
+        assert query(url, f"SELECT terms = CAST(? AS tsvector) AND trigrams = CAST(? AS tsvector) FROM {INDEX} "
+                          "WHERE version_id = ? AND part = ?", terms, trigrams, id_, part) == [(True,)], id_
     indexes = {name for name, in query(url, f"SELECT indexname FROM pg_indexes WHERE tablename = '{INDEX}'")}
-    assert indexes == {f"pk_{INDEX}", f"ix_{INDEX}_terms"}
+    assert indexes == {f"pk_{INDEX}", f"ix_{INDEX}_terms", f"ix_{INDEX}_trigrams"}
     assert archive.search("储能电站") == sorted(1000 + n for n in range(40))
     assert archive.search("抽水蓄能电") == [1000]
     assert archive.search("池储能") == sorted(1000 + n for n in range(1, 40))
     verify = cli("verify", "--db", url)
     assert "search-index" in verify.stdout and verify.returncode == 0
+
+    # From 0005 (no bigram index at all), 0006 writes both tsvectors and 0011 only adds its index.
+    command.downgrade(alembic_config(url), "0005")
+    upgraded = cli("db", "upgrade", "--db", url)
+    assert "search index: " in upgraded.stderr and "trigram terms: " not in upgraded.stderr
+    indexes = {name for name, in query(url, f"SELECT indexname FROM pg_indexes WHERE tablename = '{INDEX}'")}
+    assert indexes == {f"pk_{INDEX}", f"ix_{INDEX}_terms", f"ix_{INDEX}_trigrams"}
+    assert archive.search("抽水蓄能电") == [1000]
 
 
 def test_the_change_feed_counts_from_the_change_index(tmp_path):

@@ -130,18 +130,19 @@ def test_the_split():
     assert [t for _, t in document_tokens(["储能电站", "𠀀𠀁𠀂"])] == ["储能", "能电", "电站", "𠀀𠀁", "𠀁𠀂"]
     # Two runs split by punctuation are not adjacent: 储能源 must not be found in 储能。能源.
     assert fts5_text("储能。能源") == "储能 \ue000 能源"
-    assert tsvector_parts(["储能。能源"]) == ["'储能':1 '能源':3"]
-    # PostgreSQL's terms hold a run's trigrams at their first bigram's position, and a longer piece is
-    # the phrase of its trigrams.
+    assert tsvector_parts(["储能。能源"]) == [("'储能':1 '能源':3", "")]
+    # PostgreSQL keeps a run's trigrams at their first bigram's position (a tsvector of their own), and a
+    # longer piece is the phrase of its trigrams.
     assert document_terms(["储能电站", "站光"]) == [
         (1, "储能"), (1, "储能电"), (2, "能电"), (2, "能电站"), (3, "电站"), (5, "站光")]
     assert tsquery("储能电站") == "'储能电' <-> '能电站'" and tsquery("储能电") == "'储能电'"
     assert tsquery("储能电站", adjacent=False) == "'储能电' & '能电站'" and tsquery("储能") == "'储能'"
+    assert tsvector_parts(["储能电站", "站光"]) == [("'储能':1 '能电':2 '电站':3 '站光':5", "'储能电':1 '能电站':2")]
 
 
 def test_a_long_document_is_cut_into_overlapping_parts_that_keep_every_phrase():
     body = "储能" * 20_000  # one lexeme 40,000 times: PostgreSQL keeps 256 positions of a lexeme
-    parts = tsvector_parts([body])
+    parts = [" ".join(filter(None, pair)) for pair in tsvector_parts([body])]
     assert len(parts) > 50
     for part in parts:
         for lexeme in part.split(" "):
@@ -149,7 +150,8 @@ def test_a_long_document_is_cut_into_overlapping_parts_that_keep_every_phrase():
             assert len(positions) <= 255 and max(positions) <= 16_383
     # Every phrase up to the longest a query can ask for lies whole in one part: the parts overlap.
     text = "".join(chr(0x4E00 + i % 5000) for i in range(40_000))  # distinct bigrams, positions run out first
-    parts = [dict((lexeme.split(":")[0].strip("'"), lexeme) for lexeme in p.split(" ")) for p in tsvector_parts([text])]
+    parts = [dict((lexeme.split(":")[0].strip("'"), lexeme) for lexeme in " ".join(pair).split(" "))
+             for pair in tsvector_parts([text])]
     assert len(parts) >= 3
     for at in range(0, len(text) - 101, 997):
         phrase = tsquery(text[at:at + 100]).split(" <-> ")
@@ -229,10 +231,13 @@ def _lexemes(literal: str) -> dict[str, list[int]]:
 @settings(max_examples=400, deadline=None)
 @given(THREE_FIELDS)
 def test_tsvector_parts_of_one_part_mean_the_cut_of_the_positioned_tokens(fields):
-    from pipeline.reading.bigrams import _cut
+    from pipeline.reading.bigrams import _cut, is_cjk
 
     parts = tsvector_parts(fields)
-    assert [_lexemes(p) for p in parts] == [_lexemes(p) for p in _cut(document_terms(fields))]
+    assert [tuple(map(_lexemes, p)) for p in parts] == [tuple(map(_lexemes, p)) for p in _cut(document_terms(fields))]
+    # Each column holds its own kind: the terms no trigram, the trigrams nothing else.
+    assert all(len(lexeme) != 3 or not is_cjk(lexeme[0]) for terms, _ in parts for lexeme in _lexemes(terms))
+    assert all(len(lexeme) == 3 and is_cjk(lexeme[0]) for _, trigrams in parts for lexeme in _lexemes(trigrams))
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -243,10 +248,11 @@ def test_postgresql_reads_tsvector_parts_as_the_cut_of_the_positioned_tokens(pos
     tsvector of the lexemes' merged positions, the one `_cut` writes."""
     from pipeline.reading.bigrams import _cut
 
-    for ours, cut in zip(tsvector_parts(fields), _cut(document_terms(fields)), strict=True):
-        (same, read), = query(postgres_server.url(), "SELECT CAST(? AS tsvector) = CAST(? AS tsvector), "
-                                                    "CAST(? AS tsvector)::text", ours, cut, ours)
-        assert same, (ours, cut, read)
+    for ours_pair, cut_pair in zip(tsvector_parts(fields), _cut(document_terms(fields)), strict=True):
+        for ours, cut in zip(ours_pair, cut_pair, strict=True):
+            (same, read), = query(postgres_server.url(), "SELECT CAST(? AS tsvector) = CAST(? AS tsvector), "
+                                                        "CAST(? AS tsvector)::text", ours, cut, ours)
+            assert same, (ours, cut, read)
 
 
 def test_a_filtered_search_tests_the_hits_instead_of_looking_each_one_up_per_article(tmp_path):
@@ -297,7 +303,9 @@ def test_postgresql_reads_a_words_hits_from_the_gin_index_up_to_a_limit(postgres
         assert [row.aid for row in found.items] == [aid for aid in range(1, 41) if aid % 3][:10]
         assert session.execute(text("SHOW enable_seqscan")).scalar() == "on"  # the settings were for one statement
     engine.dispose()
-    assert plans and all("ix_article_bigrams_terms" in p and "Seq Scan" not in p for p in plans), plans
+    assert plans and all("Seq Scan" not in p for p in plans), plans
+    # 光伏电站 is a phrase of trigrams, 光伏 a term.
+    assert "ix_article_bigrams_trigrams" in plans[0] and all("ix_article_bigrams_terms" in p for p in plans[1:]), plans
 
 
 def test_postgresql_reads_a_dense_querys_hits_from_the_head_of_the_table(postgres_server, monkeypatch):

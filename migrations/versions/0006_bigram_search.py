@@ -16,6 +16,11 @@ kept and asked, in pipeline/archive/search.py):
 - PostgreSQL: `article_bigrams` (version_id, part, terms tsvector) with a GIN
   index on terms.
 
+The PostgreSQL table is created as today's write path fills it, with the
+`trigrams` column revision 0011 added (its GIN index is 0011's); an archive
+that ran this revision before 0011 existed has no such column, and 0011
+renders its terms again.
+
 The index needs Python (the split), so no trigger can keep it: the archive's
 write path does (pipeline/archive/versions.py), and this revision fills it
 for the open versions written before, in batches of
@@ -61,6 +66,7 @@ def _create_index(dialect: str) -> None:
                 REFERENCES article_versions (id),
             part SMALLINT NOT NULL,
             terms TSVECTOR NOT NULL,
+            trigrams TSVECTOR NOT NULL,
             CONSTRAINT pk_{INDEX} PRIMARY KEY (version_id, part))""")
         op.execute(f"CREATE INDEX IF NOT EXISTS ix_{INDEX}_terms ON {INDEX} USING gin (terms)")
 

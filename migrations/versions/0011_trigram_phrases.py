@@ -1,4 +1,4 @@
-"""trigram phrases: PostgreSQL's search terms hold each CJK run's trigrams too
+"""trigram phrases: PostgreSQL keeps each CJK run's trigrams beside its terms
 
 Revision ID: 0011
 Revises: 0010
@@ -8,28 +8,32 @@ A rare phrase of common bigrams (宁累计建成车: 1,582 of 500,000 articles, 
 of its bigrams in more than 30% of them) was slow on PostgreSQL: the GIN
 index named every version holding all five bigrams, and each had its
 tsvector read to compare positions (5,400 before 1,001 hits, 66 ms;
-bench/scale). The terms now hold every run's trigrams as well, each at its
-first bigram's position, and a piece of three or more characters is asked as
-the phrase of its trigrams (pipeline/reading/bigrams.py): the same meaning,
-far fewer candidates, and a three-character piece is one lexeme.
+bench/scale). `article_bigrams` now has a second tsvector, `trigrams`, each
+run's trigrams at their first bigram's position, with a GIN index of its
+own, and a piece of three or more characters is asked as the phrase of its
+trigrams (pipeline/reading/bigrams.py): the same meaning, far fewer
+candidates, and a three-character piece is one lexeme. A column of its own,
+so that a word's probe still reads only the terms (the trigrams are as long).
 
-This revision renders the open versions' terms again into a table of the
-same shape, `article_bigrams_rebuilt`, in batches of
+An archive whose table has no `trigrams` column (revision 0006 as it was
+before this one) has its open versions' terms rendered again into a table of
+the new shape, `article_bigrams_rebuilt`, in batches of
 PORTAL_ARCHIVE_MIGRATION_BATCH_SIZE (default MIGRATION_BATCH_SIZE) versions,
 each its own transaction, in version id order, without an index to keep
-(one GIN index built at the end costs less than 500,000 insertions into
-it). Killed at any point, the same `portal-archive db upgrade` continues
-after the highest version id rebuilt. Then, in one transaction, the GIN
-index is built, the old table dropped and the new one takes its name.
+(GIN indexes built once at the end cost less than 500,000 insertions into
+them). Killed at any point, the same `portal-archive db upgrade` continues
+after the highest version id rebuilt. Then, in one transaction, the old table
+is dropped, the new one takes its name, its keys and indexes are built.
 Nothing else writes meanwhile: the code refuses an archive that is not at
-head.
+head. An archive whose 0006 already wrote the column only gains the index.
 
 SQLite is unchanged: FTS5 compares positions in its doclists, not in the
-documents. The downgrade keeps the terms as they are: a phrase of bigrams
-(what 0010's code asks) means the same with trigrams beside them.
+documents. The downgrade drops the column and its index (0010's code writes
+the terms alone).
 """
 import sys
 
+import sqlalchemy as sa
 from alembic import op
 from sqlalchemy import text
 
@@ -42,8 +46,8 @@ branch_labels = None
 depends_on = None
 
 REBUILT = f"{INDEX}_rebuilt"
-# What PostgreSQL may use to build the GIN index at the end: its default of 64 MB took it in
-# many passes over the 500,000 versions' terms.
+# What PostgreSQL may use to build a GIN index at the end: its default of 64 MB builds one over
+# 500,000 versions' terms in many passes.
 INDEX_BUILD_MEMORY = "512MB"
 
 
@@ -74,19 +78,26 @@ def upgrade() -> None:
     context = op.get_context()
     if context.dialect.name != "postgresql":
         return
-    op.execute(f"CREATE TABLE IF NOT EXISTS {REBUILT} (LIKE {INDEX})")
-    with context.autocommit_block():
-        _fill(op.get_bind())
     op.execute(f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'")
-    op.execute(f"DROP TABLE {INDEX}")
-    op.execute(f"ALTER TABLE {REBUILT} RENAME TO {INDEX}")
-    op.execute(f"""ALTER TABLE {INDEX}
-        ADD CONSTRAINT pk_{INDEX} PRIMARY KEY (version_id, part),
-        ADD CONSTRAINT fk_{INDEX}_version_id_article_versions FOREIGN KEY (version_id)
-            REFERENCES article_versions (id)""")
-    op.execute(f"CREATE INDEX ix_{INDEX}_terms ON {INDEX} USING gin (terms)")
+    if "trigrams" not in {c["name"] for c in sa.inspect(op.get_bind()).get_columns(INDEX)}:
+        op.execute(f"""CREATE TABLE IF NOT EXISTS {REBUILT} (version_id INTEGER NOT NULL, part SMALLINT NOT NULL,
+                       terms TSVECTOR NOT NULL, trigrams TSVECTOR NOT NULL)""")
+        with context.autocommit_block():
+            _fill(op.get_bind())
+        op.execute(f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'")
+        op.execute(f"DROP TABLE {INDEX}")
+        op.execute(f"ALTER TABLE {REBUILT} RENAME TO {INDEX}")
+        op.execute(f"""ALTER TABLE {INDEX}
+            ADD CONSTRAINT pk_{INDEX} PRIMARY KEY (version_id, part),
+            ADD CONSTRAINT fk_{INDEX}_version_id_article_versions FOREIGN KEY (version_id)
+                REFERENCES article_versions (id)""")
+        op.execute(f"CREATE INDEX ix_{INDEX}_terms ON {INDEX} USING gin (terms)")
+    op.execute(f"CREATE INDEX IF NOT EXISTS ix_{INDEX}_trigrams ON {INDEX} USING gin (trigrams)")
     op.execute(f"ANALYZE {INDEX}")
 
 
 def downgrade() -> None:
-    pass
+    if op.get_context().dialect.name != "postgresql":
+        return
+    op.execute(f"DROP INDEX IF EXISTS ix_{INDEX}_trigrams")
+    op.execute(f"ALTER TABLE {INDEX} DROP COLUMN IF EXISTS trigrams")

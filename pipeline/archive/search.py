@@ -10,11 +10,12 @@ meaning on both databases:
   has to split at the spaces. Contentless: the text is not stored a second time. SQLite 3.40
   has no contentless delete, so a version leaves the index by the FTS5 'delete' command with the
   same token text, recomputed from the version (versions are never edited, the split is pure).
-- PostgreSQL: `article_bigrams`, a table of (version_id, part, terms tsvector) with a GIN index
-  on terms; the tsvector is built from the same tokens and each run's trigrams, literally (the
-  'simple' configuration's meaning, no stemming, no stop words, with positions). A piece of two
-  or three CJK characters or a word is one lexeme; a longer CJK piece the phrase of its trigrams
-  (<->; pipeline.reading.bigrams says why, revision 0011 added them).
+- PostgreSQL: `article_bigrams`, a table of (version_id, part, terms tsvector, trigrams
+  tsvector) with a GIN index on each tsvector; `terms` is built from the same tokens, `trigrams`
+  from each run's trigrams, literally (the 'simple' configuration's meaning, no stemming, no stop
+  words, with positions). A piece of two CJK characters or a word is one lexeme of `terms`, of
+  three one lexeme of `trigrams`, a longer CJK piece the phrase of its trigrams (<->;
+  pipeline.reading.bigrams says why, revision 0011 added them).
 
 Only open versions (valid_to IS NULL) are indexed. The archive's write path keeps the index
 (pipeline.archive.versions calls `index_versions` for every version it inserts and
@@ -50,6 +51,7 @@ from pipeline.reading.bigrams import (
     piece_tokens,
     query_pieces,
     tsquery,
+    tsquery_column,
     tsquery_tokens,
     tsvector_parts,
 )
@@ -105,10 +107,10 @@ def index_versions(session: Session | Connection, versions: list, into: str = IN
         session.execute(text(f"INSERT INTO {into}(rowid, title, lede, body) VALUES (:id, :t, :l, :b)"),
                         [dict(id=v.id, **_RECENT.keep(v)) for v in versions])
     else:
-        session.execute(text(f"INSERT INTO {into} (version_id, part, terms) "
-                             "VALUES (:id, :part, CAST(:terms AS tsvector))"),
-                        [dict(id=v.id, part=part, terms=terms) for v in versions
-                         for part, terms in enumerate(tsvector_parts(_fields(v)))])
+        session.execute(text(f"INSERT INTO {into} (version_id, part, terms, trigrams) "
+                             "VALUES (:id, :part, CAST(:terms AS tsvector), CAST(:trigrams AS tsvector))"),
+                        [dict(id=v.id, part=part, terms=terms, trigrams=trigrams) for v in versions
+                         for part, (terms, trigrams) in enumerate(tsvector_parts(_fields(v)))])
 
 
 def unindex_versions(session: Session | Connection, versions: list) -> None:
@@ -232,7 +234,7 @@ def search_condition(version, query: str | None, dialect: str, probe: bool = Fal
         # One subquery per piece: a long version's pieces may sit in different parts of it.
         for number, piece in enumerate(wanted.indexed):
             conditions.append(version.id.in_(
-                text(f"SELECT version_id FROM {INDEX} WHERE terms @@ CAST(:q{number} AS tsquery)")
+                text(f"SELECT version_id FROM {INDEX} WHERE {tsquery_column(piece)} @@ CAST(:q{number} AS tsquery)")
                 .bindparams(**{f"q{number}": tsquery(piece)})))
     else:
         raise ValueError(f"no search index on {dialect}")
@@ -355,16 +357,16 @@ HEAD_SAMPLE_PAGES = 2
 HEAD_PAGES = 40
 
 
-def _first_matching_part(rows: str) -> str:
+def _first_matching_part(rows: str, column_: str) -> str:
     """SQL: the index row `rows` (an alias of article_bigrams' rows) is the lowest part of its
-    version that matches the tsquery :q. A long version is indexed in parts
+    version whose tsvector `column_` matches the tsquery :q. A long version is indexed in parts
     (pipeline.reading.bigrams.tsvector_parts), a row each: a hit counts at that part, so that a
     LIMIT counts versions. The parts below are asked only of a part after the first (235 rows of
     500,535 at 2,000,000 versions), found by the version's id (OFFSET 0: never through the GIN
     index, a posting list per row)."""
-    return (f"({rows}.part = 0 OR NOT EXISTS (SELECT 1 FROM (SELECT terms FROM {INDEX} AS below "
+    return (f"({rows}.part = 0 OR NOT EXISTS (SELECT 1 FROM (SELECT {column_} FROM {INDEX} AS below "
             f"WHERE below.version_id = {rows}.version_id AND below.part < {rows}.part OFFSET 0) AS below "
-            f"WHERE below.terms @@ CAST(:q AS tsquery)))")
+            f"WHERE below.{column_} @@ CAST(:q AS tsquery)))")
 
 
 # queries._from_candidates: a phrase's page is read from its candidates only when the walk of the
@@ -394,8 +396,8 @@ class IndexHits:
         return len(self.ids) / self.read_share if self.read_share else None
 
 
-def _head(session, q: str, first: int, last: int | None, n: int) -> list[tuple[int, int]]:
-    """PostgreSQL: (version_id, page) of the index rows matching tsquery `q` in the table's pages
+def _head(session, q: str, column_: str, first: int, last: int | None, n: int) -> list[tuple[int, int]]:
+    """PostgreSQL: (version_id, page) of the index rows whose `column_` matches tsquery `q` in the table's pages
     [first, last) (to its end when `last` is None), in physical order, at most `n` (a TID range
     scan: the same pages whatever else reads the table; OFFSET 0 keeps the query's words away
     from the planner, which would answer them from the GIN index)."""
@@ -403,9 +405,9 @@ def _head(session, q: str, first: int, last: int | None, n: int) -> list[tuple[i
         return []
     upper = "" if last is None else " AND ctid < CAST(:hi AS tid)"
     return [tuple(row) for row in session.execute(
-        text(f"SELECT version_id, page FROM (SELECT version_id, part, terms, (ctid::text::point)[0] AS page "
+        text(f"SELECT version_id, page FROM (SELECT version_id, part, {column_}, (ctid::text::point)[0] AS page "
              f"FROM {INDEX} WHERE ctid >= CAST(:lo AS tid){upper} OFFSET 0) AS head "
-             f"WHERE terms @@ CAST(:q AS tsquery) AND {_first_matching_part('head')} LIMIT :n")
+             f"WHERE {column_} @@ CAST(:q AS tsquery) AND {_first_matching_part('head', column_)} LIMIT :n")
         .bindparams(q=q, lo=f"({first},0)", n=n, **({} if last is None else {"hi": f"({last},0)"})))]
 
 
@@ -418,19 +420,19 @@ def index_hits(session, query: str | None, limit: int) -> IndexHits | None:
     wanted = plan(query)
     if session.get_bind().dialect.name != "postgresql" or len(wanted.pieces) != 1 or not wanted.indexed:
         return None
-    q = tsquery(wanted.indexed[0])
+    q, column_ = tsquery(wanted.indexed[0]), tsquery_column(wanted.indexed[0])
     pages = session.scalar(text("SELECT pg_relation_size(CAST(:t AS regclass)) / current_setting('block_size')::int")
                            .bindparams(t=INDEX))
     whole = pages <= HEAD_SAMPLE_PAGES
-    rows = _head(session, q, 0, None if whole else HEAD_SAMPLE_PAGES, limit + 1)
+    rows = _head(session, q, column_, 0, None if whole else HEAD_SAMPLE_PAGES, limit + 1)
     wanting = limit + 1 - len(rows)
     if wanting > 0 and not whole and rows and wanting * HEAD_SAMPLE_PAGES / len(rows) <= HEAD_PAGES - HEAD_SAMPLE_PAGES:
         whole = pages <= HEAD_PAGES
-        rows += _head(session, q, HEAD_SAMPLE_PAGES, None if whole else HEAD_PAGES, wanting)
+        rows += _head(session, q, column_, HEAD_SAMPLE_PAGES, None if whole else HEAD_PAGES, wanting)
     if len(rows) <= limit and not whole:
         with _bitmap_only(session):
-            rows = session.execute(text(f"SELECT version_id, (ctid::text::point)[0] FROM {INDEX} "
-                                        f"WHERE terms @@ CAST(:q AS tsquery) AND {_first_matching_part(INDEX)} LIMIT :n")
+            rows = session.execute(text(f"SELECT version_id, (ctid::text::point)[0] FROM {INDEX} WHERE {column_} "
+                                        f"@@ CAST(:q AS tsquery) AND {_first_matching_part(INDEX, column_)} LIMIT :n")
                                    .bindparams(q=q, n=limit + 1)).all()
     ids = sorted(version_id for version_id, _ in rows)
     if len(rows) <= limit:
@@ -466,8 +468,10 @@ def candidates(session, query: str | None, limit: int) -> list[int] | None:
     if len(wanted.pieces) != 1 or not wanted.indexed:
         return None
     with _bitmap_only(session):
-        rows = session.scalars(text(f"SELECT version_id FROM {INDEX} WHERE terms @@ CAST(:q AS tsquery) LIMIT :n")
-                               .bindparams(q=tsquery(wanted.indexed[0], adjacent=False), n=limit + 1)).all()
+        piece = wanted.indexed[0]
+        rows = session.scalars(text(f"SELECT version_id FROM {INDEX} WHERE {tsquery_column(piece)} "
+                                    "@@ CAST(:q AS tsquery) LIMIT :n")
+                               .bindparams(q=tsquery(piece, adjacent=False), n=limit + 1)).all()
     return sorted(set(rows)) if len(rows) <= limit else None
 
 
@@ -475,10 +479,11 @@ def probe_condition(version_id, query: str | None) -> ColumnElement:
     """PostgreSQL: whether the version `version_id` (a column) matches every indexed piece of the
     query, asked of its own tsvector (a correlated test per version: OFFSET 0 keeps the planner
     from turning it into a join that reads every hit first)."""
-    bigrams = table(INDEX, column("version_id"), column("terms"))
+    bigrams = table(INDEX, column("version_id"), column("terms"), column("trigrams"))
     return and_(*(select(literal(1)).select_from(bigrams).where(
         bigrams.c.version_id == version_id,
-        bigrams.c.terms.op("@@")(cast(bindparam(f"p{number}", tsquery(piece)), TSQUERY))).offset(0).exists()
+        bigrams.c[tsquery_column(piece)].op("@@")(cast(bindparam(f"p{number}", tsquery(piece)), TSQUERY)))
+        .offset(0).exists()
         for number, piece in enumerate(plan(query).indexed)))
 
 

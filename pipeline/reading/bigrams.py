@@ -22,10 +22,10 @@ else is at least two apart, so a phrase never runs from one CJK run, or one fiel
 The archive renders the same positioned tokens for SQLite (space-separated text for FTS5, a
 filler token where a gap is needed) and for PostgreSQL (a tsvector literal).
 
-PostgreSQL's terms hold the run's trigrams too, each at its first bigram's position
-(储能电站 → 储能电 at 1, 能电站 at 2), and a piece of three or more characters is asked as the
-phrase of its trigrams (`tsquery_tokens`): the same meaning, since a run holds the trigrams at
-consecutive positions exactly where it holds the piece. Its GIN index then names far fewer
+PostgreSQL also keeps each run's trigrams, each at its first bigram's position
+(储能电站 → 储能电 at 1, 能电站 at 2; a tsvector of their own beside the terms), and a piece of
+three or more characters is asked as the phrase of its trigrams (`tsquery_tokens`): the same
+meaning, since a run holds the trigrams at consecutive positions exactly where it holds the piece. Its GIN index then names far fewer
 candidates for a rare phrase of common bigrams, whose tsvectors are all read to compare positions
 (宁累计建成车: 1,582 of 500,000 articles, each of its five bigrams in more than 30% of them;
 bench/scale), and a three-character piece is one lexeme, answered without reading a tsvector.
@@ -134,8 +134,15 @@ def piece_tokens(piece: str) -> list[str]:
 
 def tsquery_tokens(piece: str) -> list[str]:
     """The terms PostgreSQL asks a piece as, a phrase of them: its trigrams when it has any (see
-    the module's docstring), else its tokens."""
+    the module's docstring; they are kept in a column of their own, `tsquery_column`), else its
+    tokens."""
     return trigrams(piece) if is_cjk(piece[0]) and len(piece) > 2 else piece_tokens(piece)
+
+
+def tsquery_column(piece: str) -> str:
+    """Which of PostgreSQL's two tsvectors of a version holds the piece's terms: `trigrams` for a
+    CJK piece of three characters or more, `terms` (bigrams and words) for any other."""
+    return "trigrams" if is_trigram(tsquery_tokens(piece)[0]) else "terms"
 
 
 # --- the two renderings of one set of tokens ------------------------------------------------
@@ -179,8 +186,11 @@ TSVECTOR_MAX_OCCURRENCES = 255
 PART_OVERLAP = MAX_PIECE_LENGTH
 
 
-def tsvector_parts(fields: list[str | None]) -> list[str]:
-    """The document as tsvector literals, one per part (usually one).
+def tsvector_parts(fields: list[str | None]) -> list[tuple[str, str]]:
+    """The document as tsvector literals, a pair per part (usually one part): its terms (bigrams
+    and words) and its trigrams, two columns, so that a query reads only the one it asks (a
+    version's trigrams are as long as its terms: in one tsvector every probe of a word read
+    both).
 
     A document of one part (nearly all: no position past TSVECTOR_MAX_POSITION, no lexeme more
     than TSVECTOR_MAX_OCCURRENCES times) is rendered straight from its tokens in order, a lexeme
@@ -189,50 +199,59 @@ def tsvector_parts(fields: list[str | None]) -> list[str]:
     Python took 1.1-1.4 ms a version of bench/scale's build; here a run's bigrams and positions
     are added whole and the literal is formatted in one call (0.7-0.8 ms). Tokens are
     alphanumeric or CJK, so none needs quoting. Any other document is cut from the positioned
-    tokens (`_cut`). Either way the meaning is that of `_cut(document_tokens(fields))`.
+    terms (`_cut`). Either way the meaning is that of `_cut(document_terms(fields))`.
     """
-    tokens, positions = _positioned(fields)
+    tokens, positions, triples, triple_positions = _positioned(fields)
     if not tokens:
-        return [""]
-    first = min(positions)
-    if max(positions) - first >= TSVECTOR_MAX_POSITION or (
+        return [("", "")]
+    first = positions[0]
+    if positions[-1] - first >= TSVECTOR_MAX_POSITION or (
             len(tokens) > TSVECTOR_MAX_OCCURRENCES and max(Counter(tokens).values()) > TSVECTOR_MAX_OCCURRENCES):
-        return _cut(document_terms(fields))
+        return _cut(document_terms(fields))  # a trigram occurs no more often than its first bigram
     if first != 1:
         positions = [p - first + 1 for p in positions]
-    return [" ".join(["'%s':%d"] * len(tokens)) % tuple(chain.from_iterable(zip(tokens, positions)))]
+        triple_positions = [p - first + 1 for p in triple_positions]
+    return [(_literal(tokens, positions), _literal(triples, triple_positions))]
 
 
-def _positioned(fields: list[str | None]) -> tuple[list[str], list[int]]:
-    """document_terms(fields) as two lists, terms and their positions, a run at a time (its
-    bigrams, then its trigrams: the order a tsvector literal is written in does not matter)."""
+def _literal(tokens: list[str], positions: list[int]) -> str:
+    return " ".join(["'%s':%d"] * len(tokens)) % tuple(chain.from_iterable(zip(tokens, positions)))
+
+
+def is_trigram(token: str) -> bool:
+    return len(token) == 3 and is_cjk(token[0])
+
+
+def _positioned(fields: list[str | None]) -> tuple[list[str], list[int], list[str], list[int]]:
+    """document_terms(fields) as four lists, a run at a time: the terms (bigrams and words) and
+    their positions, the trigrams and theirs."""
     tokens: list[str] = []
     positions: list[int] = []
-    last = -1  # the last token's position: two before the next field's first
+    triples: list[str] = []
+    triple_positions: list[int] = []
     for field in fields:
-        position = last
+        position = positions[-1] if positions else -1  # two before the field's first position
         for cjk, word in _RUNS.findall(field or ""):
             position += 2  # a gap before every run or word
             if not cjk:
                 tokens.append(word.lower()[:MAX_PIECE_LENGTH])
                 positions.append(position)
-                last = position
             elif len(cjk) > 1:
                 tokens += map(add, cjk, cjk[1:])
                 positions += range(position, position + len(cjk) - 1)
                 if len(cjk) > 2:
-                    tokens += map(add, map(add, cjk, cjk[1:]), cjk[2:])
-                    positions += range(position, position + len(cjk) - 2)
+                    triples += map(add, map(add, cjk, cjk[1:]), cjk[2:])
+                    triple_positions += range(position, position + len(cjk) - 2)
                 position += len(cjk) - 2
-                last = position
             # one character: no bigram, only its gap
-    return tokens, positions
+    return tokens, positions, triples, triple_positions
 
 
-def _cut(items: list[tuple[int, str]]) -> list[str]:
-    """Positioned terms (in position order) as tsvector literals, cut into parts within
-    PostgreSQL's limits, each next part starting PART_OVERLAP positions before the last one's end."""
-    parts: list[str] = []
+def _cut(items: list[tuple[int, str]]) -> list[tuple[str, str]]:
+    """Positioned terms (in position order) as pairs of tsvector literals (terms, trigrams), cut
+    into parts within PostgreSQL's limits, each next part starting PART_OVERLAP positions before
+    the last one's end."""
+    parts: list[tuple[str, str]] = []
     start = 0
     while start < len(items) or not parts:
         counts: dict[str, int] = {}
@@ -247,7 +266,9 @@ def _cut(items: list[tuple[int, str]]) -> list[str]:
         positions: dict[str, list[int]] = {}
         for position, token in items[start:end]:
             positions.setdefault(token, []).append(position - first + 1)
-        parts.append(" ".join(f"'{_tsquote(t)}':{','.join(map(str, p))}" for t, p in positions.items()))
+        literal = {kind: " ".join(f"'{_tsquote(t)}':{','.join(map(str, p))}"
+                                  for t, p in positions.items() if is_trigram(t) == kind) for kind in (False, True)}
+        parts.append((literal[False], literal[True]))
         if end >= len(items):
             break
         back = end
