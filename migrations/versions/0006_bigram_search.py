@@ -71,11 +71,13 @@ def _create_index(dialect: str) -> None:
         op.execute(f"CREATE INDEX IF NOT EXISTS ix_{INDEX}_terms ON {INDEX} USING gin (terms)")
 
 
-def _fill(conn, dialect: str) -> None:
-    """Index the open versions above the highest one indexed, a batch per transaction."""
+def _fill(conn, dialect: str, into: str = INDEX, progress: str = "search index") -> None:
+    """Index the open versions above the highest one indexed, a batch per transaction, into the
+    index or a table like it (revision 0011 rebuilds the PostgreSQL one), each batch's line on
+    stderr starting with `progress`."""
     size = migration_batch_size()
-    done_up_to = conn.execute(text(f"SELECT max(rowid) FROM {INDEX}" if dialect == "sqlite"
-                                   else f"SELECT max(version_id) FROM {INDEX}")).scalar() or 0
+    done_up_to = conn.execute(text(f"SELECT max(rowid) FROM {into}" if dialect == "sqlite"
+                                   else f"SELECT max(version_id) FROM {into}")).scalar() or 0
     total = conn.execute(text("SELECT count(*) FROM article_versions WHERE valid_to IS NULL AND id > :w"),
                          {"w": done_up_to}).scalar()
     done = 0
@@ -87,12 +89,12 @@ def _fill(conn, dialect: str) -> None:
         if not rows:
             conn.exec_driver_sql("COMMIT")
             break
-        index_versions(conn, rows)
+        index_versions(conn, rows, into=into)
         conn.exec_driver_sql("COMMIT")
         done += len(rows)
         done_up_to = rows[-1].id
         # One line per batch: long work shows progress, and a test can stop it mid-way.
-        print(f"search index: {done}/{total} versions, up to id {done_up_to}", file=sys.stderr, flush=True)
+        print(f"{progress}: {done}/{total} versions, up to id {done_up_to}", file=sys.stderr, flush=True)
 
 
 def upgrade() -> None:

@@ -31,14 +31,12 @@ SQLite is unchanged: FTS5 compares positions in its doclists, not in the
 documents. The downgrade drops the column and its index (0010's code writes
 the terms alone).
 """
-import sys
+import importlib
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy import text
 
-from pipeline.archive.defaults import migration_batch_size
-from pipeline.archive.search import INDEX, index_versions
+from pipeline.archive.search import INDEX
 
 revision = '0011'
 down_revision = '0010'
@@ -51,47 +49,30 @@ REBUILT = f"{INDEX}_rebuilt"
 INDEX_BUILD_MEMORY = "512MB"
 
 
-def _fill(conn) -> None:
-    """Render the open versions above the highest one rebuilt, a batch per transaction."""
-    size = migration_batch_size()
-    done_up_to = conn.execute(text(f"SELECT max(version_id) FROM {REBUILT}")).scalar() or 0
-    total = conn.execute(text("SELECT count(*) FROM article_versions WHERE valid_to IS NULL AND id > :w"),
-                         {"w": done_up_to}).scalar()
-    done = 0
-    while True:
-        conn.exec_driver_sql("BEGIN")
-        rows = conn.execute(text("SELECT id, title, lede, body_text FROM article_versions "
-                                 "WHERE valid_to IS NULL AND id > :w ORDER BY id LIMIT :n"),
-                            {"w": done_up_to, "n": size}).all()
-        if not rows:
-            conn.exec_driver_sql("COMMIT")
-            break
-        index_versions(conn, rows, into=REBUILT)
-        conn.exec_driver_sql("COMMIT")
-        done += len(rows)
-        done_up_to = rows[-1].id
-        # One line per batch: long work shows progress, and a test can stop it mid-way.
-        print(f"trigram terms: {done}/{total} versions, up to id {done_up_to}", file=sys.stderr, flush=True)
+def _rebuild(context) -> None:
+    """Render the open versions into REBUILT (0006's batches, resumable), then in the migration's
+    transaction put it in the old table's place with its keys."""
+    op.execute(f"""CREATE TABLE IF NOT EXISTS {REBUILT} (version_id INTEGER NOT NULL, part SMALLINT NOT NULL,
+                   terms TSVECTOR NOT NULL, trigrams TSVECTOR NOT NULL)""")
+    fill = importlib.import_module("migrations.versions.0006_bigram_search")._fill
+    with context.autocommit_block():
+        fill(op.get_bind(), "postgresql", into=REBUILT, progress="trigram terms")
+    op.execute(f"DROP TABLE {INDEX}")
+    op.execute(f"ALTER TABLE {REBUILT} RENAME TO {INDEX}")
+    op.execute(f"""ALTER TABLE {INDEX}
+        ADD CONSTRAINT pk_{INDEX} PRIMARY KEY (version_id, part),
+        ADD CONSTRAINT fk_{INDEX}_version_id_article_versions FOREIGN KEY (version_id)
+            REFERENCES article_versions (id)""")
 
 
 def upgrade() -> None:
     context = op.get_context()
     if context.dialect.name != "postgresql":
         return
-    op.execute(f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'")
     if "trigrams" not in {c["name"] for c in sa.inspect(op.get_bind()).get_columns(INDEX)}:
-        op.execute(f"""CREATE TABLE IF NOT EXISTS {REBUILT} (version_id INTEGER NOT NULL, part SMALLINT NOT NULL,
-                       terms TSVECTOR NOT NULL, trigrams TSVECTOR NOT NULL)""")
-        with context.autocommit_block():
-            _fill(op.get_bind())
-        op.execute(f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'")
-        op.execute(f"DROP TABLE {INDEX}")
-        op.execute(f"ALTER TABLE {REBUILT} RENAME TO {INDEX}")
-        op.execute(f"""ALTER TABLE {INDEX}
-            ADD CONSTRAINT pk_{INDEX} PRIMARY KEY (version_id, part),
-            ADD CONSTRAINT fk_{INDEX}_version_id_article_versions FOREIGN KEY (version_id)
-                REFERENCES article_versions (id)""")
-        op.execute(f"CREATE INDEX ix_{INDEX}_terms ON {INDEX} USING gin (terms)")
+        _rebuild(context)
+    op.execute(f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'")
+    op.execute(f"CREATE INDEX IF NOT EXISTS ix_{INDEX}_terms ON {INDEX} USING gin (terms)")
     op.execute(f"CREATE INDEX IF NOT EXISTS ix_{INDEX}_trigrams ON {INDEX} USING gin (trigrams)")
     op.execute(f"ANALYZE {INDEX}")
 
