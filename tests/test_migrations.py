@@ -296,7 +296,7 @@ def test_postgresqls_trigram_terms_are_rebuilt_in_batches_and_resume_after_a_kil
         assert query(url, f"SELECT terms = CAST(? AS tsvector) AND trigrams = CAST(? AS tsvector) FROM {INDEX} "
                           "WHERE version_id = ? AND part = ?", terms, trigrams, id_, part) == [(True,)], id_
     indexes = {name for name, in query(url, f"SELECT indexname FROM pg_indexes WHERE tablename = '{INDEX}'")}
-    assert indexes == {f"pk_{INDEX}", f"ix_{INDEX}_terms", f"ix_{INDEX}_trigrams"}
+    assert indexes == {f"pk_{INDEX}", f"ix_{INDEX}_terms", f"ix_{INDEX}_trigrams", f"ix_{INDEX}_newest"}
     assert archive.search("储能电站") == sorted(1000 + n for n in range(40))
     assert archive.search("抽水蓄能电") == [1000]
     assert archive.search("池储能") == sorted(1000 + n for n in range(1, 40))
@@ -307,9 +307,57 @@ def test_postgresqls_trigram_terms_are_rebuilt_in_batches_and_resume_after_a_kil
     command.downgrade(alembic_config(url), "0005")
     upgraded = cli("db", "upgrade", "--db", url)
     assert "search index: " in upgraded.stderr and "trigram terms: " not in upgraded.stderr
+    assert "list order: " not in upgraded.stderr  # 0006 wrote each row's date and article too
     indexes = {name for name, in query(url, f"SELECT indexname FROM pg_indexes WHERE tablename = '{INDEX}'")}
-    assert indexes == {f"pk_{INDEX}", f"ix_{INDEX}_terms", f"ix_{INDEX}_trigrams"}
+    assert indexes == {f"pk_{INDEX}", f"ix_{INDEX}_terms", f"ix_{INDEX}_trigrams", f"ix_{INDEX}_newest"}
     assert archive.search("抽水蓄能电") == [1000]
+
+
+def test_postgresqls_index_rows_get_their_dates_in_batches_and_resume_after_a_kill(postgres_server):
+    """0012 on an archive whose index rows have no date or article (as 0006 and 0011 wrote them),
+    one version per batch, SIGKILLed once some batches are committed: the filled rows are a prefix
+    in id order and the schema is still 0011's; the same upgrade again finishes, every row carries
+    its version's date and article, the indexes are back, search works and verify passes; the
+    downgrade takes the columns away again."""
+    from pipeline.archive.search import INDEX
+    from tests.conftest import cli, query
+    from tests.test_web_unit import Archive, T0, article
+
+    url = postgres_server.create_database()
+    archive = Archive(url)
+    archive.write(*(article(1000 + n, f"储能电站第{n}号", [f"钠离子电池储能项目{n}并网。"]) for n in range(40)))
+    archive.write(article(1000, "储能电站改名", ["抽水蓄能电站开工。"], at=T0.replace(day=13)))  # a closed version
+    archive.engine.dispose()
+    command.downgrade(alembic_config(url), "0011")
+    assert not {"published_at", "article_id"} & {name for name, in query(
+        url, f"SELECT column_name FROM information_schema.columns WHERE table_name = '{INDEX}'")}
+
+    kill_upgrade_in_a_batch(url, after="list order: ", locking=INDEX)
+
+    open_ids = query(url, "SELECT id FROM article_versions WHERE valid_to IS NULL ORDER BY id")
+    filled = query(url, f"SELECT DISTINCT version_id FROM {INDEX} WHERE published_at IS NOT NULL ORDER BY 1")
+    assert 0 < len(filled) < len(open_ids) == 40
+    assert filled == open_ids[:len(filled)]  # in id order, nothing skipped
+    assert query(url, "SELECT version_num FROM alembic_version") == [("0011",)]
+
+    again = cli("db", "upgrade", "--db", url, env={"PORTAL_ARCHIVE_MIGRATION_BATCH_SIZE": "7"})
+    assert f"list order: {40 - len(filled)}/{40 - len(filled)} versions" in again.stderr
+    assert query(url, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
+    assert query(url, f"SELECT count(*) FROM {INDEX} b JOIN article_versions v ON v.id = b.version_id "
+                      "WHERE b.published_at = v.published_at AND b.article_id = v.article_id") == \
+        query(url, f"SELECT count(*) FROM {INDEX}")
+    assert query(url, f"SELECT is_nullable FROM information_schema.columns WHERE table_name = '{INDEX}' "
+                      "AND column_name IN ('published_at', 'article_id')") == [("NO",), ("NO",)]
+    indexes = {name for name, in query(url, f"SELECT indexname FROM pg_indexes WHERE tablename = '{INDEX}'")}
+    assert indexes == {f"pk_{INDEX}", f"ix_{INDEX}_terms", f"ix_{INDEX}_trigrams", f"ix_{INDEX}_newest"}
+    assert archive.search("储能电站") == sorted(1000 + n for n in range(40))
+    assert archive.search("抽水蓄能电") == [1000]
+    verify = cli("verify", "--db", url)
+    assert "search-index" in verify.stdout and verify.returncode == 0, verify.stdout
+
+    command.downgrade(alembic_config(url), "0011")
+    assert not {"published_at", "article_id"} & {name for name, in query(
+        url, f"SELECT column_name FROM information_schema.columns WHERE table_name = '{INDEX}'")}
 
 
 def test_the_change_feed_counts_from_the_change_index(tmp_path):

@@ -313,12 +313,12 @@ def test_postgresql_reads_a_dense_querys_hits_from_the_head_of_the_table(postgre
     where its first 1,001 hits lie within the table's first 20 pages. index_hits reads the first
     HEAD_SAMPLE_PAGES, reads on up to HEAD_PAGES when the hits it still needs lie within them at
     the density it saw, and goes to the GIN index otherwise; a table within the pages it reads is
-    counted whole. Here the index table is spread over six pages of 3-8 rows (fillfactor 13)."""
+    counted whole. Here the index table is spread over six pages of 3-8 rows (fillfactor 14)."""
     from sqlalchemy import event
 
     engine = forty_in_order(postgres_server.create_database())
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("ALTER TABLE article_bigrams SET (fillfactor = 13)"))
+        conn.execute(text("ALTER TABLE article_bigrams SET (fillfactor = 14)"))
         conn.execute(text("VACUUM FULL article_bigrams"))  # rewritten in the same order, 7-8 rows a page
         layout = conn.execute(text("SELECT (ctid::text::point)[0]::int, version_id FROM article_bigrams")).all()
     pages = {}
@@ -343,7 +343,7 @@ def test_postgresql_reads_a_dense_querys_hits_from_the_head_of_the_table(postgre
         with session_scope(engine) as session:
             hits = search.index_hits(session, query, limit=limit)
         heads = sum("ctid >=" in s for s in statements)
-        bitmap = any(s.startswith("SET LOCAL enable_seqscan") for s in statements)
+        bitmap = any(s.startswith("SELECT set_config('enable_seqscan', 'off'") for s in statements)
         return hits, heads, bitmap
 
     # 光伏电站 is in aids 1, 2, 4, 5, 7 of page 0, then five a page up to page 4 (27 of 40).
@@ -412,25 +412,16 @@ def test_postgresql_walks_the_newest_articles_for_a_word_beyond_the_limit(postgr
     assert plans and all("SubPlan" in p and "Hash" not in p for p in plans), plans
 
 
-def test_postgresql_reads_a_rare_phrases_page_from_its_candidates(postgres_server, monkeypatch):
+def test_postgresql_reads_a_rare_phrases_filtered_page_from_its_candidates(postgres_server, monkeypatch):
     """A phrase of common bigrams in few articles (深圳车: 2,102 of 500,000, bench/scale) had its page
-    probed article by article down the newest 11,900 (74 ms). When the walk would probe more
-    articles than the phrase has candidates (versions with all its bigrams, from the GIN index
-    without reading a tsvector), the candidates are sorted newest first and probed in that order.
-    Pages, totals and "more than" are those of the walk, with a filter and without; a candidate
-    whose trigrams are not adjacent is no hit, and a query of one term (光伏电) has its hits for
-    candidates, none probed."""
+    probed article by article down the newest 11,900 (74 ms). With a filter, when the walk would
+    probe more articles than the phrase has candidates (versions with all its bigrams, from the GIN
+    index without reading a tsvector), the candidates are sorted newest first and probed in that
+    order. Pages, totals and "more than" are those of the walk; without a filter the page comes
+    from the index table alone (newest_hits), the same either way."""
     from sqlalchemy import event
 
-    engine = open_archive(postgres_server.create_database(), auto_upgrade=True)
-    run_id = runs.start_run(engine, "crawl", BASE, {})
-    with session_scope(engine) as session:
-        for aid in range(1, 41):  # aid 1 the newest; hits: every fourth, candidates: every fourth and the next
-            body = {0: "光伏电站", 1: "光伏电 伏电站"}.get(aid % 4, "电网")
-            item = article(aid, f"储能 {aid}", "", body, T0)
-            item.channel = "企业动态" if aid % 8 in (0, 1) else "行业资讯"
-            record_article(session, run_id, item)
-    runs.finish_run(engine, run_id, "succeeded", {})
+    engine = phrase_in_every_fourth(postgres_server.create_database())
     statements = []
     event.listen(engine, "before_cursor_execute",
                  lambda conn, cursor, statement, parameters, context, many: statements.append(statement))
@@ -448,7 +439,9 @@ def test_postgresql_reads_a_rare_phrases_page_from_its_candidates(postgres_serve
                 found = list_articles(session, flt, TZ, page=page, per_page=5)
                 from_candidates = any("ANY" in s for s in statements)  # the candidates, sorted
                 probed = any("ANY" in s and "@@" in s for s in statements)
-                results.append((found.total, found.more, [row.aid for row in found.items], from_candidates, probed))
+                from_index_table = any(s.startswith(INDEX_TABLE_PAGE) for s in statements)
+                results.append((found.total, found.more, [row.aid for row in found.items], from_candidates, probed,
+                                from_index_table))
         return results
 
     walked, sorted_ = read(10**9), read(0)
@@ -459,8 +452,79 @@ def test_postgresql_reads_a_rare_phrases_page_from_its_candidates(postgres_serve
         (5, False, [8, 16, 24, 32, 40]), (5, False, [4, 12, 20, 28, 36]),
         (5, True, [12, 13, 16, 17, 20])]
     assert [r[:3] for r in sorted_] == [r[:3] for r in walked]
-    assert [r[3] for r in walked] == [False] * 6 and [r[3] for r in sorted_] == [True] * 6
-    assert [r[4] for r in sorted_] == [True] * 5 + [False]
+    filtered = [False, False, False, True, True, False]
+    assert [r[3] for r in walked] == [False] * 6 and [r[3] for r in sorted_] == filtered
+    assert [r[4] for r in sorted_] == filtered
+    assert [r[5] for r in walked] == [r[5] for r in sorted_] == [not f for f in filtered]
+
+
+# The statement newest_hits reads a page with (either way): the index table alone, no article joined.
+INDEX_TABLE_PAGE = "SELECT version_id FROM (SELECT version_id, part,"
+
+
+@pytest.mark.parametrize("walk_row_cost, walk_slack", [(0, 10**6), (10**9, 4), (0, 0)],
+                         ids=["walked", "sorted", "walk-cut-short"])
+def test_postgresql_reads_an_unfiltered_page_from_the_index_table_in_the_list_order(
+        postgres_server, monkeypatch, walk_row_cost, walk_slack):
+    """Beyond the count limit, an unfiltered page walked the newest articles joined to their
+    versions and index rows (16-21 ms for the join alone at 2,000,000 versions, bench/scale). Each
+    index row now carries its version's date and article (revision 0012): the page is read from
+    article_bigrams alone, walked down its (published_at, article_id) B-tree or its candidates
+    sorted by those columns, and a walk that finds too few within its bound gives way to the sort.
+    Every way gives the list's order, ties of one date broken by article as the list does."""
+    from sqlalchemy import event
+
+    monkeypatch.setattr(search, "COUNT_LIMIT", 5)
+    monkeypatch.setattr(search, "WALK_ROW_COST", walk_row_cost)
+    monkeypatch.setattr(search, "WALK_SLACK", walk_slack)
+    engine = phrase_in_every_fourth(postgres_server.create_database(), same_day=True)
+    statements, plans = [], []
+
+    def explain(conn, cursor, statement, parameters, context, many):
+        statements.append(statement)
+        if statement.startswith(INDEX_TABLE_PAGE):
+            with conn.connection.cursor() as other:
+                other.execute("EXPLAIN " + statement, parameters)
+                plans.append("\n".join(row[0] for row in other.fetchall()))
+
+    event.listen(engine, "after_cursor_execute", explain)
+    with session_scope(engine) as session:
+        listed = list_articles(session, ArticleFilter(), TZ, per_page=100).items  # the list's own order
+        hits = [row.aid for row in listed if row.aid % 4 == 0]
+        pages = []
+        for q in ("光伏电站", "光伏电"):
+            for page in (1, 2, 3):
+                found = list_articles(session, ArticleFilter(q=q), TZ, page=page, per_page=4)
+                pages.append((found.total, found.more, [row.aid for row in found.items]))
+    engine.dispose()
+    one_term = [row.aid for row in listed if row.aid % 4 in (0, 1)]  # 光伏电: the phrase's hits and its candidates
+    assert pages == [(5, True, hits[0:4]), (5, True, hits[4:8]), (5, True, hits[8:]),
+                     (5, True, one_term[0:4]), (5, True, one_term[4:8]), (5, True, one_term[8:12])]
+    assert plans and not any("articles" in p.replace("article_bigrams", "") for p in plans), plans
+    walked = [p for p in plans if "ix_article_bigrams_newest" in p]
+    if walk_row_cost == 0 and walk_slack:
+        assert walked and len(walked) == len(plans), plans  # every page walked, none sorted
+    elif walk_row_cost:
+        assert not walked, plans
+
+
+def phrase_in_every_fourth(url: str, same_day: bool = False):
+    """An archive at `url` of aids 1-40 (aid 1 the newest): 光伏电站 in every fourth, 光伏电 and 伏电站
+    apart (a candidate of the phrase, no hit) in the next, 电网 in the rest; those with aid % 8 in
+    (0, 1) in 企业动态, the others in 行业资讯. With `same_day`, every article whose aid is odd
+    bears one date (ties the list breaks by article). The engine."""
+    engine = open_archive(url, auto_upgrade=True)
+    run_id = runs.start_run(engine, "crawl", BASE, {})
+    with session_scope(engine) as session:
+        for aid in range(1, 41):
+            body = {0: "光伏电站", 1: "光伏电 伏电站"}.get(aid % 4, "电网")
+            item = article(aid, f"储能 {aid}", "", body, T0)
+            item.channel = "企业动态" if aid % 8 in (0, 1) else "行业资讯"
+            if same_day and aid % 2:
+                item.published_at = T0 - timedelta(minutes=20)
+            record_article(session, run_id, item)
+    runs.finish_run(engine, run_id, "succeeded", {})
+    return engine
 
 
 def forty_in_order(url: str):

@@ -67,6 +67,8 @@ def _create_index(dialect: str) -> None:
             part SMALLINT NOT NULL,
             terms TSVECTOR NOT NULL,
             trigrams TSVECTOR NOT NULL,
+            published_at TIMESTAMP WITHOUT TIME ZONE NOT NULL,
+            article_id INTEGER NOT NULL,
             CONSTRAINT pk_{INDEX} PRIMARY KEY (version_id, part))""")
         op.execute(f"CREATE INDEX IF NOT EXISTS ix_{INDEX}_terms ON {INDEX} USING gin (terms)")
 
@@ -83,7 +85,7 @@ def _fill(conn, dialect: str, into: str = INDEX, progress: str = "search index")
     done = 0
     while True:
         conn.exec_driver_sql("BEGIN")
-        rows = conn.execute(text("SELECT id, title, lede, body_text FROM article_versions "
+        rows = conn.execute(text("SELECT id, title, lede, body_text, published_at, article_id FROM article_versions "
                                  "WHERE valid_to IS NULL AND id > :w ORDER BY id LIMIT :n"),
                             {"w": done_up_to, "n": size}).all()
         if not rows:

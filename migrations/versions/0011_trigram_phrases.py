@@ -53,7 +53,8 @@ def _rebuild(context) -> None:
     """Render the open versions into REBUILT (0006's batches, resumable), then in the migration's
     transaction put it in the old table's place with its keys."""
     op.execute(f"""CREATE TABLE IF NOT EXISTS {REBUILT} (version_id INTEGER NOT NULL, part SMALLINT NOT NULL,
-                   terms TSVECTOR NOT NULL, trigrams TSVECTOR NOT NULL)""")
+                   terms TSVECTOR NOT NULL, trigrams TSVECTOR NOT NULL,
+                   published_at TIMESTAMP WITHOUT TIME ZONE NOT NULL, article_id INTEGER NOT NULL)""")
     fill = importlib.import_module("migrations.versions.0006_bigram_search")._fill
     with context.autocommit_block():
         fill(op.get_bind(), "postgresql", into=REBUILT, progress="trigram terms")

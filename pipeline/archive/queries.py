@@ -153,14 +153,14 @@ def list_articles(session: Session, flt: ArticleFilter, tz: ZoneInfo, page: int 
         searched = search_condition(current, flt.q, session.get_bind().dialect.name, probe=True)
     hits = search.index_hits(session, flt.q, search.COUNT_LIMIT) if searched is not None and not decided else None
     page_ids = None  # the page's versions, when found before the page is read
-    if hits is not None and hits.more:  # a common word: walk the newest articles, probing each
+    if hits is not None and hits.more and not conditions:  # the page from the index table, in the list's order
+        total, more = hits.total, True
+        page_ids = search.newest_hits(session, flt.q, hits.expected(), _offset(page, per_page), per_page)
+    elif hits is not None and hits.more:  # with a filter: walk the newest filtered articles, probing each
         searched = search_condition(current, flt.q, session.get_bind().dialect.name, probe=True)
-        if not conditions:
-            total, more = hits.total, True
         if (found := _from_candidates(session, flt, current, open_version, conditions, hits, page, per_page)):
             page_ids, counted = found
-            if conditions:
-                more, total = counted > search.COUNT_LIMIT, min(counted, search.COUNT_LIMIT)
+            more, total = counted > search.COUNT_LIMIT, min(counted, search.COUNT_LIMIT)
     elif hits is not None:  # few enough to be read from the index: the page sorts just those
         searched = current.id.in_(hits.ids)
         if not conditions:
@@ -234,9 +234,9 @@ def _count(session: Session, current, open_version, searched: ColumnElement | No
 
 
 def _from_candidates(session: Session, flt: ArticleFilter, current, open_version, conditions: list,
-                     hits: search.IndexHits, page: int, per_page: int) -> tuple[list[int], int | None] | None:
-    """PostgreSQL, a query of one piece of more hits than the count limit: (the page's versions,
-    with a filter how many match up to COUNT_LIMIT + 1, else None) from the versions holding all
+                     hits: search.IndexHits, page: int, per_page: int) -> tuple[list[int], int] | None:
+    """PostgreSQL, a query of one piece of more hits than the count limit, with a filter: (the
+    page's versions, how many match up to COUNT_LIMIT + 1) from the versions holding all
     its terms (search.candidates), sorted newest first and probed in that order until the page is
     full (a query of one term has no candidate to probe: they are its hits); None (walk the newest
     articles) when those are more than the articles the walk would probe.
@@ -267,9 +267,7 @@ def _from_candidates(session: Session, flt: ArticleFilter, current, open_version
     if not search.is_one_term(flt.q):
         matching = matching.where(search.probe_condition(newest.c.version_id, flt.q))
     page_ids = list(session.scalars(matching.limit(per_page).offset(offset)))
-    counted = None
-    if conditions:  # unfiltered, the index's hits said "more than" already
-        counted = session.scalar(select(func.count()).select_from(matching.limit(search.COUNT_LIMIT + 1).subquery()))
+    counted = session.scalar(select(func.count()).select_from(matching.limit(search.COUNT_LIMIT + 1).subquery()))
     return page_ids, counted
 
 

@@ -320,6 +320,14 @@ def _check_search_index(session: Session, check: Check) -> None:
     for version_id in stale:
         check.violation(f"the search index holds version row {version_id}, which is not an open version "
                         "(rebuild the index: `portal-archive db upgrade` after a downgrade to 0004)")
+    if not sqlite:  # each row's date and article give a search's page its order (revision 0012)
+        misfiled = session.scalars(text(
+            f"SELECT DISTINCT b.version_id FROM {INDEX} b JOIN article_versions v ON v.id = b.version_id "
+            "WHERE b.published_at <> v.published_at OR b.article_id <> v.article_id ORDER BY b.version_id"))
+        for version_id in misfiled:
+            check.violation(f"the search index files version row {version_id} under another date or article "
+                            "than the version's (rebuild the index: `portal-archive db upgrade` after a "
+                            "downgrade to 0011)")
 
 
 def _check_duplicate_links(session: Session, check: Check) -> None:
