@@ -69,7 +69,8 @@ def _checks() -> dict[str, Check]:
         ("edits", "articles.edits = the number of its versions whose change is edited", "articles"),
         ("duplicate-of", "duplicate_of never points to the article itself, to a missing article, "
                          "or round a cycle", "linked articles"),
-        ("search-index", "the search index holds exactly the open versions", "open versions"),
+        ("search-index", "the search index holds exactly the open versions (on PostgreSQL, each under its "
+                         "date and article)", "open versions"),
     )
     return {name: Check(name, invariant, unit) for name, invariant, unit in specs}
 
