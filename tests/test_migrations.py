@@ -216,6 +216,32 @@ def kill_upgrade_in_a_batch(url: str, *, after: str, locking: str) -> None:
         upgrading.stdout.close()
 
 
+def killed_leaving_a_prefix(url: str, *, progress: str, locking: str, done: str, versions: int,
+                            revision: str) -> tuple[list, int]:
+    """kill_upgrade_in_a_batch, then: the versions the query `done` lists are a prefix of the open
+    ones in id order (some, not all, of `versions`), and the archive is still at `revision`. The
+    open versions' ids and how many were done."""
+    from tests.conftest import query
+
+    kill_upgrade_in_a_batch(url, after=progress, locking=locking)
+    open_ids = query(url, "SELECT id FROM article_versions WHERE valid_to IS NULL ORDER BY id")
+    finished = query(url, done)
+    assert 0 < len(finished) < len(open_ids) == versions
+    assert finished == open_ids[:len(finished)]  # in id order, nothing skipped
+    assert query(url, "SELECT version_num FROM alembic_version") == [(revision,)]
+    return open_ids, len(finished)
+
+
+def resumed(url: str, *, progress: str, remaining: int) -> None:
+    """The same upgrade again, seven versions a batch: it does the `remaining` versions, says so,
+    and brings the archive to head."""
+    from tests.conftest import cli, query
+
+    again = cli("db", "upgrade", "--db", url, env={"PORTAL_ARCHIVE_MIGRATION_BATCH_SIZE": "7"})
+    assert f"{progress}{remaining}/{remaining} versions" in again.stderr
+    assert query(url, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
+
+
 @pytest.mark.archive
 def test_the_bigram_index_is_built_in_batches_and_resumes_after_a_kill(request, tmp_path):
     """An archive at 0005 (trigram index), upgraded with one version per batch, SIGKILLed once some
@@ -232,18 +258,12 @@ def test_the_bigram_index_is_built_in_batches_and_resumes_after_a_kill(request, 
     command.downgrade(alembic_config(url), "0005")  # the archive as the old schema (trigram index) kept it
     key = "version_id" if BACKEND == "postgres" else "rowid"
 
-    kill_upgrade_in_a_batch(url, after="search index: ", locking="article_bigrams")
+    indexed = f"SELECT DISTINCT {key} FROM article_bigrams ORDER BY {key}"
+    open_ids, done = killed_leaving_a_prefix(url, progress="search index: ", locking="article_bigrams",
+                                             done=indexed, versions=150, revision="0005")
 
-    open_ids = query(url, "SELECT id FROM article_versions WHERE valid_to IS NULL ORDER BY id")
-    indexed = query(url, f"SELECT DISTINCT {key} FROM article_bigrams ORDER BY {key}")
-    assert 0 < len(indexed) < len(open_ids) == 150
-    assert indexed == open_ids[:len(indexed)]  # in id order, nothing skipped
-    assert query(url, "SELECT version_num FROM alembic_version") == [("0005",)]
-
-    again = cli("db", "upgrade", "--db", url, env={"PORTAL_ARCHIVE_MIGRATION_BATCH_SIZE": "7"})
-    assert f"search index: {150 - len(indexed)}/{150 - len(indexed)} versions" in again.stderr
-    assert query(url, f"SELECT DISTINCT {key} FROM article_bigrams ORDER BY {key}") == open_ids
-    assert query(url, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
+    resumed(url, progress="search index: ", remaining=150 - done)
+    assert query(url, indexed) == open_ids
     if BACKEND == "postgres":
         assert not query(url, "SELECT indexname FROM pg_indexes WHERE indexname LIKE 'ix_article_versions_search_%'")
     else:
@@ -275,18 +295,12 @@ def test_postgresqls_trigram_terms_are_rebuilt_in_batches_and_resume_after_a_kil
     assert "trigrams" not in {name for name, in query(
         url, f"SELECT column_name FROM information_schema.columns WHERE table_name = '{INDEX}'")}
 
-    kill_upgrade_in_a_batch(url, after="trigram terms: ", locking=f"{INDEX}_rebuilt")
-
-    open_ids = query(url, "SELECT id FROM article_versions WHERE valid_to IS NULL ORDER BY id")
-    rebuilt = query(url, f"SELECT DISTINCT version_id FROM {INDEX}_rebuilt ORDER BY 1")
-    assert 0 < len(rebuilt) < len(open_ids) == 40
-    assert rebuilt == open_ids[:len(rebuilt)]  # in id order, nothing skipped
+    _, rebuilt = killed_leaving_a_prefix(url, progress="trigram terms: ", locking=f"{INDEX}_rebuilt",
+                                         done=f"SELECT DISTINCT version_id FROM {INDEX}_rebuilt ORDER BY 1",
+                                         versions=40, revision="0010")
     assert query(url, f"SELECT version_id, part, terms::text FROM {INDEX} ORDER BY 1, 2") == old
-    assert query(url, "SELECT version_num FROM alembic_version") == [("0010",)]
 
-    again = cli("db", "upgrade", "--db", url, env={"PORTAL_ARCHIVE_MIGRATION_BATCH_SIZE": "7"})
-    assert f"trigram terms: {40 - len(rebuilt)}/{40 - len(rebuilt)} versions" in again.stderr
-    assert query(url, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
+    resumed(url, progress="trigram terms: ", remaining=40 - rebuilt)
     assert not query(url, f"SELECT 1 FROM pg_tables WHERE tablename = '{INDEX}_rebuilt'")
     fields = {id_: [t, l, b] for id_, t, l, b in query(
         url, "SELECT id, title, lede, body_text FROM article_versions WHERE valid_to IS NULL")}
@@ -332,17 +346,11 @@ def test_postgresqls_index_rows_get_their_dates_in_batches_and_resume_after_a_ki
     assert not {"published_at", "article_id"} & {name for name, in query(
         url, f"SELECT column_name FROM information_schema.columns WHERE table_name = '{INDEX}'")}
 
-    kill_upgrade_in_a_batch(url, after="list order: ", locking=INDEX)
+    _, filled = killed_leaving_a_prefix(
+        url, progress="list order: ", locking=INDEX, versions=40, revision="0011",
+        done=f"SELECT DISTINCT version_id FROM {INDEX} WHERE published_at IS NOT NULL ORDER BY 1")
 
-    open_ids = query(url, "SELECT id FROM article_versions WHERE valid_to IS NULL ORDER BY id")
-    filled = query(url, f"SELECT DISTINCT version_id FROM {INDEX} WHERE published_at IS NOT NULL ORDER BY 1")
-    assert 0 < len(filled) < len(open_ids) == 40
-    assert filled == open_ids[:len(filled)]  # in id order, nothing skipped
-    assert query(url, "SELECT version_num FROM alembic_version") == [("0011",)]
-
-    again = cli("db", "upgrade", "--db", url, env={"PORTAL_ARCHIVE_MIGRATION_BATCH_SIZE": "7"})
-    assert f"list order: {40 - len(filled)}/{40 - len(filled)} versions" in again.stderr
-    assert query(url, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
+    resumed(url, progress="list order: ", remaining=40 - filled)
     assert query(url, f"SELECT count(*) FROM {INDEX} b JOIN article_versions v ON v.id = b.version_id "
                       "WHERE b.published_at = v.published_at AND b.article_id = v.article_id") == \
         query(url, f"SELECT count(*) FROM {INDEX}")

@@ -72,10 +72,16 @@ def upgrade() -> None:
         return
     if "trigrams" not in {c["name"] for c in sa.inspect(op.get_bind()).get_columns(INDEX)}:
         _rebuild(context)
+    build_gin_indexes()
+    op.execute(f"ANALYZE {INDEX}")
+
+
+def build_gin_indexes() -> None:
+    """The index table's GIN indexes, each built once over the whole table if missing (revision
+    0012 drops and builds them again the same way)."""
     op.execute(f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'")
     op.execute(f"CREATE INDEX IF NOT EXISTS ix_{INDEX}_terms ON {INDEX} USING gin (terms)")
     op.execute(f"CREATE INDEX IF NOT EXISTS ix_{INDEX}_trigrams ON {INDEX} USING gin (trigrams)")
-    op.execute(f"ANALYZE {INDEX}")
 
 
 def downgrade() -> None:

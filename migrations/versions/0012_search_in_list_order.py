@@ -30,6 +30,7 @@ that is not at head.
 SQLite is unchanged: FTS5 has no columns to sort by, and its walks of the
 newest articles read doclists' tails (pipeline.archive.queries._walk_newest).
 """
+import importlib
 import sys
 
 import sqlalchemy as sa
@@ -42,9 +43,6 @@ revision = '0012'
 down_revision = '0011'
 branch_labels = None
 depends_on = None
-
-INDEX_BUILD_MEMORY = "512MB"  # as revision 0011: GIN indexes over 500,000 versions in few passes
-
 
 def _fill(conn) -> None:
     """Copy each empty row's version date and article id, a batch of versions per transaction."""
@@ -87,9 +85,7 @@ def upgrade() -> None:
             _fill(conn)
         op.execute(f"ALTER TABLE {INDEX} ALTER COLUMN published_at SET NOT NULL, "
                    "ALTER COLUMN article_id SET NOT NULL")
-    op.execute(f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'")
-    op.execute(f"CREATE INDEX IF NOT EXISTS ix_{INDEX}_terms ON {INDEX} USING gin (terms)")
-    op.execute(f"CREATE INDEX IF NOT EXISTS ix_{INDEX}_trigrams ON {INDEX} USING gin (trigrams)")
+    importlib.import_module("migrations.versions.0011_trigram_phrases").build_gin_indexes()
     op.execute(f"CREATE INDEX IF NOT EXISTS ix_{INDEX}_newest ON {INDEX} (published_at, article_id)")
     op.execute(f"ANALYZE {INDEX}")
 

@@ -10,7 +10,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, and_, any_, bindparam, case, column, func, literal_column, or_, select, text
+from sqlalchemy import Integer, and_, any_, bindparam, case, column, func, literal_column, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
@@ -272,10 +272,9 @@ def _from_candidates(session: Session, flt: ArticleFilter, current, open_version
 
 
 def _articles_about(session: Session) -> float:
-    """PostgreSQL: about how many articles the archive holds, from the planner's statistics (ids
-    have gaps: a batch that loses a race for an article spends its id); counted if never analysed."""
-    estimate = session.scalar(text("SELECT reltuples FROM pg_class WHERE oid = CAST('articles' AS regclass)"))
-    return estimate if estimate and estimate > 0 else session.scalar(select(func.count()).select_from(Article))
+    """PostgreSQL: about how many articles the archive holds (ids have gaps: a batch that loses a
+    race for an article spends its id)."""
+    return search.rows_about(session, "articles")
 
 
 def _articles_of(version_ids: list[int]):

@@ -514,28 +514,35 @@ def newest_hits(session, query: str | None, expected: float | None, offset: int,
     the sort."""
     piece = plan(query).indexed[0]
     q, column_ = tsquery(piece), tsquery_column(piece)
-    rows = session.scalar(text("SELECT reltuples FROM pg_class WHERE oid = CAST(:t AS regclass)").bindparams(t=INDEX))
-    if not rows or rows < 0:  # never analysed
-        rows = session.scalar(text(f"SELECT count(*) FROM {INDEX}"))
+    rows = rows_about(session, INDEX)
+
+    def page(newest: str, **params) -> list[int]:
+        """The page among the rows `newest` yields in the list's order (OFFSET 0 there: sorted
+        first, then tested in that order, the test a filter on the sorted rows)."""
+        return list(session.scalars(text(
+            f"SELECT version_id FROM (SELECT version_id, part, {column_}, published_at, article_id FROM {INDEX} "
+            f"{newest}) AS newest WHERE {column_} @@ CAST(:q AS tsquery) "
+            f"AND {_first_matching_part('newest', column_)} ORDER BY {_NEWEST} LIMIT :n OFFSET :offset")
+            .bindparams(q=q, n=limit, offset=offset, **params)))
+
     needed = offset + limit
     if expected and rows and needed * rows / expected * WALK_ROW_COST <= expected:
         cap = int(WALK_SLACK * needed * rows / expected) + 1
         with _walk_only(session):
-            ids = list(session.scalars(text(
-                f"SELECT version_id FROM (SELECT version_id, part, {column_}, published_at, article_id FROM {INDEX} "
-                f"ORDER BY {_NEWEST} LIMIT :cap) AS newest WHERE {column_} @@ CAST(:q AS tsquery) "
-                f"AND {_first_matching_part('newest', column_)} ORDER BY {_NEWEST} LIMIT :n OFFSET :offset")
-                .bindparams(q=q, cap=cap, n=limit, offset=offset)))
+            ids = page(f"ORDER BY {_NEWEST} LIMIT :cap", cap=cap)
         if len(ids) == limit or cap >= rows:
             return ids
     with _bitmap_only(session):
-        # OFFSET 0: sorted first, then tested in that order (the test a filter on the sorted rows).
-        return list(session.scalars(text(
-            f"SELECT version_id FROM (SELECT version_id, part, {column_}, published_at, article_id FROM {INDEX} "
-            f"WHERE {column_} @@ CAST(:candidates AS tsquery) ORDER BY {_NEWEST} OFFSET 0) AS newest "
-            f"WHERE {column_} @@ CAST(:q AS tsquery) AND {_first_matching_part('newest', column_)} "
-            f"ORDER BY {_NEWEST} LIMIT :n OFFSET :offset")
-            .bindparams(candidates=tsquery(piece, adjacent=False), q=q, n=limit, offset=offset)))
+        return page(f"WHERE {column_} @@ CAST(:candidates AS tsquery) ORDER BY {_NEWEST} OFFSET 0",
+                    candidates=tsquery(piece, adjacent=False))
+
+
+def rows_about(session, table_name: str) -> float:
+    """PostgreSQL: about how many rows the table holds, from the planner's statistics; counted if
+    it was never analysed."""
+    estimate = session.scalar(text("SELECT reltuples FROM pg_class WHERE oid = CAST(:t AS regclass)")
+                              .bindparams(t=table_name))
+    return estimate if estimate and estimate > 0 else session.scalar(text(f"SELECT count(*) FROM {table_name}"))
 
 
 def _walk_only(session):
